@@ -1,0 +1,93 @@
+"""The one I/O layer for Delta tables: every job reads and writes the lake through here.
+
+Writes are idempotent: a partition is replaced as a whole (``replaceWhere``) or rows are
+merged on a stable key, so re-running a logical date leaves the same table.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from gridrisk.config import Profile
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+T = TypeVar("T")
+_CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentTransactionException",
+              "ProtocolChangedException", "MetadataChangedException", "ConcurrentDeleteDeleteException")
+
+
+def with_conflict_retry(action: Callable[[], T], attempts: int = 5) -> T:
+    """Run a Delta write, retrying when a concurrent writer of another partition won the race."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:  # py4j wraps the JVM exception; match on its name
+            if attempt == attempts or not any(name in str(exc) for name in _CONFLICTS):
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def sql_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def partition_predicate(values: dict[str, Any]) -> str:
+    return " AND ".join(f"{k} = {sql_literal(v)}" for k, v in values.items())
+
+
+def table_exists(spark: "SparkSession", path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any]) -> dict[str, int]:
+    """Replace exactly one partition of a Delta table (created on first write).
+
+    Returns the write's operation metrics (``numOutputRows`` …), read from the Delta log,
+    so callers never need a separate ``count()``.
+    """
+    predicate = partition_predicate(partition)
+
+    def write() -> None:
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            .partitionBy(*partition.keys())
+            .save(path)
+        )
+
+    with_conflict_retry(write)
+    return last_metrics(df.sparkSession, path)
+
+
+def last_metrics(spark: "SparkSession", path: str) -> dict[str, int]:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = (row["operationMetrics"] if row else None) or {}
+    return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
+
+
+def read(spark: "SparkSession", profile: Profile, layer: str, table: str, version_as_of: int | None = None,
+         timestamp_as_of: str | None = None) -> "DataFrame":
+    reader = spark.read.format("delta")
+    if version_as_of is not None:
+        reader = reader.option("versionAsOf", version_as_of)
+    if timestamp_as_of is not None:
+        reader = reader.option("timestampAsOf", timestamp_as_of)
+    return reader.load(profile.table_path(layer, table))
+
+
+def read_partition(spark: "SparkSession", profile: Profile, layer: str, table: str, ds: str) -> "DataFrame":
+    """One logical date of a ``ds``-partitioned table."""
+    from pyspark.sql import functions as F
+
+    return read(spark, profile, layer, table).where(F.col("ds") == F.lit(ds).cast("date"))

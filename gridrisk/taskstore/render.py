@@ -1,0 +1,83 @@
+"""Plain-text views of tasks for the CLI (``gridrisk tasks list/show``).
+
+Example:
+    >>> print(format_task_table([]))
+    (no tasks)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Sequence
+
+from tabulate import tabulate
+
+from gridrisk.taskstore.model import STATUS_LABELS, TRANSITIONS, Task, TaskEvent
+
+SHORT_ID = 10
+EXPLANATION_WIDTH = 36
+
+
+def short_id(task_id: str) -> str:
+    """The first characters of an id, as the table shows it (``TaskStore.resolve_id`` reverses it)."""
+    return task_id[:SHORT_ID]
+
+
+def _when(value: _dt.datetime | None, seconds: bool = False) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def _status(status: str) -> str:
+    return f"{STATUS_LABELS[status]} {status}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_task_table(tasks: Iterable[Task]) -> str:
+    """One row per task: id (short), rule, address, explanation, priority, deadline, status."""
+    rows = [
+        (short_id(t.task_id), t.rule_id, t.address_code or "", _clip(t.explanation, EXPLANATION_WIDTH),
+         f"P{t.priority}", _when(t.deadline), _status(t.status))
+        for t in tasks
+    ]
+    if not rows:
+        return "(no tasks)"
+    headers = ("id", "rule", "address", "explanation", "priority", "deadline", "status")
+    return str(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+
+
+def format_task_detail(task: Task, events: Sequence[TaskEvent]) -> str:
+    """Everything a grid worker needs about one task, its history and what can happen next."""
+    fields = [
+        ("task", task.task_id),
+        ("status", _status(task.status)),
+        ("next", ", ".join(TRANSITIONS[task.status]) or "—"),
+        ("title", task.title),
+        ("explanation", task.explanation),
+        ("rule", f"{task.rule_id} v{task.rule_version}"),
+        ("severity / priority", f"{task.severity} / P{task.priority}"),
+        ("receiving unit", f"{task.receiving_level} {task.receiving_unit} · {task.department}"),
+        ("grid", task.grid_code),
+        ("address", task.address_code or "—"),
+        ("position", "—" if task.lat is None or task.lon is None else f"{task.lat}, {task.lon}"),
+        ("subject", task.subject_key),
+        ("filed", _when(task.filed_at, seconds=True)),
+        ("deadline", _when(task.deadline, seconds=True)),
+        ("updated", _when(task.updated_at, seconds=True)),
+        ("flag", task.flag_id),
+    ]
+    head = str(tabulate(fields, tablefmt="plain"))
+    evidence = json.dumps(task.evidence, ensure_ascii=False, indent=2, sort_keys=True)
+    history = str(tabulate(
+        [(e.seq, _when(e.at, seconds=True),
+          f"{e.from_status or ''} → {e.to_status}".strip(), e.actor, e.result or "",
+          e.note or "", e.photo_url or "") for e in events],
+        headers=("#", "at", "step", "actor", "result", "note", "photo"),
+        tablefmt="simple", disable_numparse=True,
+    )) if events else "(no events)"
+    return f"{head}\n\nevidence:\n{evidence}\n\nevents:\n{history}"

@@ -1,0 +1,69 @@
+"""The embedded backend: one SQLite file (stdlib ``sqlite3``), WAL mode.
+
+Timestamps are stored as ISO 8601 text, always with ``+08:00``, so they sort and compare
+as text; ``BEGIN IMMEDIATE`` takes the write lock up front, which makes a transition atomic
+without row locks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from gridrisk.taskstore.model import to_second
+from gridrisk.taskstore.sqlstore import Dialect
+
+SCHEME = "sqlite:///"
+
+
+class SqliteDialect(Dialect):
+    begin = "BEGIN IMMEDIATE"
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> SqliteDialect:
+        """``sqlite:///relative/file`` or ``sqlite:////absolute/file``.
+
+        A relative path is taken from ``$GRIDRISK_WORKDIR`` (default: the current directory),
+        as the profiles in ``conf/profiles`` say.
+        """
+        if not dsn.startswith(SCHEME) or dsn == SCHEME or ":memory:" in dsn:
+            raise ValueError(f"expected sqlite:///path/to/tasks.sqlite (a file), got {dsn!r}")
+        path = Path(dsn[len(SCHEME):])
+        if not path.is_absolute():
+            path = Path(os.environ.get("GRIDRISK_WORKDIR") or ".") / path
+        return cls(path)
+
+    def describe(self) -> str:
+        return f"sqlite {self.path}"
+
+    def connect(self) -> sqlite3.Connection:
+        raw = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        raw.execute("PRAGMA foreign_keys = ON")
+        # Makes LIKE 'prefix%' case sensitive, which lets it use the receiving_unit index.
+        raw.execute("PRAGMA case_sensitive_like = ON")
+        return raw
+
+    def prepare(self, raw: Any) -> None:
+        raw.execute("PRAGMA journal_mode = WAL")  # stored in the file: readers never block
+
+    def ts_in(self, value: _dt.datetime) -> str:
+        return to_second(value).isoformat()
+
+    def ts_out(self, value: Any) -> _dt.datetime:
+        return to_second(_dt.datetime.fromisoformat(value))
+
+    def json_in(self, value: dict[str, Any]) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def json_out(self, value: Any) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(value)
+        return loaded
