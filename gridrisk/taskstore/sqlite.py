@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,13 @@ class SqliteDialect(Dialect):
 
     @classmethod
     def from_dsn(cls, dsn: str) -> SqliteDialect:
-        """``sqlite:///relative/file`` or ``sqlite:////absolute/file``.
+        """``sqlite:///relative/file`` (from the current directory) or ``sqlite:////absolute/file``.
 
-        A relative path is taken from ``$GRIDRISK_WORKDIR`` (default: the current directory),
-        as the profiles in ``conf/profiles`` say.
+        ``gridrisk.config.load_profile`` has already made a profile's path absolute.
         """
         if not dsn.startswith(SCHEME) or dsn == SCHEME or ":memory:" in dsn:
             raise ValueError(f"expected sqlite:///path/to/tasks.sqlite (a file), got {dsn!r}")
-        path = Path(dsn[len(SCHEME):])
-        if not path.is_absolute():
-            path = Path(os.environ.get("GRIDRISK_WORKDIR") or ".") / path
-        return cls(path)
+        return cls(dsn[len(SCHEME):])
 
     def describe(self) -> str:
         return f"sqlite {self.path}"

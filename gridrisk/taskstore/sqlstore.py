@@ -335,12 +335,12 @@ class SqlTaskStore(TaskStore):
             if db.one("SELECT 1 FROM tasks WHERE task_id = :p", p=prefix):
                 return prefix
             rows = db.all("SELECT task_id FROM tasks WHERE task_id LIKE :p ESCAPE '!' "
-                          "ORDER BY task_id LIMIT 3", p=escaped + "%")
+                          "ORDER BY task_id LIMIT 6", p=escaped + "%")
         if not rows:
             raise TaskNotFound(prefix)
         if len(rows) > 1:
-            raise ValueError(f"task id prefix {prefix!r} is ambiguous: "
-                             f"{', '.join(r[0] for r in rows)}{', …' if len(rows) > 2 else ''}")
+            shown = ", ".join(r[0] for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+            raise ValueError(f"task id prefix {prefix!r} is ambiguous: {shown}")
         return str(rows[0][0])
 
     def list_tasks(self, unit: str, status: Iterable[str] | str | None = None,
