@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ _MAX_DAYS = 3 * 366  # a calendar with no working day at all must not loop forev
 _warned_years: set[int] = set()
 
 
+@functools.lru_cache(maxsize=8192)  # the package scans its whole table on every call
 def official_is_workday(day: _dt.date) -> bool:
     """``chinese_calendar.is_workday``; Monday–Friday for a year the package does not cover."""
     try:

@@ -257,7 +257,10 @@ class SqlTaskStore(TaskStore):
         assert row is not None  # the insert met this very row
         old = self._task(row)
         content = {c: getattr(task, c) for c in CONTENT_COLUMNS}
-        content["deadline"] = task.deadline or self.sla.deadline(old.filed_at, task.priority)
+        if task.deadline is None and old.filed_at != task.filed_at:  # counted from the first filing
+            content["deadline"] = self.sla.deadline(old.filed_at, task.priority)
+        else:
+            content["deadline"] = deadline
         new = replace(old, **content)
         if new == old or old.status == "closed":
             return "unchanged"
