@@ -19,9 +19,21 @@ SHORT_ID = 10
 EXPLANATION_WIDTH = 36
 
 
-def short_id(task_id: str) -> str:
-    """The first characters of an id, as the table shows it (``TaskStore.resolve_id`` reverses it)."""
-    return task_id[:SHORT_ID]
+def short_ids(task_ids: Sequence[str]) -> list[str]:
+    """The shortest prefixes (at least ``SHORT_ID`` characters) that tell these ids apart.
+
+    ``TaskStore.resolve_id`` turns a prefix back into the full id.
+
+    Example:
+        >>> short_ids(["grp-320115-000001", "grp-320115-000002"])
+        ['grp-320115-000001', 'grp-320115-000002']
+        >>> short_ids(["9f86d081884c7d65", "2c26b46b68ffc68f"])
+        ['9f86d08188', '2c26b46b68']
+    """
+    n, longest, distinct = SHORT_ID, max(map(len, task_ids), default=0), len(set(task_ids))
+    while n < longest and len({t[:n] for t in task_ids}) < distinct:
+        n += 1
+    return [t[:n] for t in task_ids]
 
 
 def _when(value: _dt.datetime | None, seconds: bool = False) -> str:
@@ -40,10 +52,11 @@ def _clip(text: str, width: int) -> str:
 
 def format_task_table(tasks: Iterable[Task]) -> str:
     """One row per task: id (short), rule, address, explanation, priority, deadline, status."""
+    tasks = list(tasks)
     rows = [
-        (short_id(t.task_id), t.rule_id, t.address_code or "", _clip(t.explanation, EXPLANATION_WIDTH),
+        (short, t.rule_id, t.address_code or "", _clip(t.explanation, EXPLANATION_WIDTH),
          f"P{t.priority}", _when(t.deadline), _status(t.status))
-        for t in tasks
+        for short, t in zip(short_ids([t.task_id for t in tasks]), tasks)
     ]
     if not rows:
         return "(no tasks)"
