@@ -471,6 +471,9 @@ def test_a_raw_id_number_is_refused_before_anything_is_written(store: TaskStore)
     full_width = make_task(3, explanation="房东３２０１１５１９９００３０７１２３Ｘ未登记")
     with pytest.raises(RawIdRefused, match="explanation"):
         store.upsert_tasks([full_width])
+    unhashed = make_task(4, subject_key="320115199003071236")  # the key was never pseudonymised
+    with pytest.raises(RawIdRefused, match="subject_key"):
+        store.upsert_tasks([unhashed])
     store.upsert_tasks([clean])
     walk(store, "task-0001", ("dispatched", at(8, 9, 1)), ("signed", at(8, 9, 2)))
     with pytest.raises(RawIdRefused, match="note"):

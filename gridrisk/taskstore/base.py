@@ -42,8 +42,8 @@ class TaskStore(abc.ABC):
         touches its status, filing time or events; changed content (evidence, priority, …) of
         an open task is updated and ``updated_at`` set to ``at`` (default: now); a closed task
         is a record and is left as it is. A ``deadline`` left ``None`` is computed from the
-        SLA. Raises ``RawIdRefused`` (before writing anything) if a task's title, explanation
-        or evidence holds a resident ID number, ``InvalidTask`` for a task breaking the model.
+        SLA. Raises ``RawIdRefused`` (before writing anything) if a task's ids, subject key,
+        title, explanation or evidence hold a resident ID number.
         """
 
     @abc.abstractmethod

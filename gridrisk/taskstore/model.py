@@ -327,7 +327,7 @@ def contains_id_number(value: Any) -> bool:
     return False
 
 
-def refuse_raw_ids(task_id: str, **texts: Any) -> None:
+def refuse_raw_ids(task_id: str, /, **texts: Any) -> None:
     """Raise ``RawIdRefused`` naming each field of ``texts`` that holds an ID number."""
     found = [name for name, value in texts.items() if contains_id_number(value)]
     if found:

@@ -236,8 +236,9 @@ class SqlTaskStore(TaskStore):
     def upsert_tasks(self, tasks: Iterable[Task], at: _dt.datetime | None = None) -> UpsertResult:
         batch = list(tasks)
         for task in batch:  # refuse the whole batch before writing any of it
-            refuse_raw_ids(task.task_id, title=task.title, explanation=task.explanation,
-                           evidence=task.evidence)
+            refuse_raw_ids(task.task_id, task_id=task.task_id, flag_id=task.flag_id,
+                           subject_key=task.subject_key, title=task.title,
+                           explanation=task.explanation, evidence=task.evidence)
         at = to_second(at if at is not None else _dt.datetime.now(_dt.UTC))
         counts = {"created": 0, "unchanged": 0, "updated": 0}
         with self._connect() as db, db.transaction():
