@@ -178,10 +178,6 @@ class Task:
         if problems:
             raise InvalidTask(self.task_id, problems)
 
-    @property
-    def is_open(self) -> bool:
-        return self.status != "closed"
-
 
 def task_problems(task: Task) -> list[str]:
     """Every way ``task`` breaks the model (empty when it is fine)."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from tabulate import tabulate
 
-from gridrisk.taskstore.model import STATUS_LABELS, TRANSITIONS, Task, TaskEvent
+from gridrisk.taskstore.model import STATUS_LABELS, Task, TaskEvent, allowed_next
 
 SHORT_ID = 10
 EXPLANATION_WIDTH = 36
@@ -69,7 +69,7 @@ def format_task_detail(task: Task, events: Sequence[TaskEvent]) -> str:
     fields = [
         ("task", task.task_id),
         ("status", _status(task.status)),
-        ("next", ", ".join(TRANSITIONS[task.status]) or "—"),
+        ("next", ", ".join(allowed_next(task.status)) or "—"),
         ("title", task.title),
         ("explanation", task.explanation),
         ("rule", f"{task.rule_id} v{task.rule_version}"),
