@@ -91,3 +91,15 @@ def read_partition(spark: "SparkSession", profile: Profile, layer: str, table: s
     from pyspark.sql import functions as F
 
     return read(spark, profile, layer, table).where(F.col("ds") == F.lit(ds).cast("date"))
+
+
+def read_latest(spark: "SparkSession", profile: Profile, layer: str, table: str, ds: str) -> "DataFrame":
+    """The newest partition on or before ``ds`` (reference data is not re-sent every day)."""
+    from pyspark.sql import functions as F
+
+    df = read(spark, profile, layer, table)
+    day = F.lit(ds).cast("date")
+    latest = df.where(F.col("ds") <= day).agg(F.max("ds").alias("d")).first()
+    if latest is None or latest["d"] is None:
+        raise LookupError(f"{layer}/{table} has no partition on or before {ds}")
+    return df.where(F.col("ds") == F.lit(latest["d"]))

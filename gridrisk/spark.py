@@ -105,6 +105,8 @@ def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "S
     profile = profile or load_profile()
     check_java()
     use_pipeline_clock(profile.spark_conf.get("spark.sql.session.timeZone", "Asia/Shanghai"))
+    # Python workers must run the interpreter that has the project installed (the venv).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

@@ -1,0 +1,213 @@
+"""Risk rules as data: declared in ``conf/rules/*.yaml``, loaded and validated without Spark.
+
+A rule names a *kind*; each kind declares its parameters (with types) and the facts its
+explanations may quote. Spark rendering lives in :mod:`jobs.gold.rule_kinds`, one small class
+per kind. Every problem in every rule file is reported at once.
+
+Example:
+    >>> rules = load_rules()
+    >>> r = rules["rental.overcrowded"]
+    >>> r.params_for_city("3201")["max_area_per_occupant_m2"]
+    10.0
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gridrisk.config import ConfigError, conf_dir, read_yaml
+
+SEVERITIES = ("low", "medium", "high", "critical")
+LEVELS = ("grid", "community", "street", "district")
+LEVEL_CODE_LENGTH = {"grid": 15, "community": 12, "street": 9, "district": 6}
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What a rule kind accepts: parameter name → type, and the facts explanations may use."""
+
+    params: dict[str, type | tuple[type, ...]]
+    facts: tuple[str, ...]
+    subject_type: str
+
+
+#: The rule kinds this version knows. Adding a kind = an entry here + a class in jobs.gold.rule_kinds.
+KINDS: dict[str, KindSpec] = {
+    "overcrowded_rental": KindSpec(
+        params={
+            "min_unrelated_adults": int,
+            "max_area_per_occupant_m2": (int, float),
+            "max_area_per_occupant_m2_not_self_contained": (int, float),
+            "max_non_family_per_room": int,
+            "forbidden_room_types": list,
+            "bed_letting_modes": list,
+            "adult_age": int,
+        },
+        facts=("occupants", "unrelated_adults", "area_m2", "area_per_occupant_m2", "reasons",
+               "min_unrelated_adults", "limit_m2", "max_per_room"),
+        subject_type="address",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    version: int
+    kind: str
+    title: str
+    owner: str
+    severity: str
+    params: dict[str, Any]
+    explanation: str
+    analyst_explanation: str
+    basis: str = ""
+    city_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    enabled: bool = True
+
+    def params_for_city(self, city_code: str) -> dict[str, Any]:
+        return {**self.params, **self.city_overrides.get(city_code, {})}
+
+    @property
+    def subject_type(self) -> str:
+        return KINDS[self.kind].subject_type
+
+
+@dataclass(frozen=True)
+class Route:
+    level: str
+    department: str
+
+
+@dataclass(frozen=True)
+class Routing:
+    priority_of_severity: dict[str, int]
+    routes: dict[str, dict[str, Route]]
+
+    def route(self, rule_id: str, severity: str) -> Route:
+        table = self.routes[rule_id]
+        return table.get(severity) or table["default"]
+
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def template_fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def _check_param(name: str, value: Any, expected: type | tuple[type, ...]) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, expected):
+        want = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+        return f"parameter {name} must be {want}, got {value!r}"
+    return None
+
+
+def parse_rule(raw: Any, where: str, problems: list[str]) -> Rule | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: a rule must be a mapping")
+        return None
+    start = len(problems)
+    for key in ("id", "version", "kind", "title", "owner", "severity", "params", "explanation", "analyst_explanation"):
+        if key not in raw:
+            problems.append(f"{where}: missing {key}")
+    if len(problems) > start:
+        return None
+    where = f"{where} ({raw['id']})"
+    if not isinstance(raw["id"], str) or not _ID.match(raw["id"]):
+        problems.append(f"{where}: id must look like area.name (lower case, dotted)")
+    if not isinstance(raw["version"], int) or raw["version"] < 1:
+        problems.append(f"{where}: version must be a positive integer")
+    if raw["severity"] not in SEVERITIES:
+        problems.append(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    kind = KINDS.get(raw["kind"])
+    if kind is None:
+        problems.append(f"{where}: unknown kind {raw['kind']!r}; known kinds: {', '.join(sorted(KINDS))}")
+        return None
+    params = raw["params"] or {}
+    for name in sorted(set(kind.params) - set(params)):
+        problems.append(f"{where}: parameter {name} is missing")
+    for name in sorted(set(params) - set(kind.params)):
+        problems.append(f"{where}: unknown parameter {name} for kind {raw['kind']}")
+    overrides = raw.get("city_overrides") or {}
+    for city, values in overrides.items():
+        if not re.fullmatch(r"\d{4}", str(city)):
+            problems.append(f"{where}: city_overrides key {city!r} must be a 4-digit city code")
+        for name in sorted(set(values or {}) - set(kind.params)):
+            problems.append(f"{where}: city {city} overrides unknown parameter {name}")
+    for name, expected in kind.params.items():
+        for label, source in [("", params)] + [(f"city {c}: ", v or {}) for c, v in overrides.items()]:
+            if name in source:
+                msg = _check_param(name, source[name], expected)
+                if msg:
+                    problems.append(f"{where}: {label}{msg}")
+    for key in ("explanation", "analyst_explanation"):
+        try:
+            unknown = sorted(set(template_fields(raw[key])) - set(kind.facts))
+        except ValueError as exc:
+            problems.append(f"{where}: {key} is not a valid template: {exc}")
+            continue
+        if unknown:
+            problems.append(f"{where}: {key} uses unknown fact(s) {', '.join(unknown)}; known: {', '.join(kind.facts)}")
+    if "\n" in str(raw["explanation"]):
+        problems.append(f"{where}: explanation must be one line (a grid worker reads it on a phone)")
+    if len(problems) > start:
+        return None
+    return Rule(
+        id=raw["id"], version=raw["version"], kind=raw["kind"], title=raw["title"], owner=raw["owner"],
+        severity=raw["severity"], params=dict(params), explanation=raw["explanation"],
+        analyst_explanation=raw["analyst_explanation"], basis=raw.get("basis", ""),
+        city_overrides={str(k): dict(v or {}) for k, v in overrides.items()}, enabled=bool(raw.get("enabled", True)),
+    )
+
+
+def load_rules(folder: Path | None = None, routing: "Routing | None" = None) -> dict[str, Rule]:
+    """Every enabled rule in ``conf/rules/*.yaml``; raises one :class:`ConfigError` listing all problems."""
+    folder = folder or conf_dir() / "rules"
+    problems: list[str] = []
+    rules: dict[str, Rule] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        doc = read_yaml(path) or {}
+        for i, raw in enumerate(doc.get("rules") or []):
+            rule = parse_rule(raw, f"{path.name} rules[{i}]", problems)
+            if rule is None:
+                continue
+            if rule.id in rules:
+                problems.append(f"{path.name}: rule {rule.id} is declared twice")
+            rules[rule.id] = rule
+    routing = routing or load_routing()
+    for rule in rules.values():
+        if rule.id not in routing.routes:
+            problems.append(f"rule {rule.id} has no route in routing.yaml")
+    if problems:
+        raise ConfigError(str(folder), problems)
+    return {k: v for k, v in rules.items() if v.enabled}
+
+
+def load_routing(path: Path | None = None) -> Routing:
+    path = path or conf_dir() / "routing.yaml"
+    raw = read_yaml(path) or {}
+    problems: list[str] = []
+    prio = raw.get("priority_of_severity") or {}
+    for sev in SEVERITIES:
+        if not isinstance(prio.get(sev), int):
+            problems.append(f"priority_of_severity.{sev} must be an integer")
+    routes: dict[str, dict[str, Route]] = {}
+    for rule_id, table in (raw.get("routes") or {}).items():
+        if "default" not in (table or {}):
+            problems.append(f"routes.{rule_id}: needs a default route")
+        routes[rule_id] = {}
+        for sev, route in (table or {}).items():
+            if sev != "default" and sev not in SEVERITIES:
+                problems.append(f"routes.{rule_id}.{sev}: not a severity")
+            if not isinstance(route, dict) or route.get("level") not in LEVELS or not route.get("department"):
+                problems.append(f"routes.{rule_id}.{sev}: needs level ({'/'.join(LEVELS)}) and department")
+                continue
+            routes[rule_id][sev] = Route(route["level"], str(route["department"]))
+    if problems:
+        raise ConfigError(str(path), problems)
+    return Routing(prio, routes)

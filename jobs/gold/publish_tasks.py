@@ -1,0 +1,112 @@
+"""Publish: open flags of the logical date → inspection tasks in the grid task queues.
+
+    python -m jobs.gold.publish_tasks --date 2026-11-01
+
+Each open flag becomes one task routed to its receiving unit. The task id is a hash of the
+flag id and the day the flag (re-)opened, so a re-run or an Airflow retry never creates a
+second task for the same open flag, and a flag that resolves and fires again later gets a new
+one. Tasks of flags that resolved on this date and nobody has signed for yet are closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Iterator
+from zoneinfo import ZoneInfo
+
+from gridrisk import lake
+from gridrisk.config import Profile, load_profile
+
+if TYPE_CHECKING:
+    from pyspark.sql import Row, SparkSession
+
+    from gridrisk.taskstore import Task
+
+BATCH = 1000
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def task_id(flag_id: str, opened_on: dt.date) -> str:
+    return "T" + hashlib.sha256(f"{flag_id}|{opened_on.isoformat()}".encode()).hexdigest()[:19]
+
+
+def task_from_flag(row: "Row", filed_at: dt.datetime) -> "Task":
+    from gridrisk.taskstore import Task
+
+    evidence = json.loads(row["evidence"]) if row["evidence"] else {}
+    evidence["first_seen"] = row["first_seen"].isoformat()
+    return Task(
+        task_id=task_id(row["flag_id"], row["opened_on"]),
+        flag_id=row["flag_id"],
+        rule_id=row["rule_id"],
+        rule_version=str(row["rule_version"]),
+        severity=row["severity"],
+        priority=int(row["priority"]),
+        subject_key=row["subject_key"],
+        address_code=row["address_code"],
+        grid_code=row["grid_code"],
+        receiving_level=row["receiving_level"],
+        receiving_unit=row["receiving_unit"],
+        department=row["department"],
+        title=row["title"],
+        explanation=row["explanation"],
+        evidence=evidence,
+        filed_at=filed_at,
+        lon=row["lon"],
+        lat=row["lat"],
+    )
+
+
+def _batches(rows: Iterator["Row"], size: int) -> Iterator[list["Row"]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run(spark: "SparkSession", profile: Profile, ds: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    from gridrisk.taskstore import open_store
+
+    path = profile.table_path("gold", "risk_flags")
+    if not lake.table_exists(spark, path):
+        return {"created": 0, "unchanged": 0, "updated": 0, "closed": 0}
+    flags = lake.read(spark, profile, "gold", "risk_flags")
+    day = F.lit(ds).cast("date")
+    store = open_store(profile.task_store)
+    filed_at = (now or dt.datetime.now(TZ)).replace(microsecond=0)
+    totals = {"created": 0, "unchanged": 0, "updated": 0}
+    open_today = flags.where((F.col("status") == "open") & (F.col("last_seen") == day)).orderBy("flag_id")
+    for batch in _batches(open_today.toLocalIterator(), BATCH):
+        result = store.upsert_tasks([task_from_flag(r, filed_at) for r in batch], at=filed_at)
+        for key in totals:
+            totals[key] += getattr(result, key)
+    resolved = [r["flag_id"] for r in flags.where((F.col("status") == "resolved") & (F.col("resolved_on") == day))
+                .select("flag_id").collect()]
+    closed = store.close_resolved(resolved, at=filed_at) if resolved else []
+    return {**totals, "closed": len(closed)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.gold.publish_tasks")
+    parser.add_argument("--date", required=True)
+    parser.add_argument("--profile")
+    args = parser.parse_args(argv)
+    from gridrisk.spark import get_spark
+
+    profile = load_profile(args.profile)
+    print(json.dumps(run(get_spark(profile), profile, args.date), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
