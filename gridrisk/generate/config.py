@@ -1,0 +1,90 @@
+"""``conf/generator.yaml``: loading, overrides and validation (all problems reported at once)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import gridrisk
+
+REPO_ROOT = Path(gridrisk.__file__).resolve().parents[1]
+CONFIG_PATH = REPO_ROOT / "conf" / "generator.yaml"
+
+#: The rule ids of domain.md §4 that the generator plants and writes truth for.
+RULES = (
+    "rental.overcrowded", "rental.concentrated", "driver.mental", "driver.drugs",
+    "worker.at_risk", "data.licence_not_cancelled", "data.qualification_active",
+    "fire.fault_open", "fire.false_alarms", "fire.isolation_long", "fire.offline",
+    "fire.inspection_overdue", "hazmat.no_waybill", "hazmat.crew_unqualified",
+    "hazmat.crew_at_risk", "hazmat.fatigue", "hazmat.speeding", "hazmat.night_ban",
+    "hazmat.sensitive_stop", "hazmat.route_deviation",
+)
+
+
+def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def load_noise_defaults(path: Path = CONFIG_PATH) -> dict[str, float]:
+    """The overridable knobs as one flat dict: noise rates, then ``oversampling.<rule>``."""
+    conf = load_config(path)
+    flat: dict[str, float] = {k: float(v) for k, v in conf["noise"].items()}
+    for rule, factor in conf["oversampling"].items():
+        flat[f"oversampling.{rule}"] = float(factor)
+    return flat
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs: the raw config plus the effective (scaled) noise rates."""
+
+    conf: dict[str, Any]
+    knobs: dict[str, float]  # flat, after overrides, before scaling (recorded in the truth)
+    noise: dict[str, float]  # effective rates (scale applied)
+    oversampling: dict[str, float]
+
+    def planted(self, rule: str, persons: int, positives: int, near_misses: int) -> tuple[int, int]:
+        """(planted positives, planted near misses) of ``rule`` for one date."""
+        planting = self.conf["planting"]
+        least = int(planting["min_per_variant"])
+        expected = self.conf["base_per_million"][rule] * persons / 1e6 * self.oversampling[rule]
+        n_pos = max(positives * least, int(math.floor(expected + 0.5)))
+        n_nm = max(near_misses * least, int(math.floor(n_pos * planting["near_miss_per_positive"] + 0.5)))
+        return n_pos, n_nm
+
+
+def settings(overrides: dict | None = None, path: Path = CONFIG_PATH) -> Settings:
+    """Merge ``overrides`` (flat keys as in :func:`load_noise_defaults`) and validate."""
+    conf = copy.deepcopy(load_config(path))
+    knobs = load_noise_defaults(path)
+    errors: list[str] = []
+    for key, value in (overrides or {}).items():
+        if key not in knobs:
+            errors.append(f"unknown noise key {key!r} (known: {', '.join(sorted(knobs))})")
+            continue
+        try:
+            knobs[key] = float(value)
+        except (TypeError, ValueError):
+            errors.append(f"noise key {key!r}: {value!r} is not a number")
+    for key, value in knobs.items():
+        if key.startswith("oversampling."):
+            if value < 0:
+                errors.append(f"{key} must be ≥ 0, got {value}")
+        elif key != "scale" and not 0.0 <= value <= 1.0:
+            errors.append(f"noise rate {key} must be within [0, 1], got {value}")
+    if knobs.get("scale", 1.0) < 0:
+        errors.append("noise scale must be ≥ 0")
+    missing = [r for r in RULES if f"oversampling.{r}" not in knobs or r not in conf["base_per_million"]]
+    errors += [f"conf/generator.yaml has no oversampling/base_per_million entry for {r}" for r in missing]
+    if errors:
+        raise ValueError("invalid generator settings:\n- " + "\n- ".join(errors))
+    scale = knobs["scale"]
+    noise = {k: min(1.0, v * scale) for k, v in knobs.items() if not k.startswith("oversampling.") and k != "scale"}
+    oversampling = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("oversampling.")}
+    return Settings(conf=conf, knobs=knobs, noise=noise, oversampling=oversampling)
