@@ -1,0 +1,51 @@
+# gridrisk — every entry point. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export GRIDRISK_WORKDIR ?= $(CURDIR)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv java demo test test-fast lint airflow bench-generate bench-ingest accuracy clean
+
+help: ## list the entry points
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: setup.py constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install the pinned dependencies (constraints.txt)
+
+java: ## check that Java 17 or 21 is there (Spark needs it)
+	@$(PY) -c "from gridrisk.spark import check_java; print('java', check_java(), 'ok')"
+
+demo: venv java ## generate a small province and run the whole daily pipeline on it (PERSONS=5000)
+	$(VENV)/bin/gridrisk demo --persons $(or $(PERSONS),5000) $(if $(FRESH),--fresh,)
+
+test: venv java ## run the whole test suite (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow)
+	$(PY) -m pytest
+
+test-fast: venv ## the suite without the slow end-to-end runs
+	$(PY) -m pytest -m "not slow"
+
+lint: venv ## ruff (with the Airflow rules on dags/) and mypy
+	$(VENV)/bin/ruff check gridrisk jobs dags tests benchmarks
+	$(VENV)/bin/mypy gridrisk/taskstore gridrisk/config.py gridrisk/ids.py gridrisk/rules
+
+airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
+	bash scripts/airflow_local.sh
+
+bench-generate: venv ## benchmark the generator (PERSONS=1000000)
+	$(PY) benchmarks/bench_generate.py --persons $(or $(PERSONS),1000000)
+
+bench-ingest: venv ## benchmark bronze ingest of a generated province (PERSONS=1000000)
+	$(PY) benchmarks/bench_ingest.py --persons $(or $(PERSONS),1000000)
+
+accuracy: venv ## precision/recall of the rules against the generator's truth (PERSONS=20000)
+	$(PY) benchmarks/rule_accuracy.py --persons $(or $(PERSONS),20000)
+
+clean: ## remove the demo lake, inbox, truth and Airflow home (keeps .venv)
+	rm -rf lake inbox truth airflow_home spark-warehouse
