@@ -162,6 +162,15 @@ def along(a: tuple[float, float], bearing: float, km: float) -> tuple[float, flo
     return offset(a[0], a[1], km * math.sin(r), km * math.cos(r))
 
 
+def lerp(a: tuple[float, float], b: tuple[float, float], f: float) -> tuple[float, float]:
+    """The point a fraction ``f`` of the way along the straight lon/lat line a–b.
+
+    Points on a road must be taken on the line the roads reference draws (straight in lon/lat);
+    walking a bearing from ``a`` drifts off it by hundreds of metres over 100 km.
+    """
+    return (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
+
+
 def angle_diff(a: float, b: float) -> float:
     return abs((a - b + 180) % 360 - 180)
 
@@ -248,16 +257,64 @@ class Province:
         self._load_divisions()
         self._place_districts_and_towns(rng)
         self._allocate_communities(rng, persons, persons_per_community)
-        self._build_roads(rng)
+        # The layout around the parks has to meet every clearance at once; when an attempt
+        # cannot, the parks move and the layout is drawn again (deterministically per attempt).
+        problem = None
+        for attempt in range(200):
+            arng = stream(seed, "geo-layout", attempt)
+            if attempt:
+                for c in range(len(self.parks)):
+                    self._move_park(c, arng)
+            try:
+                self._layout(arng, enterprises, fire_units)
+                break
+            except RuntimeError as e:
+                problem = e
+        else:
+            raise RuntimeError(f"no workable layout for seed {seed}: {problem}")
+
+    def _layout(self, rng: np.random.Generator, enterprises: int, fire_units: int) -> None:
+        for p in self.parks:
+            p.sites, p.customers, p.edges, p.pairs = [], [], [], {}
         self.special: list[SpecialAddress] = []
         self._special_counter: dict[int, int] = {}
+        self._build_roads(rng)
         self._place_sites(rng, enterprises)
         self._place_customers(rng)
         self._delivery_pairs()
+        if any(not (p.pairs[p.national] or p.pairs[p.provincial]) for p in self.parks):
+            raise RuntimeError("a park has no delivery within the corridor")
         self.places: list[Place] = []
         self._place_sensitive(rng)
         self._place_stop_slots(rng)
+        for kind in ("pos", "nm_short", "nm_far"):
+            if not any(s.kind == kind and self.parks[s.park].pairs[s.road] for s in self.stop_slots):
+                raise RuntimeError(f"no usable {kind} stop slot")
         self.fire_unit_addresses = self._fire_unit_addresses(rng, fire_units)
+
+    def _move_park(self, c: int, rng: np.random.Generator) -> None:
+        """Put city ``c``'s chemical park in another free lattice cell 8–16 km from the centre."""
+        p = self.parks[c]
+        k = p.community
+        old = (int(round((self.comm_west[k] - LON_MIN) / CELL_W)), int(round((self.comm_south[k] - LAT_MIN) / CELL_H)))
+        lon0, lat0 = CITIES[self.city_codes[c]][2:4]
+        target = self._clamp(*along((lon0, lat0), rng.uniform(0, 360), rng.uniform(8, 16)))
+        i, j = self._free_cell(*target)
+        self._taken.discard(old)
+        t = self._nearest_town(c, target)
+        self.comm_west[k] = LON_MIN + i * CELL_W
+        self.comm_south[k] = LAT_MIN + j * CELL_H
+        self.comm_code[k] = self.towns[t][0] + "199"
+        self.comm_town[k] = t
+        self.comm_district[k] = self.towns[t][2]
+        d = self.towns[t][2]
+        self.comm_prefix[k] = "江苏省" + self.city_names[self.city_codes[c]] + self.districts[d][1] + self.towns[t][1] + self.comm_name[k]
+        self.parks[c] = Park(city=c, community=k, I=(LON_MIN + (i + 0.5) * CELL_W, LAT_MIN + (j + 0.5) * CELL_H),
+                             bisector=0.0, half_gap=180.0)
+
+    def _nearest_town(self, c: int, point: tuple[float, float]) -> int:
+        return int(np.argmin([(x - point[0]) ** 2 + (y - point[1]) ** 2 if self.districts[self.towns[k][2]][2] == c else 1e9
+                              for k, (x, y) in enumerate(self.town_xy)]))
 
     # -- divisions ------------------------------------------------------------------------
     def _load_divisions(self) -> None:
@@ -343,8 +400,7 @@ class Province:
             lon0, lat0 = CITIES[ccode][2:4]
             target = self._clamp(*along((lon0, lat0), rng.uniform(0, 360), rng.uniform(8, 14)))
             i, j = self._free_cell(*target)
-            t = int(np.argmin([(x - target[0]) ** 2 + (y - target[1]) ** 2 if self.districts[self.towns[k][2]][2] == c else 1e9
-                               for k, (x, y) in enumerate(self.town_xy)]))
+            t = self._nearest_town(c, target)
             park_town[c] = t
             codes.append(self.towns[t][0] + "199")
             names.append("化工园区社区")
@@ -497,19 +553,23 @@ class Province:
         lon0, lat0 = CITIES[self.city_codes[p.city]][2:4]
         other_dir = None if other is None else bearing_deg(p.S, self.community_centre(other))
         best = None
-        for level in (0, 1, 2):
+        # Ever looser: same city in the park's open sector, then wider, then any city, then any
+        # direction. Clearance from every expressway is never given up.
+        for level in (0, 1, 2, 3):
             pool = np.flatnonzero(not_park & (self.comm_city == p.city)) if level < 2 else np.flatnonzero(not_park)
             for k in pool.tolist():
                 q = self.community_centre(k)
                 d = float(dist_km(p.I[0], p.I[1], q[0], q[1]))
                 br = bearing_deg(p.S, q)
-                if other is not None and (k == other or angle_diff(br, other_dir) < 20):
+                if other is not None and (k == other or angle_diff(br, other_dir) < (20 if level < 3 else 12)):
                     continue
                 if level == 0 and not (6 <= d <= 25 and angle_diff(br, p.bisector) <= 35):
                     continue
                 if level == 1 and not (4 <= d <= 40 and angle_diff(br, p.bisector) <= 80):
                     continue
                 if level == 2 and not (4 <= d <= 30 and angle_diff(br, p.bisector) <= 90):
+                    continue
+                if level == 3 and not 3 <= d <= 40:
                     continue
                 if self._clearance(p.S, q) < 0.4:
                     continue
@@ -670,25 +730,30 @@ class Province:
                     made += 1
 
     def _place_stop_slots(self, rng: np.random.Generator) -> None:
-        """Three planted places per radial road: 50 m off (stop > 10 min / 8 min) and 320 m off."""
+        """Three planted places per radial road: 50 m off (stop > 10 min / 8 min) and 320 m off.
+
+        Each stop point and its place keep more than 1.5 km (plus radii) from every other place,
+        the other slots' included, so a stop is near its own place only.
+        """
         self.stop_slots: list[StopSlot] = []
-        olon = np.array([q.lon for q in self.places])
-        olat = np.array([q.lat for q in self.places])
-        orad = np.array([q.radius_m for q in self.places])
         for p in self.parks:
             for road in (p.national, p.provincial):
                 a, b = self.roads[road].coords
-                length = float(dist_km(a[0], a[1], b[0], b[1]))
                 br = bearing_deg(a, b)
                 for kind, frac, off_m, radius in (("pos", 0.35, 50, 150), ("nm_short", 0.55, 50, 150),
                                                   ("nm_far", 0.75, 320, 100)):
+                    olon = np.array([q.lon for q in self.places])
+                    olat = np.array([q.lat for q in self.places])
+                    orad = np.array([q.radius_m for q in self.places])
                     f = frac
-                    for _ in range(20):
-                        lon, lat = along(a, br, length * f)
+                    for _ in range(40):
+                        lon, lat = lerp(a, b, f)
                         plon, plat = along((lon, lat), br + 90, off_m / 1000)
-                        if np.all(dist_km(plon, plat, olon, olat) * 1000 - orad > 1500):
+                        clear_stop = np.all(dist_km(lon, lat, olon, olat) * 1000 - orad > 1500)
+                        clear_place = np.all(dist_km(plon, plat, olon, olat) * 1000 - orad - radius > 1500)
+                        if clear_stop and clear_place and self.clear_of_sites(plon, plat, radius + 500):
                             break
-                        f = float(rng.uniform(0.25, 0.85))
+                        f = float(rng.uniform(0.2, 0.9))
                     else:
                         continue
                     category = ("学校", "医院", "居民区", "水源地")[int(rng.integers(0, 4))]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geo import CITIES, Province, along, bearing_deg, dist_km, point_segment_km, stream
+from .geo import CITIES, Province, along, bearing_deg, dist_km, lerp, point_segment_km, stream
 from .noise import damage_ids, punctuate
 from .output import DateTable, quote
 from .population import CrewSlot, plate_for
@@ -312,9 +312,8 @@ class Day:
 
     def _expressway(self, I_a, I_b, cruise: float) -> list[Piece]:
         length = float(dist_km(I_a[0], I_a[1], I_b[0], I_b[1]))
-        br = bearing_deg(I_a, I_b)
-        p1 = along(I_a, br, 2.0)
-        p2 = along(I_a, br, length - 2.0)
+        p1 = lerp(I_a, I_b, 2.0 / length)
+        p2 = lerp(I_a, I_b, 1 - 2.0 / length)
         return [Piece(I_a, p1, CLS_EXP, 45, 50), Piece(p1, p2, CLS_EXP, cruise, 78), Piece(p2, I_b, CLS_EXP, 45, 50)]
 
     def _inter_leg(self, site_a: int, site_b: int, city_a: int, city_b: int, cruise: float, rng,
@@ -374,6 +373,10 @@ class Day:
             site, cust = pairs[int(rng.integers(0, len(pairs)))]
             day_pair = (self._slot.road, site, cust)
         elif variant in RADIAL_VARIANTS:
+            if not (park.pairs[park.national] or park.pairs[park.provincial]):
+                usable = [q.city for q in prov.parks if q.pairs[q.national] or q.pairs[q.provincial]]
+                city = usable[int(rng.integers(0, len(usable)))]
+                park = prov.parks[city]
             roads = [r for r in (park.national, park.provincial) if park.pairs[r]]
             road = roads[0]  # the 国道 when it has a good delivery
             site, cust = park.pairs[road][int(rng.integers(0, len(park.pairs[road])))]
@@ -471,13 +474,20 @@ class Day:
         d0 = self.day * 86400
         w = self.world
         prov = w.prov
-        if variant == "no_waybill":  # a 40-minute drive along the radial road and back, no waybill
+        if variant == "no_waybill":  # half an hour along the radial road and back, no waybill
             road = park.national
             a, b = prov.roads[road].coords
-            mid = along(a, bearing_deg(a, b), min(6.0, 0.6 * float(dist_km(a[0], a[1], b[0], b[1]))))
+            length = float(dist_km(a[0], a[1], b[0], b[1]))
+            plon = np.array([q.lon for q in prov.places])
+            plat = np.array([q.lat for q in prov.places])
+            prad = np.array([q.radius_m for q in prov.places])
+            for f in np.linspace(0.9, 0.3, 25):  # turn where no place is anywhere near
+                mid = lerp(a, b, float(f))
+                if np.all(dist_km(mid[0], mid[1], plon, plat) * 1000 - prad > 1000):
+                    break
             track.park(d0 + rng.uniform(13, 15) * H)
             track.drive(self._connector(self._xy(site), park.S, rng) + [Piece(a, mid, CLS_NAT, 45, 58)], rng)
-            track.park(track.t + 15 * 60)
+            track.park(track.t + 3 * 60)
             track.drive([Piece(mid, a, CLS_NAT, 45, 58)] + self._connector(park.S, self._xy(site), rng), rng)
         elif variant == "cancelled_waybill":
             delivery(d0 + rng.uniform(9, 11) * H, status=("cancelled", "arrived"))
