@@ -133,10 +133,11 @@ with DAG(
     },
     tags=["gridrisk", "daily", "spark", "delta"],
 ) as dag:
-    with TaskGroup("ingest", prefix_group_id=False, tooltip="One task per department extract") as ingest:
+    with TaskGroup("ingest", prefix_group_id=False, tooltip="One task per department extract"):
         ingested = {name: ingest_dataset.override(task_id=ingest_task_id(name))(name) for name in DATASETS}
 
-    silver_done = silver()
-    for name in STAGE_INPUTS["silver"]:
-        ingested[name] >> silver_done
-    silver_done >> rules() >> publish()
+    silver_done, rules_done = silver(), rules()
+    silver_done >> rules_done >> publish()
+    for stage_task, stage in ((silver_done, "silver"), (rules_done, "rules")):
+        for name in STAGE_INPUTS[stage]:
+            ingested[name] >> stage_task
