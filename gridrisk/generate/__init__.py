@@ -267,6 +267,10 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     rows: dict[str, dict[str, int]] = {}
     for (dataset, day), d in run.deliveries.items():
         rows.setdefault(dataset, {})[day.isoformat()] = sum(f.rows for f in d.files)
+    for day, files in run.reference_files.items():
+        for f in files:
+            if f.name.endswith(".geojson"):
+                rows.setdefault(f.name.rsplit("_", 1)[0], {})[day.isoformat()] = f.rows
     return {
         "persons": persons, "seed": seed, "dates": [d.isoformat() for d in dates_list], "rows": rows,
         "truth_flags": run.flag_counts, "files": [str(p) for p in written],

@@ -24,10 +24,10 @@ from .noise import punctuate
 from .output import DateTable, quote
 
 CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "fire.fault_open": (("open_over_24h",), ("open_24h_exactly", "cleared_after_40h")),
+    "fire.fault_open": (("open_over_24h",), ("open_24h_exactly", "cleared_after_24h")),
     "fire.false_alarms": (("three_in_6h", "five_in_day"), ("two_false", "one_is_test", "three_devices")),
-    "fire.isolation_long": (("isolated_over_72h",), ("isolated_72h_exactly", "cleared_after_100h")),
-    "fire.offline": (("offline_over_24h",), ("offline_24h_exactly", "cleared_after_30h")),
+    "fire.isolation_long": (("isolated_over_72h",), ("isolated_72h_exactly", "cleared_after_72h")),
+    "fire.offline": (("offline_over_24h",), ("offline_24h_exactly", "cleared_after_24h")),
     "fire.inspection_overdue": (("over_365_days",), ("365_days_exactly",)),
 }
 EVENT_TYPES = ("火警", "故障", "屏蔽", "监管", "手动状态", "主电故障", "备电故障", "通信中断", "复位")
@@ -136,26 +136,30 @@ class FireWorld:
         def unit() -> int:
             return int(rng.integers(0, n_u))
 
-        def long_event(etype: int, variants: tuple[str, ...], counts: tuple[int, int], threshold_h: int) -> None:
-            pos_v, nm_v = variants
-            for j in range(counts[0]):
+        def long_event(etype: int, counts: tuple[int, int], threshold_h: int) -> None:
+            """Events that cross ``threshold_h`` on this day and not before.
+
+            Positives open 2–20 h past the threshold at the evaluation instant (so under it a day
+            earlier); near misses open exactly the threshold, or 2 h short of it a day earlier and
+            cleared today once past it.
+            """
+            prefix = "TX" if etype == E_OFFLINE else "L09"
+            for _ in range(counts[0]):
                 u = unit()
-                dev = self._new_device(u, "TX" if etype == E_OFFLINE else "L09")
-                ts = end - int(rng.uniform(threshold_h + 2, threshold_h + 40) * H)
-                rows.append((u, etype, dev, ts, C_NONE, end + int(rng.uniform(1, 100) * H)))
+                ts = end - int(rng.uniform(threshold_h + 2, threshold_h + 20) * H)
+                rows.append((u, etype, self._new_device(u, prefix), ts, C_NONE, end + int(rng.uniform(1, 100) * H)))
             for j in range(counts[1]):
                 u = unit()
-                dev = self._new_device(u, "TX" if etype == E_OFFLINE else "L09")
-                if j % 2 == 0:  # open exactly the threshold at the evaluation instant
-                    rows.append((u, etype, dev, end - threshold_h * H, C_NONE, end + int(rng.uniform(1, 20) * H)))
-                else:  # longer than the threshold, but cleared during the day
-                    extra = {24: 6, 72: 28}[threshold_h]
-                    ts = end - int((threshold_h + extra + rng.uniform(0, 8)) * H)
-                    rows.append((u, etype, dev, ts, C_NONE, start + int(rng.uniform(8, 20) * H)))
+                if j % 2 == 0:
+                    rows.append((u, etype, self._new_device(u, prefix), end - threshold_h * H, C_NONE,
+                                 end + int(rng.uniform(1, 20) * H)))
+                else:
+                    rows.append((u, etype, self._new_device(u, prefix), end - (threshold_h + 22) * H, C_NONE,
+                                 start + int(rng.uniform(6, 20) * H)))
 
-        long_event(E_FAULT, CATALOG["fire.fault_open"], planted["fire.fault_open"], 24)
-        long_event(E_ISOLATE, CATALOG["fire.isolation_long"], planted["fire.isolation_long"], 72)
-        long_event(E_OFFLINE, CATALOG["fire.offline"], planted["fire.offline"], 24)
+        long_event(E_FAULT, planted["fire.fault_open"], 24)
+        long_event(E_ISOLATE, planted["fire.isolation_long"], 72)
+        long_event(E_OFFLINE, planted["fire.offline"], 24)
         pos, nm = planted["fire.false_alarms"]
 
         def burst(u: int, devices: list[str], confirms: list[int], span_h: float) -> None:

@@ -524,9 +524,20 @@ class Day:
             sel = (pts["t"] >= pts["t"][mid]) & (pts["t"] <= pts["t"][mid] + span) & (pts["cls"] == pts["cls"][mid])
             self._set_speed(track, start, sel, 700 if variant == "national_70" else 600)
         elif variant == "evening" and min(prov.edges[e].km for e in park.edges) / cruise < 1.3:
+            # Out in the evening, back on the expressway from 22:05 (home before midnight).
             e = min(park.edges, key=lambda e: prov.edges[e].km)
-            leg = prov.edges[e].km / cruise * H + 0.4 * H
-            inter(d0 + 22.1 * H - leg - 50 * 60, cruise, edge=e, unload_min=(45, 46))
+            ed = prov.edges[e]
+            other = ed.b if ed.a == city else ed.a
+            far = prov.parks[other].sites[0]
+            out = self._inter_leg(site, far, city, other, cruise, rng)
+            depart = d0 + 21 * H - self._duration(out)
+            track.park(depart)
+            t1 = track.drive(out, rng)
+            bills.append(self._waybill(i, site, far, depart, t1, rng))
+            back_at = d0 + 22 * H + 5 * 60
+            track.park(back_at)
+            t2 = track.drive(self._inter_leg(far, site, other, city, cruise, rng), rng)
+            bills.append(self._waybill(i, far, site, back_at, t2, rng))
         elif variant in ("morning", "evening"):  # evening trips from parks far from everyone go early
             inter(d0 + rng.uniform(3.6, 4.2) * H, cruise, unload_min=(150, 180))
         elif variant == "national_night":
@@ -638,17 +649,19 @@ class Day:
             fixed = sum(self._duration([p]) for p in probe if not (p.cls == CLS_EXP and p.kmh == 70.0))
             cruise_km = sum(float(dist_km(p.a[0], p.a[1], p.b[0], p.b[1])) for p in probe
                             if p.cls == CLS_EXP and p.kmh == 70.0)
-            # The fewest legs whose cruising speed lands in 45–77 km/h. If the speed jumps past
-            # the window, a positive keeps one leg less at 45 km/h (a longer block) and the near
-            # miss drives 77 km/h (a shorter one): both stay on their side of the threshold.
+            # The fewest legs whose cruising speed lands in 45–77 km/h. If the needed speed jumps
+            # past the window (n − 1 legs need < 45, n legs > 77), drive n − 1 legs: at 45 km/h
+            # for a positive (a block longer than the target), at 77 km/h for the near miss (a
+            # shorter one), so each stays on its side of the threshold.
             n, cruise = 1, 45.0
             for n in range(1, 60):
                 avail = span - (n - 1) * turn - n * fixed
                 needed = n * cruise_km / avail * H if avail > 0 else 1e9
                 if needed >= 45:
-                    cruise = min(needed, 77.0)
-                    if needed > 77 and variant != "rest_20min" and n > 1:
-                        n, cruise = n - 1, 45.0
+                    if needed <= 77 or n == 1:
+                        cruise = min(needed, 77.0)
+                    else:
+                        n, cruise = n - 1, (77.0 if variant == "rest_20min" else 45.0)
                     break
             for leg in range(n):
                 depart = track.t

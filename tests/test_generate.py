@@ -1,0 +1,293 @@
+"""The synthetic-province generator: contract, determinism, truth. Plain pytest, no Spark."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gridrisk.generate import generate, load_noise_defaults
+from gridrisk.generate.config import REPO_ROOT, RULES
+from gridrisk.generate.output import Delivery
+from gridrisk.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
+from gridrisk.ids import check_char, normalise_id
+
+PERSONS = 2_000
+DAYS = 2
+START = "20261101"
+SCHEMAS = {}
+for _path in sorted((REPO_ROOT / "schemas").glob("*.yaml")):
+    _s = yaml.safe_load(_path.read_text(encoding="utf-8"))
+    SCHEMAS[_s["dataset"]] = _s
+PERSON_DATASETS = {  # dataset → column holding the person's ID
+    "persons": "公民身份号码", "housing_units": "产权人证件号码", "residence_registrations": "公民身份号码",
+    "driving_licences": "证件号码", "transport_workers": "身份证号", "mental_health_registry": "身份证号",
+    "drug_registry": "公民身份号码",
+}
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory):
+    root = tmp_path_factory.mktemp("province")
+    summary = generate(root / "inbox", root / "truth", PERSONS, seed=7, days=DAYS, progress=False)
+    return root, summary
+
+
+@pytest.fixture(scope="module")
+def clean_province(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean")
+    generate(root / "inbox", root / "truth", PERSONS, seed=7, noise={"scale": 0}, progress=False)
+    return root
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _decode(path: Path, encoding: str) -> str:
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    if encoding == "utf-8-sig":
+        assert data.startswith(b"\xef\xbb\xbf"), f"{path.name}: no BOM"
+    return data.decode(encoding)
+
+
+def _rows(path: Path, encoding: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(_decode(path, encoding), newline="")))
+
+
+def _dataset_files(inbox: Path, dataset: str, day: str = START) -> list[Path]:
+    s = SCHEMAS[dataset]
+    folder = inbox / ("reference" if s.get("delivery") == "reference" else dataset) / day
+    return sorted(folder.glob(f"{s.get('file_prefix', dataset)}_{day}*"))
+
+
+def test_same_seed_gives_byte_identical_files(province, tmp_path):
+    root, _ = province
+    generate(tmp_path / "inbox", tmp_path / "truth", PERSONS, seed=7, days=DAYS, progress=False)
+    assert _files(tmp_path) == _files(root)
+
+
+def test_every_dataset_is_delivered_every_day_with_its_manifest_last(province):
+    root, summary = province
+    inbox = root / "inbox"
+    for dataset, s in SCHEMAS.items():
+        for day in ("20261101", "20261102"):
+            files = _dataset_files(inbox, dataset, day)
+            assert files, f"{dataset} {day}: no file"
+            manifest = files[0].parent / "manifest.json"
+            assert manifest.stat().st_mtime_ns >= max(f.stat().st_mtime_ns for f in files)
+    assert set(summary["rows"]) == set(SCHEMAS)
+
+
+def test_manifests_match_files(province):
+    inbox = province[0] / "inbox"
+    manifests = sorted(inbox.rglob("manifest.json"))
+    assert len(manifests) == (len(SCHEMAS) - 3) * DAYS  # the four reference tables share one
+    for m in manifests:
+        body = json.loads(m.read_text(encoding="utf-8"))
+        assert body["date"] in ("2026-11-01", "2026-11-02")
+        on_disk = {p.name for p in m.parent.iterdir()} - {"manifest.json"}
+        assert {f["name"] for f in body["files"]} == on_disk
+        if body["dataset"] != "reference":
+            assert body["kind"] == SCHEMAS[body["dataset"]]["kind"]
+        for f in body["files"]:
+            path = m.parent / f["name"]
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"], path
+            if path.suffix == ".geojson":
+                rows = len(json.loads(path.read_text(encoding="utf-8"))["features"])
+            elif path.suffix == ".jsonl":
+                rows = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            else:
+                dataset = body["dataset"] if body["dataset"] != "reference" else f["name"].rsplit("_", 1)[0]
+                rows = len(_rows(path, SCHEMAS[dataset]["encoding"]))
+            assert rows == f["rows"], path
+
+
+def test_files_decode_and_headers_follow_the_schemas(province):
+    inbox = province[0] / "inbox"
+    for dataset, s in SCHEMAS.items():
+        sources = [c["source"] for c in s["columns"]]
+        for path in _dataset_files(inbox, dataset):
+            if s["format"] == "geojson":
+                features = json.loads(path.read_text(encoding="utf-8"))["features"]
+                for feat in features[:50]:
+                    assert set(sources) <= set(feat["properties"]) | {"geometry"}, path
+            elif s["format"] == "jsonl":
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    assert list(json.loads(line)) == sources
+            else:
+                text = _decode(path, s["encoding"])
+                assert text.split("\n", 1)[0].lstrip("\ufeff") == ",".join(sources), path
+
+
+def test_parts_roll_at_chunk_boundaries(tmp_path):
+    d = Delivery(tmp_path, "x_20261101", "csv", header="a", max_rows=3)
+    for i in range(4):
+        d.write(f"{i}\n{i}\n", 2)
+    files = d.close()
+    assert [f.name for f in files] == [f"x_20261101_part0{i}.csv" for i in (1, 2, 3, 4)]
+    assert [f.rows for f in files] == [2, 2, 2, 2]
+    single = Delivery(tmp_path / "one", "y_20261101", "csv", header="a")
+    single.write("1\n", 1)
+    assert [f.name for f in single.close()] == ["y_20261101.csv"]
+
+
+def test_clean_ids_in_persons_have_valid_check_characters(province):
+    rows = _rows(_dataset_files(province[0] / "inbox", "persons")[0], "gbk")
+    ids = [r["公民身份号码"] for r in rows]
+    clean = [i for i in ids if len(i) == 18 and i[:17].isdigit() and i[17] in "0123456789X"]
+    assert len(clean) > 0.9 * len(ids)
+    bad = [i for i in clean if check_char(i[:17]) != i[17]]
+    statuses = Counter(normalise_id(i).status for i in bad)
+    assert set(statuses) <= {"bad_check", "bad_date", "truncated"}  # typos (also in the date), Excel's 000
+    assert len(bad) < 0.02 * len(ids)
+
+
+def test_person_ids_are_unique_and_match_birth_date_and_sex(clean_province):
+    rows = _rows(_dataset_files(clean_province / "inbox", "persons")[0], "gbk")
+    ids = [r["公民身份号码"] for r in rows]
+    assert len(set(ids)) == len(ids)
+    for r in rows:
+        i = r["公民身份号码"]
+        assert check_char(i[:17]) == i[17]
+        assert i[6:14] == r["出生日期"].replace("/", "")
+        assert (int(i[16]) % 2 == 1) == (r["性别"] == "男")
+
+
+def test_noise_rate_zero_gives_no_damaged_ids(clean_province):
+    inbox = clean_province / "inbox"
+    for dataset, column in PERSON_DATASETS.items():
+        for path in _dataset_files(inbox, dataset):
+            for r in _rows(path, SCHEMAS[dataset]["encoding"]):
+                assert normalise_id(r[column]).status == "valid" and r[column] == normalise_id(r[column]).value
+    with open(clean_province / "truth" / START / "person_records.csv", encoding="utf-8") as f:
+        assert {r["id_damage"] for r in csv.DictReader(f)} == {"none"}
+
+
+def test_damage_shows_up_at_default_rates(province):
+    with open(province[0] / "truth" / START / "person_records.csv", encoding="utf-8") as f:
+        damage = Counter(r["id_damage"] for r in csv.DictReader(f))
+    assert damage["none"] > 0.9 * sum(damage.values())
+    assert {"legacy15", "fullwidth", "truncated", "typo", "missing", "lowercase_x"} <= set(damage)
+
+
+def test_truth_has_every_rule(province):
+    for day in ("20261101", "20261102"):
+        with open(province[0] / "truth" / day / "flags.csv", encoding="utf-8") as f:
+            rules = {r["rule_id"] for r in csv.DictReader(f)}
+        assert rules == set(RULES), set(RULES) - rules
+
+
+def test_near_misses_do_not_fire(province):
+    """Rules no other planted case can trigger fire exactly as often as they were planted."""
+    root = province[0]
+    planted = json.loads((root / "truth" / "manifest.json").read_text(encoding="utf-8"))["planted_per_date"]
+    with open(root / "truth" / START / "flags.csv", encoding="utf-8") as f:
+        counts = Counter(r["rule_id"] for r in csv.DictReader(f))
+    for rule in RULES:
+        if rule.startswith(("rental.", "fire.", "hazmat.")) and rule != "hazmat.crew_at_risk":
+            assert counts[rule] == planted[rule]["positives"], rule
+
+
+def test_truth_person_records_point_at_rows_in_the_files(province):
+    inbox, truth = province[0] / "inbox", province[0] / "truth"
+    keys: dict[str, set[str]] = {}
+    for dataset in PERSON_DATASETS:
+        s = SCHEMAS[dataset]
+        source = next(c["source"] for c in s["columns"] if c["name"] == s["business_key"][0])
+        keys[dataset] = {r[source] for p in _dataset_files(inbox, dataset) for r in _rows(p, s["encoding"])}
+    keys["waybills"] = {json.loads(line)["waybillNo"] for p in _dataset_files(inbox, "waybills")
+                        for line in p.read_text(encoding="utf-8").splitlines()}
+    with open(truth / START / "person_records.csv", encoding="utf-8") as f:
+        records = list(csv.DictReader(f))
+    assert {r["dataset"] for r in records} == set(keys)
+    for r in records:
+        assert r["record_key"] in keys[r["dataset"]], r
+        assert check_char(r["true_id_no"][:17]) == r["true_id_no"][17]
+
+
+def test_flag_subjects_exist(province):
+    inbox, truth = province[0] / "inbox", province[0] / "truth"
+    units = {r["标准地址编码"] for r in _rows(_dataset_files(inbox, "housing_units")[0], "utf-8")}
+    plates = {r["车牌号"] for r in _rows(_dataset_files(inbox, "hazmat_vehicles")[0], "utf-8")}
+    fire_units = {r["单位编号"] for r in _rows(_dataset_files(inbox, "fire_units")[0], "utf-8")}
+    with open(truth / START / "flags.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            key = r["subject_key"]
+            if r["subject_type"] == "address":
+                assert key in units
+            elif r["subject_type"] == "building":
+                assert len(key) == 16 and any(u.startswith(key) for u in units)
+            elif r["subject_type"] == "person":
+                assert len(key) == 18 and check_char(key[:17]) == key[17]
+            elif r["subject_type"] == "vehicle":
+                assert key in plates
+            elif r["subject_type"] == "device":
+                assert key.split("/")[0] in fire_units
+            else:
+                assert r["subject_type"] == "unit" and key in fire_units
+
+
+def test_grids_tile_communities_and_addresses_fall_in_their_grid(province):
+    from shapely.geometry import Point, shape
+    from shapely.ops import unary_union
+
+    ref = province[0] / "inbox" / "reference" / START
+    features = json.loads(next(ref.glob("grids_*")).read_text(encoding="utf-8"))["features"]
+    grids = {f["properties"]["grid_code"]: f for f in features if f["properties"]["level"] == "grid"}
+    communities = {f["properties"]["grid_code"][:12]: shape(f["geometry"]) for f in features
+                   if f["properties"]["level"] == "community"}
+    by_comm: dict[str, list] = {}
+    for code, f in grids.items():
+        assert len(code) == 15 and code.isdigit()
+        by_comm.setdefault(f["properties"]["parent_code"][:12], []).append(shape(f["geometry"]))
+    for comm, polys in list(by_comm.items())[:300]:
+        area = sum(p.area for p in polys)
+        assert abs(unary_union(polys).area - area) < 1e-12  # no overlaps
+        assert abs(area - communities[comm].area) < 1e-12  # no gaps
+    rows = _rows(next(ref.glob("addresses_*")), "utf-8")
+    for r in rows[:3000]:
+        assert len(r["标准地址编码"]) == 20 and r["标准地址编码"][:12] == r["网格编码"][:12]
+        assert shape(grids[r["网格编码"]]["geometry"]).contains(Point(float(r["经度"]), float(r["纬度"])))
+        assert 116.3 <= float(r["经度"]) <= 121.9 and 30.7 <= float(r["纬度"]) <= 35.2
+
+
+def test_events_belong_to_their_day(province):
+    inbox = province[0] / "inbox"
+    for day, iso in (("20261101", "2026-11-01"), ("20261102", "2026-11-02")):
+        for r in _rows(_dataset_files(inbox, "gps_points", day)[0], "utf-8"):
+            assert r["定位时间"].startswith(day[2:])
+        for line in _dataset_files(inbox, "waybills", day)[0].read_text(encoding="utf-8").splitlines():
+            assert json.loads(line)["planDepartTime"].startswith(iso)
+        for r in _rows(_dataset_files(inbox, "fire_events", day)[0], "utf-8"):
+            assert r["发生时间"] < f"{iso} 99" and (not r["恢复时间"] or r["恢复时间"] >= iso)
+
+
+def test_multi_day_snapshots_evolve(province):
+    inbox = province[0] / "inbox"
+    first = _dataset_files(inbox, "persons", "20261101")[0].read_bytes()
+    second = _dataset_files(inbox, "persons", "20261102")[0].read_bytes()
+    assert first != second
+
+
+def test_noise_knobs_and_vocabulary():
+    knobs = load_noise_defaults()
+    assert {"scale", "id_typo", "duplicate_rows", "oversampling.driver.mental"} <= set(knobs)
+    assert all(f"oversampling.{r}" in knobs for r in RULES)
+    with pytest.raises(ValueError, match="unknown noise key"):
+        generate(Path("/nonexistent"), Path("/nonexistent"), PERSONS, noise={"no_such_knob": 1}, progress=False)
+    text = "".join(s for s, _ in SURNAMES) + GIVEN_MALE + GIVEN_FEMALE + "".join(TRADITIONAL.values())
+    text += "".join(HOMOPHONES.values())
+    text.encode("gbk")  # four departments write GBK
+    assert unicodedata.normalize("NFKC", "３２０") == "320"
