@@ -81,7 +81,7 @@ def test_same_seed_gives_byte_identical_files(province, tmp_path):
 def test_every_dataset_is_delivered_every_day_with_its_manifest_last(province):
     root, summary = province
     inbox = root / "inbox"
-    for dataset, s in SCHEMAS.items():
+    for dataset in SCHEMAS:
         for day in ("20261101", "20261102"):
             files = _dataset_files(inbox, dataset, day)
             assert files, f"{dataset} {day}: no file"

@@ -33,6 +33,8 @@ import datetime as dt
 import json
 import math
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +119,10 @@ class _Run:
             self.flag_files[day].write("\n".join(lines) + "\n")
 
     def records(self, day: dt.date, records: list) -> None:
+        # Dataset names, business keys, roles, IDs (damaged or not) and damage kinds never hold a
+        # comma, a quote or a line break, so the fields need no quoting.
         if records:
-            self.record_files[day].write("\n".join(",".join(quote(x) for x in r) for r in records) + "\n")
+            self.record_files[day].write("\n".join(",".join(r) for r in records) + "\n")
 
     def close(self) -> list[Path]:
         """Close every file, then write the manifests (last, folder by folder)."""
@@ -159,10 +163,18 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
 
     ``noise`` overrides knobs of ``conf/generator.yaml`` by their flat names (see
     :func:`load_noise_defaults`), e.g. ``{"id_typo": 0, "oversampling.driver.mental": 10}``.
-    Returns a summary: rows per dataset per date, truth flags per rule per date, the files written
-    and the seconds taken.
+    Returns a summary: rows per dataset per date, truth flags per rule per date, the files written,
+    the seconds taken and where they went (``timings``: per dataset and per phase).
     """
     from tqdm import tqdm
+
+    timings: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def timed(what: str):
+        t = time.perf_counter()
+        yield
+        timings[what] += time.perf_counter() - t
 
     if persons < 1000:
         raise ValueError("persons must be at least 1,000")
@@ -193,13 +205,15 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     n_vehicles = max(round(sizes["hazmat_vehicles_per_million"] * persons / 1e6),
                      len(crew_variants) + len(day_scenarios) + 20)
 
-    prov = Province(seed, persons, int(sizes["persons_per_community"]), max(0, n_units - linked), n_enterprises)
-    world = World(seed, prov, conf, st.noise, start_date, n_chunks, table, _companies(prov, stream(seed, "companies")))
-    hz = HazmatWorld(seed, prov, n_vehicles, d0, crew_variants)
-    enterprise_units = [(e["site"], e["name"]) for e in hz.enterprises[:linked]]
-    fire = FireWorld(seed, prov, n_units, d0, days, planted, enterprise_units)
-    for e, unit in zip(hz.enterprises[:linked], fire.units[:linked]):
-        e["fire_unit"] = unit.unit_id
+    with timed("phase: geography"):
+        prov = Province(seed, persons, int(sizes["persons_per_community"]), max(0, n_units - linked), n_enterprises)
+        world = World(seed, prov, conf, st.noise, start_date, n_chunks, table, _companies(prov, stream(seed, "companies")))
+    with timed("phase: hazmat and fire set-up"):
+        hz = HazmatWorld(seed, prov, n_vehicles, d0, crew_variants)
+        enterprise_units = [(e["site"], e["name"]) for e in hz.enterprises[:linked]]
+        fire = FireWorld(seed, prov, n_units, d0, days, planted, enterprise_units)
+        for e, unit in zip(hz.enterprises[:linked], fire.units[:linked], strict=True):
+            e["fire_unit"] = unit.unit_id
 
     # Person-level and rental cases, spread over the chunks.
     cases = [(rule, v) for rule, cat in PERSON_CATALOG.items() for v in _variants(planted[rule], cat)]
@@ -211,22 +225,29 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
 
     run = _Run(inbox, truth, st, seed, dates_list)
     bar = tqdm(total=n_chunks * days + 2 * days, disable=not progress, unit="step", desc="generate")
-    _write_reference_static(run, prov, table, dates_list)
+    with timed("reference (grids, roads, places)"):
+        _write_reference_static(run, prov, table, dates_list)
     crew: list[dict] = []
     for plan in plans:
-        chunk = Chunk(world, plan)
+        with timed("phase: population"):
+            chunk = Chunk(world, plan)
         for i, day in enumerate(dates_list):
             dn = d0 + i
             if i:
-                chunk.evolve(dn)
+                with timed("phase: population"):
+                    chunk.evolve(dn)
             fmt = Formatter(chunk, dn)
             for dataset in CHUNK_DATASETS:
-                text, n, records = getattr(fmt, dataset)()
-                run.delivery(dataset, day).write(text, n)
-                run.records(day, records)
-            text, n = fmt.addresses()
-            run.delivery("addresses", day).write(text, n)
-            run.flags(day, rental_flags(chunk, dn) + person_flags(chunk, dn))
+                with timed(dataset):
+                    text, n, records = getattr(fmt, dataset)()
+                    run.delivery(dataset, day).write(text, n)
+                with timed("truth: person_records"):
+                    run.records(day, records)
+            with timed("addresses"):
+                text, n = fmt.addresses()
+                run.delivery("addresses", day).write(text, n)
+            with timed("truth: flags"):
+                run.flags(day, rental_flags(chunk, dn) + person_flags(chunk, dn))
             bar.update(1)
         crew += chunk.crew_members()
         del chunk
@@ -234,36 +255,47 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     places = (np.array([p.lon for p in prov.places]), np.array([p.lat for p in prov.places]))
     for i, day in enumerate(dates_list):
         dn = d0 + i
-        text, n = fire.units_text(dn, st.noise, table)
-        run.delivery("fire_units", day).write(text, n)
-        text, n = fire.events_text(dn, table)
-        run.delivery("fire_events", day).write(text, n)
-        run.flags(day, fire.flags(dn))
-        text, n = hz.enterprises_text(dn, st.noise)
-        run.delivery("hazmat_enterprises", day).write(text, n)
-        text, n = hz.vehicles_text(dn, table)
-        run.delivery("hazmat_vehicles", day).write(text, n)
+        with timed("fire_units"):
+            text, n = fire.units_text(dn, st.noise, table)
+            run.delivery("fire_units", day).write(text, n)
+        with timed("fire_events"):
+            text, n = fire.events_text(dn, table)
+            run.delivery("fire_events", day).write(text, n)
+        with timed("truth: flags"):
+            run.flags(day, fire.flags(dn))
+        with timed("hazmat_enterprises"):
+            text, n = hz.enterprises_text(dn, st.noise)
+            run.delivery("hazmat_enterprises", day).write(text, n)
+        with timed("hazmat_vehicles"):
+            text, n = hz.vehicles_text(dn, table)
+            run.delivery("hazmat_vehicles", day).write(text, n)
         bar.update(1)
-        plan_day = hz.plan_day(dn, day_scenarios)
+        with timed("phase: hazmat trajectories"):
+            plan_day = hz.plan_day(dn, day_scenarios)
         rng = stream(seed, "noise", "hazmat-events", dn)
-        lines, texts, flags, records = [], [], [], []
+        lines, flags, records = [], [], []
         gps = run.delivery("gps_points", day)
         for vday in plan_day.vehicles:
-            text, n = gps_text(hz, vday, table, st.noise, rng)
-            if n:
-                gps.write(text, n)
-            ls, rs = waybill_lines(hz, vday, table, st.noise, rng)
+            with timed("gps_points"):
+                text, n = gps_text(hz, vday, table, st.noise, rng)
+                if n:
+                    gps.write(text, n)
+            with timed("waybills"):
+                ls, rs = waybill_lines(hz, vday, table, st.noise, rng)
             lines += ls
             records += rs
-            flags += day_flags(hz, vday, dn, places)
-        run.delivery("waybills", day).write(("\n".join(lines) + "\n") if lines else "", len(lines))
+            with timed("truth: flags"):
+                flags += day_flags(hz, vday, dn, places)
+        with timed("waybills"):
+            run.delivery("waybills", day).write(("\n".join(lines) + "\n") if lines else "", len(lines))
         gps.write("", 0)
         run.records(day, records)
         run.flags(day, flags)
         bar.update(1)
     bar.close()
-    written = run.close()
-    _write_truth_manifest(truth, st, seed, persons, dates_list, planted, run.flag_counts)
+    with timed("phase: close files, manifests"):
+        written = run.close()
+        _write_truth_manifest(truth, st, seed, persons, dates_list, planted, run.flag_counts)
     rows: dict[str, dict[str, int]] = {}
     for (dataset, day), d in run.deliveries.items():
         rows.setdefault(dataset, {})[day.isoformat()] = sum(f.rows for f in d.files)
@@ -275,6 +307,7 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
         "persons": persons, "seed": seed, "dates": [d.isoformat() for d in dates_list], "rows": rows,
         "truth_flags": run.flag_counts, "files": [str(p) for p in written],
         "seconds": round(time.perf_counter() - began, 2),
+        "timings": {k: round(v, 3) for k, v in sorted(timings.items())},
     }
 
 

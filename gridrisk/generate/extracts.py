@@ -14,8 +14,19 @@ from .noise import damage_ids, damage_names, duplicate_order, format_phones, pun
 from .output import NODATE, quote
 from .population import Chunk
 from .tables import (
-    CERT_STATUS, CERT_TYPES, CS_ACTIVE, CS_EXPIRED, DRUG_STATUS, LETTINGS, LICENCE_STATUS, MANAGEMENT,
-    RELATIONS, ROOM_TYPES, U_COMMERCIAL, U_OWN, USES,
+    CERT_STATUS,
+    CERT_TYPES,
+    CS_ACTIVE,
+    CS_EXPIRED,
+    DRUG_STATUS,
+    LETTINGS,
+    LICENCE_STATUS,
+    MANAGEMENT,
+    RELATIONS,
+    ROOM_TYPES,
+    U_COMMERCIAL,
+    U_OWN,
+    USES,
 )
 from .vocab import DIAGNOSES
 
@@ -44,7 +55,7 @@ class Formatter:
     def _lines(self, columns: list[list[str]], rng, dataset: str) -> tuple[str, int]:
         n = len(columns[0]) if columns else 0
         order = duplicate_order(n, rng, self.noise["duplicate_rows"])
-        rows = [",".join(r) for r in zip(*columns)]
+        rows = [",".join(r) for r in zip(*columns, strict=True)]
         text = "\n".join(rows[i] for i in order.tolist())
         return (text + "\n") if n else "", len(order)
 
@@ -71,7 +82,7 @@ class Formatter:
         addr = np.where(dw >= 0, c.dwellings.code[np.maximum(dw, 0)], "").tolist()
         reg = self.dates.fmt(p.registered[idx], "yyyy/MM/dd")
         text, n = self._lines([ids, names, sex, birth, phones, addr, reg], rng, "persons")
-        records = [("persons", w, "resident", t, d) for w, t, d in zip(ids, true, dmg)]
+        records = [("persons", w, "resident", t, d) for w, t, d in zip(ids, true, dmg, strict=True)]
         return text, n, records
 
     def housing_units(self) -> tuple[str, int, Records]:
@@ -87,7 +98,7 @@ class Formatter:
         codes = dw.code.tolist()
         text, n = self._lines([codes, area, rooms, sc, use, let, ids, upd], rng, "housing_units")
         roles = np.where(dw.use == U_OWN, "owner", "landlord").tolist()
-        records = [("housing_units", k, r, t, d) for k, r, t, d in zip(codes, roles, true, dmg)]
+        records = [("housing_units", k, r, t, d) for k, r, t, d in zip(codes, roles, true, dmg, strict=True)]
         return text, n, records
 
     def residence_registrations(self) -> tuple[str, int, Records]:
@@ -104,7 +115,7 @@ class Formatter:
         keys = r.reg_no.tolist()
         text, n = self._lines([keys, ids, names, addr, r.room_no.tolist(), rtype, mi, mo, rel], rng,
                               "residence_registrations")
-        records = [("residence_registrations", k, "occupant", t, d) for k, t, d in zip(keys, true, dmg)]
+        records = [("residence_registrations", k, "occupant", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
     def driving_licences(self) -> tuple[str, int, Records]:
@@ -118,7 +129,7 @@ class Formatter:
         text, n = self._lines([keys, ids, names, lic.classes.tolist(), status, self.dates.fmt(lic.first_issue, f),
                                self.dates.fmt(lic.valid_until, f), self.dates.fmt(lic.changed, f)], rng,
                               "driving_licences")
-        records = [("driving_licences", k, "holder", t, d) for k, t, d in zip(keys, true, dmg)]
+        records = [("driving_licences", k, "holder", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
     def transport_workers(self) -> tuple[str, int, Records]:
@@ -134,7 +145,7 @@ class Formatter:
         text, n = self._lines([keys, ids, names, np.array(CERT_TYPES, dtype=object)[wk.cert_type].tolist(), employer,
                                wk.plate.tolist(), self.dates.fmt(wk.issue, f), self.dates.fmt(wk.valid_until, f),
                                np.array(CERT_STATUS, dtype=object)[status].tolist()], rng, "transport_workers")
-        records = [("transport_workers", k, "worker", t, d) for k, t, d in zip(keys, true, dmg)]
+        records = [("transport_workers", k, "worker", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
     def mental_health_registry(self) -> tuple[str, int, Records]:
@@ -148,7 +159,7 @@ class Formatter:
                                self.dates.fmt(mh.followup, "yyyy-MM-dd"),
                                np.array(MANAGEMENT, dtype=object)[mh.management].tolist()], rng,
                               "mental_health_registry")
-        records = [("mental_health_registry", k, "patient", t, d) for k, t, d in zip(keys, true, dmg)]
+        records = [("mental_health_registry", k, "patient", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
     def drug_registry(self) -> tuple[str, int, Records]:
@@ -161,7 +172,7 @@ class Formatter:
         text, n = self._lines([keys, ids, names, np.array(DRUG_STATUS, dtype=object)[dr.status].tolist(),
                                self.dates.fmt(dr.last_use, f), self.dates.fmt(dr.release, f),
                                self.dates.fmt(dr.decision, f)], rng, "drug_registry")
-        records = [("drug_registry", k, "person", t, d) for k, t, d in zip(keys, true, dmg)]
+        records = [("drug_registry", k, "person", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
     # -- reference -------------------------------------------------------------------------------
@@ -173,7 +184,7 @@ class Formatter:
         kind = np.where(dw.use == U_COMMERCIAL, "商业", "住宅").tolist()
         lon = [f"{x:.6f}" for x in dw.lon.tolist()]
         lat = [f"{x:.6f}" for x in dw.lat.tolist()]
-        rows = [",".join(r) for r in zip(dw.code.tolist(), texts, lon, lat, dw.grid.tolist(), kind)]
+        rows = [",".join(r) for r in zip(dw.code.tolist(), texts, lon, lat, dw.grid.tolist(), kind, strict=True)]
         return ("\n".join(rows) + "\n") if rows else "", len(rows)
 
 

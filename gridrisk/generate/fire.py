@@ -58,7 +58,7 @@ class FireWorld:
         rng = stream(seed, "fire-units")
         self.units: list[FireUnit] = []
         prov = province
-        for n, (site, name) in enumerate(enterprise_units):
+        for site, name in enterprise_units:
             sa = prov.special[site]
             self.units.append(FireUnit("", name, sa.code, "危化品企业", 0))
         kind_of = {"学校": "人员密集场所", "医院": "人员密集场所", "商业": "人员密集场所", "住宅": "高层建筑",
@@ -114,7 +114,7 @@ class FireWorld:
         self.ev_confirm = np.array([r[4] for r in rows], np.int8)
         self.ev_cleared = np.array([r[5] for r in rows], np.int64)
         stamps = DateTable.compact(self.ev_ts // 86400)
-        self.ev_id = np.array([f"XFSJ{d}{i:08d}" for d, i in zip(stamps, range(len(rows)))], dtype=object)
+        self.ev_id = np.array([f"XFSJ{d}{i:08d}" for d, i in zip(stamps, range(len(rows)), strict=True)], dtype=object)
 
     @staticmethod
     def _ambient_device(rng: np.random.Generator) -> str:
@@ -165,7 +165,7 @@ class FireWorld:
         def burst(u: int, devices: list[str], confirms: list[int], span_h: float) -> None:
             t0 = start + int(rng.uniform(8, 10) * H)
             times = sorted(t0 + int(x) for x in rng.uniform(0, span_h * H, len(confirms)))
-            for dev, c, ts in zip(devices, confirms, times):
+            for dev, c, ts in zip(devices, confirms, times, strict=True):
                 rows.append((u, E_ALARM, dev, ts, c, ts + int(rng.integers(60, 900))))
 
         for j in range(pos):
@@ -194,7 +194,7 @@ class FireWorld:
                                          & (self.ev_cleared >= end)].tolist())
         names = punctuate([u.name for u in self.units], rng, noise["quoted_fields"], (",分部", "\n(二期)", ",东楼"))
         rows = []
-        for i, (u, name) in enumerate(zip(self.units, names)):
+        for i, (u, name) in enumerate(zip(self.units, names, strict=True)):
             status = "离线" if i in offline_units else "在线"
             rows.append(",".join([u.unit_id, quote(name), u.address, u.category,
                                   dates.one(u.last_inspection, "yyyy-MM-dd"), status]))
@@ -211,11 +211,11 @@ class FireWorld:
         cleared = self.ev_cleared[idx]
         shown = np.where(cleared < end, cleared, 0)
         cl = dates.timestamps(shown, "space")
-        cl = [c if s else "" for c, s in zip(cl, shown.tolist())]
+        cl = [c if s else "" for c, s in zip(cl, shown.tolist(), strict=True)]
         unit_ids = [self.units[u].unit_id for u in self.ev_unit[idx].tolist()]
         rows = [",".join(r) for r in zip(self.ev_id[idx].tolist(), unit_ids, self.ev_device[idx].tolist(),
                                          [EVENT_TYPES[t] for t in self.ev_type[idx].tolist()], ts,
-                                         [CONFIRM[c] for c in self.ev_confirm[idx].tolist()], cl)]
+                                         [CONFIRM[c] for c in self.ev_confirm[idx].tolist()], cl, strict=True)]
         return ("\n".join(rows) + "\n") if rows else "", len(rows)
 
     # -- truth -------------------------------------------------------------------------------------

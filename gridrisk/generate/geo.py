@@ -211,7 +211,7 @@ class Park:
 
     city: int
     community: int
-    I: tuple[float, float]
+    interchange: tuple[float, float]  # "I": where its expressways meet
     bisector: float
     half_gap: float
     S: tuple[float, float] = (0.0, 0.0)
@@ -309,7 +309,7 @@ class Province:
         self.comm_district[k] = self.towns[t][2]
         d = self.towns[t][2]
         self.comm_prefix[k] = "江苏省" + self.city_names[self.city_codes[c]] + self.districts[d][1] + self.towns[t][1] + self.comm_name[k]
-        self.parks[c] = Park(city=c, community=k, I=(LON_MIN + (i + 0.5) * CELL_W, LAT_MIN + (j + 0.5) * CELL_H),
+        self.parks[c] = Park(city=c, community=k, interchange=(LON_MIN + (i + 0.5) * CELL_W, LAT_MIN + (j + 0.5) * CELL_H),
                              bisector=0.0, half_gap=180.0)
 
     def _nearest_town(self, c: int, point: tuple[float, float]) -> int:
@@ -349,7 +349,7 @@ class Province:
                 xy[i] = self._clamp(*along((lon0, lat0), a, rng.uniform(30, 55)))
         self.district_xy = xy  # type: ignore[assignment]
         self.town_xy = []
-        for code, name, d in self.towns:
+        for code, _name, d in self.towns:
             urban = self.districts[d][1].endswith("区") and code[6] == "0"
             r = rng.uniform(0.5, 6) if urban else rng.uniform(1, 14)
             self.town_xy.append(self._clamp(*along(self.district_xy[d], rng.uniform(0, 360), r)))
@@ -407,8 +407,8 @@ class Province:
             town_of.append(t)
             cell.append((i, j))
             kind.append("park")
-            I = (LON_MIN + (i + 0.5) * CELL_W, LAT_MIN + (j + 0.5) * CELL_H)
-            self.parks.append(Park(city=c, community=len(codes) - 1, I=I, bisector=0.0, half_gap=180.0))
+            centre = (LON_MIN + (i + 0.5) * CELL_W, LAT_MIN + (j + 0.5) * CELL_H)
+            self.parks.append(Park(city=c, community=len(codes) - 1, interchange=centre, bisector=0.0, half_gap=180.0))
         for t, (tcode, _, _) in enumerate(self.towns):
             n = int(per_town[t])
             words = rng.choice(len(PLACE_WORDS), size=min(n, len(PLACE_WORDS)), replace=False)
@@ -452,7 +452,7 @@ class Province:
         # Address text prefix and three street names per community.
         self.comm_prefix = []
         self.comm_roads = []
-        for k, code in enumerate(codes):
+        for k in range(len(codes)):
             t = town_of[k]
             d = self.towns[t][2]
             c = self.districts[d][2]
@@ -461,7 +461,7 @@ class Province:
             )
             picks = rng.choice(len(PLACE_WORDS), 3, replace=False)
             sufs = rng.integers(0, len(ROAD_SUFFIXES), 3)
-            self.comm_roads.append(tuple(PLACE_WORDS[int(p)] + ROAD_SUFFIXES[int(s)] for p, s in zip(picks, sufs)))
+            self.comm_roads.append(tuple(PLACE_WORDS[int(p)] + ROAD_SUFFIXES[int(s)] for p, s in zip(picks, sufs, strict=True)))
 
     def short_name(self, k: int) -> str:
         """A community's name without 社区/村 (for naming schools, shops, …)."""
@@ -492,7 +492,7 @@ class Province:
         lon = self.comm_west[comms] + (c + rng.uniform(0.05, 0.95, len(comms))) * gw
         lat = self.comm_south[comms] + CELL_H - (r + rng.uniform(0.05, 0.95, len(comms))) * gh
         num = r * cols + c + 1
-        codes = [f"{self.comm_code[k]}{g:03d}" for k, g in zip(comms.tolist(), num.tolist())]
+        codes = [f"{self.comm_code[k]}{g:03d}" for k, g in zip(comms.tolist(), num.tolist(), strict=True)]
         return np.round(lon, 6), np.round(lat, 6), codes
 
     # -- roads ----------------------------------------------------------------------------------
@@ -502,7 +502,7 @@ class Province:
         idx = {c: i for i, c in enumerate(self.city_codes)}
         for a, b, name in EXPRESSWAYS:
             ia, ib = idx[a], idx[b]
-            pa, pb = self.parks[ia].I, self.parks[ib].I
+            pa, pb = self.parks[ia].interchange, self.parks[ib].interchange
             road = len(self.roads)
             self.roads.append(Road(f"GS{len(self.edges) + 1:03d}", f"{name}({CITIES[a][0]}{CITIES[b][0]}段)", "高速", [pa, pb]))
             e = len(self.edges)
@@ -511,13 +511,13 @@ class Province:
             self.parks[ib].edges.append(e)
         self.expressway_segments = [(self.roads[e.road].coords[0], self.roads[e.road].coords[1]) for e in self.edges]
         for p in self.parks:
-            dirs = sorted(bearing_deg(p.I, self.roads[self.edges[e].road].coords[1 if self.edges[e].a == p.city else 0])
+            dirs = sorted(bearing_deg(p.interchange, self.roads[self.edges[e].road].coords[1 if self.edges[e].a == p.city else 0])
                           for e in p.edges)
             gaps = [((dirs[(k + 1) % len(dirs)] - dirs[k]) % 360 or 360, dirs[k]) for k in range(len(dirs))]
             gap, start = max(gaps)
             p.bisector = (start + gap / 2) % 360
             p.half_gap = gap / 2
-            p.S = along(p.I, p.bisector, 1.5)
+            p.S = along(p.interchange, p.bisector, 1.5)
         national = list(NATIONAL_ROADS)
         provincial = list(PROVINCIAL_ROADS)
         for p in self.parks:
@@ -559,7 +559,7 @@ class Province:
             pool = np.flatnonzero(not_park & (self.comm_city == p.city)) if level < 2 else np.flatnonzero(not_park)
             for k in pool.tolist():
                 q = self.community_centre(k)
-                d = float(dist_km(p.I[0], p.I[1], q[0], q[1]))
+                d = float(dist_km(p.interchange[0], p.interchange[1], q[0], q[1]))
                 br = bearing_deg(p.S, q)
                 if other is not None and (k == other or angle_diff(br, other_dir) < (20 if level < 3 else 12)):
                     continue
@@ -618,7 +618,7 @@ class Province:
                 if tries > 20000:
                     raise RuntimeError("cannot place enterprise sites")
                 br = p.bisector + rng.uniform(-spread, spread)
-                lon, lat = along(p.I, br, rng.uniform(0.75, 0.95))
+                lon, lat = along(p.interchange, br, rng.uniform(0.75, 0.95))
                 if not self.inside(k, lon, lat):
                     continue
                 if min(float(point_segment_km(lon, lat, s[0], s[1], t[0], t[1])) for s, t in self.expressway_segments) < 0.4:
@@ -670,7 +670,7 @@ class Province:
     def _exclusion(self) -> list[tuple[float, float, float]]:
         zones = []
         for p in self.parks:
-            zones.append((p.I[0], p.I[1], 2.5))
+            zones.append((p.interchange[0], p.interchange[1], 2.5))
             zones.append((p.S[0], p.S[1], 1.5))
             for end in (p.Q, p.Q2):
                 c = self.community_centre(end)
@@ -719,7 +719,7 @@ class Province:
             radius = float(rng.choice([200, 300, 400, 500]))
             if self.clear_of_sites(lon, lat, radius):
                 self.places.append(Place("", self.short_name(k) + "小区", "居民区", round(lon, 6), round(lat, 6), radius))
-        for c, ccode in enumerate(self.city_codes):
+        for ccode in self.city_codes:
             made = 0
             while made < 2:
                 lon, lat = self._clamp(*along(CITIES[ccode][2:4], rng.uniform(0, 360), rng.uniform(15, 40)))

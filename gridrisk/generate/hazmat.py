@@ -40,7 +40,7 @@ from .output import DateTable, quote
 from .population import CrewSlot, plate_for
 from .tables import CS_ACTIVE, CT_HAZMAT_DRIVER, CT_HAZMAT_ESCORT
 from .truth import drug_condition, mental_condition
-from .vocab import CHEMICAL_WORDS, COMPANY_WORDS, HAZMAT_GOODS, PLACE_WORDS
+from .vocab import CHEMICAL_WORDS, COMPANY_WORDS, HAZMAT_GOODS
 
 CREW_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hazmat.crew_unqualified": (("no_escort", "driver_expired", "escort_revoked", "driver_wrong_type"),
@@ -69,7 +69,7 @@ def credit_code(area6: str, rng: np.random.Generator) -> str:
     chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
     body = "91" + area6 + "".join(chars[int(i)] for i in rng.integers(0, len(chars), 9))
-    total = sum(chars.index(c) * w for c, w in zip(body, weights))
+    total = sum(chars.index(c) * w for c, w in zip(body, weights, strict=True))
     return body + chars[(31 - total % 31) % 31]
 
 
@@ -260,7 +260,7 @@ class HazmatWorld:
         rng = stream(self.seed, "noise", "hazmat_enterprises", day)
         names = punctuate([e["name"] for e in self.enterprises], rng, noise["quoted_fields"], (",二分厂", "\n(原厂区)"))
         rows = []
-        for e, name in zip(self.enterprises, names):
+        for e, name in zip(self.enterprises, names, strict=True):
             un = ";".join(HAZMAT_GOODS[g][0] for g in e["goods"])
             rows.append(",".join([e["id"], quote(name), e["credit"], self.prov.special[e["site"]].code, un, e["level"],
                                   e["fire_unit"]]))
@@ -278,9 +278,9 @@ class HazmatWorld:
         rng = stream(self.seed, "hazmat-day", day)
         clean = [i for i, v in enumerate(self.vehicles) if v.crew_variant == "ambient"]
         chosen = rng.choice(clean, size=len(scenarios), replace=False).tolist() if scenarios else []
-        assigned = dict(zip(chosen, scenarios))
+        assigned = dict(zip(chosen, scenarios, strict=True))
         plans = Day(self, day)
-        for i, v in enumerate(self.vehicles):
+        for i in range(len(self.vehicles)):
             vr = stream(self.seed, "hazmat-vehicle", day, i)
             plans.plan(i, assigned.get(i), vr)
         plans.finish()
@@ -319,7 +319,7 @@ class Day:
     def _inter_leg(self, site_a: int, site_b: int, city_a: int, city_b: int, cruise: float, rng,
                    conn_kmh: float | None = None) -> list[Piece]:
         prov = self.world.prov
-        Ia, Ib = prov.parks[city_a].I, prov.parks[city_b].I
+        Ia, Ib = prov.parks[city_a].interchange, prov.parks[city_b].interchange
         return (self._connector(self._xy(site_a), Ia, rng, conn_kmh) + self._expressway(Ia, Ib, cruise)
                 + self._connector(Ib, self._xy(site_b), rng, conn_kmh))
 
@@ -446,7 +446,7 @@ class Day:
         t = d0 + rng.uniform(6.7, 9.0) * H
         trips = 1 if u < 0.45 else 2
         driven = 0.0
-        for k in range(trips):
+        for _ in range(trips):
             if rng.random() < 0.6:
                 e = park.edges[int(rng.integers(0, len(park.edges)))]
                 ed = w.prov.edges[e]
@@ -477,7 +477,6 @@ class Day:
         if variant == "no_waybill":  # half an hour along the radial road and back, no waybill
             road = park.national
             a, b = prov.roads[road].coords
-            length = float(dist_km(a[0], a[1], b[0], b[1]))
             plon = np.array([q.lon for q in prov.places])
             plat = np.array([q.lat for q in prov.places])
             prad = np.array([q.radius_m for q in prov.places])
@@ -492,7 +491,7 @@ class Day:
         elif variant == "cancelled_waybill":
             delivery(d0 + rng.uniform(9, 11) * H, status=("cancelled", "arrived"))
         elif variant in ("short_move", "creep"):
-            toward = along(self._xy(site), bearing_deg(self._xy(site), park.I), 0.8)
+            toward = along(self._xy(site), bearing_deg(self._xy(site), park.interchange), 0.8)
             track.park(d0 + rng.uniform(10, 12) * H)
             if variant == "short_move":  # 0.8 km at 18 km/h: 2.7 min, twice, 30 min apart
                 track.drive([Piece(self._xy(site), toward, CLS_NONE, 18, 30)], rng)
@@ -561,7 +560,6 @@ class Day:
             t2 = track.drive(back, rng)
             bills.append(self._waybill(i, far, site, back_at, t2, rng))
         elif variant in ("stop_25min", "stop_8min", "stop_320m"):
-            kind = {"stop_25min": "pos", "stop_8min": "nm_short", "stop_320m": "nm_far"}[variant]
             slot = self._slot
             minutes = 8 if variant == "stop_8min" else (25 if variant == "stop_25min" else 30)
 
@@ -704,7 +702,7 @@ def gps_text(world: HazmatWorld, vday: VehicleDay, dates: DateTable, noise: dict
     alarm = np.where(spd > 800, 1 << 1, 0)  # the terminal's own over-speed bit (80 km/h everywhere)
     status = np.where(spd > 0, 3, 2)
     rows = [f"{v.plate},{v.colour},{t},{x},{y},{s},{h},{a},{st}" for t, x, y, s, h, a, st in
-            zip(ts, lon, lat, spd.tolist(), p["hdg"][idx].tolist(), alarm.tolist(), status.tolist())]
+            zip(ts, lon, lat, spd.tolist(), p["hdg"][idx].tolist(), alarm.tolist(), status.tolist(), strict=True)]
     return "\n".join(rows) + "\n", len(rows)
 
 
@@ -762,7 +760,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     if not mask.any():
         return []
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist()))
+    return list(zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(), strict=True))
 
 
 def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.ndarray, np.ndarray]) -> list:

@@ -67,8 +67,8 @@ class DateTable:
         hh = np.arange(86400) // 3600
         mm = np.arange(86400) // 60 % 60
         ss = np.arange(86400) % 60
-        self.hhmmss = np.array([f"{a:02d}{b:02d}{c:02d}" for a, b, c in zip(hh, mm, ss)], dtype=object)
-        self.hh_mm_ss = np.array([f"{a:02d}:{b:02d}:{c:02d}" for a, b, c in zip(hh, mm, ss)], dtype=object)
+        self.hhmmss = np.array([f"{a:02d}{b:02d}{c:02d}" for a, b, c in zip(hh, mm, ss, strict=True)], dtype=object)
+        self.hh_mm_ss = np.array([f"{a:02d}:{b:02d}:{c:02d}" for a, b, c in zip(hh, mm, ss, strict=True)], dtype=object)
 
     @staticmethod
     def compact(days) -> list[str]:
@@ -91,12 +91,12 @@ class DateTable:
         sod = seconds % 86400
         dates = self.fmt(days, "yyyy-MM-dd")
         if style == "space":
-            return [f"{d} {t}" for d, t in zip(dates, self.hh_mm_ss[sod].tolist())]
+            return [f"{d} {t}" for d, t in zip(dates, self.hh_mm_ss[sod].tolist(), strict=True)]
         if style == "iso":
-            return [f"{d}T{t}+08:00" for d, t in zip(dates, self.hh_mm_ss[sod].tolist())]
+            return [f"{d}T{t}+08:00" for d, t in zip(dates, self.hh_mm_ss[sod].tolist(), strict=True)]
         if style == "bcd":
             compact = self.fmt(days, "yyyyMMdd")
-            return [d[2:] + t for d, t in zip(compact, self.hhmmss[sod].tolist())]
+            return [d[2:] + t for d, t in zip(compact, self.hhmmss[sod].tolist(), strict=True)]
         raise ValueError(style)
 
 
@@ -223,7 +223,7 @@ class Delivery:
         if self._part is not None:
             self._close_part()
         single = len(self._paths) == 1
-        for i, (info, path) in enumerate(zip(self.files, self._paths), start=1):
+        for i, (info, path) in enumerate(zip(self.files, self._paths, strict=True), start=1):
             name = f"{self.stem}.{self.ext}" if single else f"{self.stem}_part{i:02d}.{self.ext}"
             os.replace(path, self.folder / name)
             info.name = name

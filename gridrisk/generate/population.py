@@ -31,14 +31,47 @@ from gridrisk.ids import check_char
 
 from .geo import CITIES, Province
 from .output import NODATE, DateTable, day_number, from_day_number, years_before
-from .truth import drug_condition, mental_condition
 from .tables import (
-    CS_ACTIVE, CS_CANCELLED, CS_EXPIRED, CS_REVOKED, CT_FREIGHT, CT_HAZMAT_DRIVER, CT_HAZMAT_ESCORT,
-    CT_PASSENGER, CT_RIDE_HAILING, CT_TAXI, DS_CAUGHT, DS_CLEAN3Y, DS_COMMUNITY, DS_ISOLATION,
-    DS_RECOVERY, L_BED, L_NONE, L_SHARED, L_WHOLE, LS_CANCELLED, LS_EXPIRED, LS_NO_REVIEW,
-    LS_POINTS, LS_REVOKED, LS_SUSPENDED, LS_VALID, R_CHILD, R_NONE, R_PARENT, R_SELF, R_SHARE,
-    R_SPOUSE, RT_BEDROOM, U_COMMERCIAL, U_OWN, U_RENT, U_VACANT, Table, empty_like,
+    CS_ACTIVE,
+    CS_CANCELLED,
+    CS_EXPIRED,
+    CS_REVOKED,
+    CT_FREIGHT,
+    CT_HAZMAT_DRIVER,
+    CT_HAZMAT_ESCORT,
+    CT_PASSENGER,
+    CT_RIDE_HAILING,
+    CT_TAXI,
+    DS_CAUGHT,
+    DS_CLEAN3Y,
+    DS_COMMUNITY,
+    DS_ISOLATION,
+    DS_RECOVERY,
+    L_BED,
+    L_NONE,
+    L_SHARED,
+    L_WHOLE,
+    LS_CANCELLED,
+    LS_EXPIRED,
+    LS_NO_REVIEW,
+    LS_POINTS,
+    LS_REVOKED,
+    LS_SUSPENDED,
+    LS_VALID,
+    R_CHILD,
+    R_NONE,
+    R_PARENT,
+    R_SELF,
+    R_SHARE,
+    R_SPOUSE,
+    RT_BEDROOM,
+    U_COMMERCIAL,
+    U_OWN,
+    U_RENT,
+    U_VACANT,
+    Table,
 )
+from .truth import drug_condition, mental_condition
 from .vocab import DIAGNOSIS_WEIGHTS, GIVEN_FEMALE, GIVEN_MALE, MOBILE_PREFIXES, SURNAMES
 
 #: Planted person-level and rental cases: rule → (positive variants, near-miss variants).
@@ -308,8 +341,7 @@ class Chunk:
 
     # -- build ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        w, rng, conf = self.world, self.rng, self.world.conf
-        d0 = w.d0
+        rng = self.rng
         rental_cases = [(r, v) for r, v in self.plan.cases if r in RENTAL_RULES]
         person_cases = [(r, v) for r, v in self.plan.cases if r not in RENTAL_RULES]
         specs: list[UnitSpec] = []
@@ -536,10 +568,10 @@ class Chunk:
         room = unit_idx % per_floor[b] + 1
         unit_no = floor * 100 + room
         comm_d = comm[b]
-        codes = [f"{prov.comm_code[c]}{nb:04d}{u:04d}" for c, nb, u in zip(comm_d.tolist(), number[b].tolist(), unit_no.tolist())]
+        codes = [f"{prov.comm_code[c]}{nb:04d}{u:04d}" for c, nb, u in zip(comm_d.tolist(), number[b].tolist(), unit_no.tolist(), strict=True)]
         roads = prov.comm_roads
         texts = [f"{prov.comm_prefix[c]}{roads[c][nb % 3]}{nb}号{f}{r:02d}室"
-                 for c, nb, f, r in zip(comm_d.tolist(), number[b].tolist(), floor.tolist(), room.tolist())]
+                 for c, nb, f, r in zip(comm_d.tolist(), number[b].tolist(), floor.tolist(), room.tolist(), strict=True)]
         # Owners: landlords are heads of owner-occupied households of this chunk.
         heads = np.flatnonzero((p.rel == R_SELF) & p.owner_home)
         if len(heads) == 0:
@@ -629,10 +661,10 @@ class Chunk:
         chosen = rng.choice(pool, size=need, replace=False)
         p.special[chosen] = True
         self.case_person = chosen[: len(person_cases)]
-        for slot, person in zip(self.plan.crew, chosen[len(person_cases):].tolist()):
+        for slot, person in zip(self.plan.crew, chosen[len(person_cases):].tolist(), strict=True):
             slot.person = person
         exact_years = {"age61": 61, "age60": 60}
-        for (rule, variant), person in zip(person_cases, self.case_person.tolist()):
+        for (_, variant), person in zip(person_cases, self.case_person.tolist(), strict=True):
             if variant in exact_years:
                 p.birth[person] = birthday_years_ago(d0, exact_years[variant])
                 p.exact[person] = True
@@ -656,7 +688,7 @@ class Chunk:
         seq = self._seq
         ymd = w.dates.fmt(p.birth, "yyyyMMdd")
         ids = []
-        for a, b, s in zip(area.tolist(), ymd, seq.tolist()):
+        for a, b, s in zip(area.tolist(), ymd, seq.tolist(), strict=True):
             first17 = f"{area_codes[a]}{b}{s:03d}"
             ids.append(first17 + check_char(first17))
         p.id18 = np.array(ids, dtype=object)
@@ -664,7 +696,7 @@ class Chunk:
         ages = age_years(p.birth, d0)
         pre = rng.integers(0, len(MOBILE_PREFIXES), n)
         num = rng.integers(0, 100_000_000, n)
-        phones = [f"{MOBILE_PREFIXES[a]}{b:08d}" for a, b in zip(pre.tolist(), num.tolist())]
+        phones = [f"{MOBILE_PREFIXES[a]}{b:08d}" for a, b in zip(pre.tolist(), num.tolist(), strict=True)]
         p.phone = np.where(ages >= 12, np.array(phones, dtype=object), "")
         p.registered = np.maximum(p.birth, d0 - rng.integers(1, 7300, n)).astype(np.int32)
 
@@ -716,7 +748,7 @@ class Chunk:
         a = rng.integers(0, 10_000, n)
         b = rng.integers(0, 10_000, n)
         out = []
-        for s, m, t, x, y in zip(sur.tolist(), sex.tolist(), two.tolist(), a.tolist(), b.tolist()):
+        for s, m, t, x, y in zip(sur.tolist(), sex.tolist(), two.tolist(), a.tolist(), b.tolist(), strict=True):
             pool = gm if m else gf
             g = pool[x % len(pool)] + (pool[y % len(pool)] if t else "")
             out.append(SURNAMES[s][0] + g)
@@ -724,7 +756,7 @@ class Chunk:
 
     # -- registries ----------------------------------------------------------------------------
     def _records(self, person_cases: list[tuple[str, str]]) -> None:
-        w, rng, d0, conf = self.world, self.rng, self.world.d0, self.world.conf
+        rng, d0, conf = self.rng, self.world.d0, self.world.conf
         p = self.persons
         n = len(p)
         ages = age_years(p.birth, d0)
@@ -733,7 +765,7 @@ class Chunk:
         mh = {k: [] for k in ("person", "diagnosis", "risk", "incident", "followup", "management")}
         dr = {k: [] for k in ("person", "status", "last_use", "release", "decision")}
         self._planted_builders = (lic, wk, mh, dr)
-        for (rule, variant), person in zip(person_cases, self.case_person.tolist()):
+        for (rule, variant), person in zip(person_cases, self.case_person.tolist(), strict=True):
             self._plant(rule, variant, int(person))
         for slot in self.plan.crew:
             self._plant_crew(slot)
@@ -802,7 +834,7 @@ class Chunk:
         # Employers and plates of ambient workers.
         home_city = self._home_city(w_people)
         employers, plates = [], []
-        for c, t, s, d in zip(home_city.tolist(), ctype.tolist(), cstat.tolist(), is_driver.tolist()):
+        for c, t, d in zip(home_city.tolist(), ctype.tolist(), is_driver.tolist(), strict=True):
             employers.append(self._employer(c, t))
             plates.append(plate_for(CITIES[self.world.province.city_codes[c]][1], rng) if d and t != CT_FREIGHT or
                           (d and rng.random() < 0.5) else "")
@@ -853,7 +885,7 @@ class Chunk:
         rng = self.rng
         common = np.array(["C1", "C1", "C1", "C1", "C1", "C1", "C2", "C1E", "C1D", "B2", "A2", "A1", "B1", "C1"], dtype=object)
         out = common[rng.integers(0, len(common), len(holders))]
-        by_person = {int(p): int(t) for p, t in zip(w_people.tolist(), ctype.tolist())}
+        by_person = {int(p): int(t) for p, t in zip(w_people.tolist(), ctype.tolist(), strict=True)}
         prof = {CT_PASSENGER: ("A1", "B1", "A1D"), CT_FREIGHT: ("A2", "B2", "A2D"), CT_HAZMAT_DRIVER: ("A2", "B2"),
                 CT_RIDE_HAILING: ("C1",), CT_TAXI: ("C1", "C1E")}
         for i, person in enumerate(holders.tolist()):
@@ -1160,7 +1192,7 @@ class Chunk:
         district = prov.comm_district[self.dwellings.community[p.dwelling[mothers]]]
         codes = [prov.districts[d][0] for d in district.tolist()]
         ids = []
-        for code, b, s in zip(codes, births.tolist(), sex.tolist()):
+        for code, b, s in zip(codes, births.tolist(), sex.tolist(), strict=True):
             for shift in range(6):  # a newborn bucket is shared by all chunks: slot k + n·rank
                 key = (code, b - shift, s)
                 rank = self.newborn_buckets.get(key, 0)
@@ -1176,13 +1208,13 @@ class Chunk:
         n0 = len(p)
         surname = [str(p.name[x])[0] for x in mothers.tolist()]
         given = [GIVEN_MALE[int(i) % len(GIVEN_MALE)] if s else GIVEN_FEMALE[int(i) % len(GIVEN_FEMALE)]
-                 for i, s in zip(rng.integers(0, 10_000, m), sex.tolist())]
+                 for i, s in zip(rng.integers(0, 10_000, m), sex.tolist(), strict=True)]
         p.extend(gid=np.arange(n0, n0 + m, dtype=np.int64) + self.k * 10_000_000 + 5_000_000, sex=sex,
                  birth=np.array([b for _, b in ids], np.int32), dwelling=p.dwelling[mothers],
                  rel=np.full(m, R_CHILD, np.int8), hh=p.hh[mothers], special=np.zeros(m, bool),
                  exact=np.zeros(m, bool), present=np.ones(m, bool), owner_home=np.ones(m, bool),
                  id18=np.array([i for i, _ in ids], dtype=object),
-                 name=np.array([s + g + g2 for s, g, g2 in zip(surname, given, given[::-1])], dtype=object),
+                 name=np.array([s + g + g2 for s, g, g2 in zip(surname, given, given[::-1], strict=True)], dtype=object),
                  phone=np.array([""] * m, dtype=object), registered=np.full(m, day, np.int32))
 
     # -- crews ------------------------------------------------------------------------------------

@@ -26,7 +26,14 @@ import numpy as np
 
 from .output import NODATE, day_number, from_day_number, years_before
 from .tables import (
-    CS_ACTIVE, CT_RIDE_HAILING, DRUG_CONTROL, L_BED, LS_CANCELLED, LS_VALID, NOT_FOR_LIVING, U_RENT,
+    CS_ACTIVE,
+    CT_RIDE_HAILING,
+    DRUG_CONTROL,
+    L_BED,
+    LS_CANCELLED,
+    LS_VALID,
+    NOT_FOR_LIVING,
+    U_RENT,
     UNRELATED,
 )
 
@@ -112,7 +119,7 @@ def rental_flags(chunk, day: int) -> list[Flag]:
     limit10 = np.where(dw.self_contained, 100, 50) * occ  # area10 below this → too little area
     test_area = (ua >= 4) & (dw.area10 < limit10)
     # > 2 unrelated occupants in one room.
-    room_key = np.array([f"{d}|{r}" for d, r in zip(r_dw[unrelated].tolist(), regs.room_no[cur][unrelated].tolist())],
+    room_key = np.array([f"{d}|{r}" for d, r in zip(r_dw[unrelated].tolist(), regs.room_no[cur][unrelated].tolist(), strict=True)],
                         dtype=object)
     test_room = np.zeros(nd, bool)
     if len(room_key):
