@@ -82,7 +82,7 @@ CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("three_adults", "area_10", "area_5_not_self_contained", "two_per_room", "family_adults",
          "family_one_room", "former_kitchen", "minor"),
     ),
-    "rental.concentrated": (("exactly_10", "large"), ("nine", "owner_units")),
+    "rental.concentrated": (("exactly_10", "large", "occupants_only"), ("nine", "owner_units")),
     "driver.mental": (("incident", "risk3", "risk5"), ("risk2", "cancelled")),
     "driver.drugs": (("community", "isolation", "recovery", "caught", "use_within_3y", "released_within_3y"),
                      ("clean_3y1d", "cancelled")),
@@ -295,6 +295,13 @@ def rental_units(variant: str, rng: np.random.Generator, group: int) -> list[Uni
         return [let_unit(2) for _ in range(5)] + owners
     if variant == "large":
         return [let_unit(2) for _ in range(int(rng.integers(6, 9)))] + owners
+    if variant == "occupants_only":  # 8 let rooms, 12 occupants: the tenant alone, two co-tenants in room 02
+        units = []
+        for _ in range(4):
+            occ = [(R_SELF, adult(), "01", RT_BEDROOM), (R_SHARE, adult(), "02", RT_BEDROOM),
+                   (R_SHARE, adult(), "02", RT_BEDROOM)]
+            units.append(UnitSpec(U_RENT, L_SHARED, True, int(rng.uniform(500, 700)), 2, occ, group=group))
+        return units + owners
     if variant == "nine":
         return [let_unit(3) for _ in range(3)] + owners
     if variant == "owner_units":
