@@ -41,8 +41,11 @@ UNITS = {
                              ("B", "卧室", "子女", CHILD), ("B", "卧室", "子女", CHILD), ("C", "卧室", "父母", ADULT)]),  # family → no
     7: (80.0, 3, "是", "分租", [("K", "厨房", "合租", ADULT), ("A", "卧室", "合租", ADULT)]),  # kitchen let → fires
     8: (80.0, 3, "是", "按床位", [("A", "卧室", "合租", ADULT)]),  # let by bed → fires
+    9: (200.0, 10, "是", "整租", []),  # 10 rooms let in one building → concentrated rental
+    10: (200.0, 9, "是", "分租", [(f"{r}", "卧室", "合租", ADULT) for r in "ABCDEFGHI"]),  # 9 rooms, 9 people → no
 }
 FIRING = {addr(n) for n in (1, 4, 5, 7, 8)}
+CONCENTRATED = {addr(9)[:16]}
 
 
 def build_inbox(profile, units=UNITS, ds=DS, duplicate_rows=True):
@@ -104,7 +107,7 @@ def flags(spark, profile):
 def test_occupancy_collapses_duplicates_and_drops_people_who_moved_out(spark, slice_profile, day_one):
     occ = lake.read_partition(spark, slice_profile, "silver", "housing_occupancy", DS)
     per_unit = {r.address_code: r["count"] for r in occ.groupBy("address_code").count().collect()}
-    assert per_unit == {addr(n): len(u[4]) for n, u in UNITS.items()}
+    assert per_unit == {addr(n): len(u[4]) for n, u in UNITS.items() if u[4]}
     row = occ.where(f"address_code = '{addr(1)}'").first()
     assert row.grid_code == GRID and row.building_area_m2 == 39.6 and row.is_adult
     assert row.name_masked.startswith("住*") and row.person_key.startswith("p")
@@ -114,7 +117,11 @@ def test_occupancy_collapses_duplicates_and_drops_people_who_moved_out(spark, sl
 def test_overcrowded_rule_fires_exactly_on_the_planted_units_and_tasks_reach_the_grid(spark, slice_profile, day_one):
     published = day_one
     got = flags(spark, slice_profile)
-    assert set(got) == FIRING
+    assert set(got) == FIRING | CONCENTRATED
+    assert {k for k, f in got.items() if f.rule_id == "rental.concentrated"} == CONCENTRATED
+    building = got[addr(9)[:16]]
+    assert (building.receiving_level, building.receiving_unit, building.department) == ("street", GRID[:9], "公安派出所")
+    assert "出租1套、10间" in building.explanation
     f1 = got[addr(1)]
     assert (f1.rule_id, f1.rule_version, f1.status, f1.grid_code) == ("rental.overcrowded", 1, "open", GRID)
     assert (f1.receiving_level, f1.receiving_unit, f1.department, f1.priority) == ("grid", GRID, "网格", 3)
@@ -124,12 +131,13 @@ def test_overcrowded_rule_fires_exactly_on_the_planted_units_and_tasks_reach_the
     assert "厨房用于居住" in got[addr(7)].explanation
     assert "A房间住非家庭成员3人" in got[addr(5)].explanation
     assert "低于5.0平方米" in got[addr(4)].explanation
-    assert published["created"] == 5
+    assert published["created"] == 6
 
     store = open_store(slice_profile.task_store)
-    tasks = store.list_tasks(COMMUNITY)
+    tasks = [t for t in store.list_tasks(COMMUNITY) if t.rule_id == "rental.overcrowded"]
     assert {t.address_code for t in tasks} == FIRING
     assert all(t.status == "filed" and t.receiving_unit == GRID for t in tasks)
+    assert [t.rule_id for t in store.list_tasks(GRID[:9]) if t.receiving_level == "street"] == ["rental.concentrated"]
     assert store.list_tasks("320116") == []  # another district sees nothing
     evidence = next(t for t in tasks if t.address_code == addr(1)).evidence
     assert len(evidence["occupants"]) == 4 and evidence["occupants"][0]["name_masked"].startswith("住*")
@@ -140,8 +148,8 @@ def test_rerunning_the_same_date_leaves_the_same_flags_and_tasks(spark, slice_pr
     again = run_slice(slice_profile)
     after = {k: (v.status, v.first_seen, v.last_seen, v.evidence) for k, v in flags(spark, slice_profile).items()}
     assert after == before
-    assert again["created"] == 0 and again["unchanged"] == 5
-    assert len(open_store(slice_profile.task_store).list_tasks("32")) == 5
+    assert again["created"] == 0 and again["unchanged"] == 6
+    assert len(open_store(slice_profile.task_store).list_tasks("32")) == 6
 
 
 def test_next_day_resolves_flags_that_stopped_firing_and_closes_their_tasks(spark, slice_profile, day_one):
@@ -153,7 +161,7 @@ def test_next_day_resolves_flags_that_stopped_firing_and_closes_their_tasks(spar
     got = flags(spark, slice_profile)
     assert got[addr(8)].status == "resolved" and got[addr(8)].resolved_on == dt.date(2026, 11, 2)
     assert got[addr(1)].last_seen == dt.date(2026, 11, 2) and got[addr(1)].first_seen == dt.date(2026, 11, 1)
-    assert result == {"stage": "publish", "ds": next_day, "created": 0, "unchanged": 4, "updated": 0, "closed": 1}
+    assert result == {"stage": "publish", "ds": next_day, "created": 0, "unchanged": 5, "updated": 0, "closed": 1}
     store = open_store(slice_profile.task_store)
     closed = [t for t in store.list_tasks("32") if t.address_code == addr(8)]
     assert [t.status for t in closed] == ["closed"]

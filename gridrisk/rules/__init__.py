@@ -51,6 +51,11 @@ KINDS: dict[str, KindSpec] = {
                "min_unrelated_adults", "limit_m2", "max_per_room"),
         subject_type="address",
     ),
+    "concentrated_rental": KindSpec(
+        params={"min_rooms_let": int, "min_occupants": int},
+        facts=("rooms_let", "occupants", "units", "min_rooms_let", "min_occupants"),
+        subject_type="building",
+    ),
 }
 
 

@@ -39,7 +39,7 @@ FLAG_SCHEMA = (
     "status string, first_seen date, opened_on date, last_seen date, resolved_on date"
 )
 #: Where each rule's inputs live: table name → layer.
-INPUT_LAYER = {"housing_occupancy": "silver"}
+INPUT_LAYER = {"housing_occupancy": "silver", "rented_units": "silver"}
 
 
 def flag_id(rule_id: "Column", subject_key: "Column") -> "Column":

@@ -133,7 +133,46 @@ class OvercrowdedRental(RuleKind):
         )
 
 
-KIND_CLASSES: dict[str, Callable[[], RuleKind]] = {cls.name: cls for cls in (OvercrowdedRental,)}
+class ConcentratedRental(RuleKind):
+    """集中出租: one building with ≥ N rooms let or ≥ M occupants in its let units."""
+
+    name = "concentrated_rental"
+    inputs = ("rented_units",)
+
+    def evaluate(self, inputs: dict[str, DataFrame], rule: Rule, ds: str) -> DataFrame:
+        units = inputs["rented_units"]
+        first = F.min(F.struct("address_code", "grid_code", "lon", "lat"))
+        buildings = units.groupBy("building_key").agg(
+            first.alias("first_unit"),
+            F.first("city_code").alias("city_code"),
+            F.sum("room_count").alias("rooms_let"),
+            F.sum("occupants").alias("occupants"),
+            F.count("*").alias("units"),
+            F.array_sort(F.collect_list(F.struct("address_code", "room_count", "occupants", "letting_mode"))).alias("unit_rows"),
+        )
+        min_rooms, min_occ = city_param(rule, "min_rooms_let"), city_param(rule, "min_occupants")
+        facts = F.create_map(
+            F.lit("rooms_let"), F.col("rooms_let").cast("string"),
+            F.lit("occupants"), F.col("occupants").cast("string"),
+            F.lit("units"), F.col("units").cast("string"),
+            F.lit("min_rooms_let"), min_rooms.cast("string"),
+            F.lit("min_occupants"), min_occ.cast("string"),
+        )
+        hit = (F.coalesce(F.col("rooms_let"), F.lit(0)) >= min_rooms) | (F.col("occupants") >= min_occ)
+        return buildings.where(hit).select(
+            F.lit("building").alias("subject_type"),
+            F.col("building_key").alias("subject_key"),
+            F.col("first_unit.address_code").alias("address_code"),
+            F.col("first_unit.grid_code").alias("grid_code"),
+            F.col("first_unit.lon").alias("lon"),
+            F.col("first_unit.lat").alias("lat"),
+            F.lit(rule.severity).alias("severity"),
+            facts.alias("facts"),
+            F.to_json(F.struct(F.col("unit_rows").alias("units"))).alias("evidence"),
+        )
+
+
+KIND_CLASSES: dict[str, Callable[[], RuleKind]] = {cls.name: cls for cls in (OvercrowdedRental, ConcentratedRental)}
 
 
 def evaluate_rule(inputs: dict[str, DataFrame], rule: Rule, ds: str) -> DataFrame:

@@ -1,4 +1,5 @@
-"""silver ``housing_occupancy``: who lives in each rented unit on the logical date.
+"""silver ``housing_occupancy`` (who lives in each rented unit on the logical date) and
+silver ``rented_units`` (every rented unit with its room and occupant counts).
 
     python -m jobs.silver.housing_occupancy --date 2026-11-01
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 TABLE = "housing_occupancy"
+UNITS_TABLE = "rented_units"
 FAMILY_RELATIONS = ("配偶", "子女", "父母", "其他亲属")
 RENTED = "出租"
 
@@ -119,13 +121,37 @@ def transform(units: "DataFrame", registrations: "DataFrame", addresses: "DataFr
     )
 
 
+def rented_units(units: "DataFrame", occupancy: "DataFrame", addresses: "DataFrame", ds: str) -> "DataFrame":
+    """silver ``rented_units``: every rented unit on ``ds`` (occupied or not) with its occupant count."""
+    from pyspark.sql import functions as F
+
+    counts = occupancy.groupBy("address_code").agg(F.count("*").alias("occupants"))
+    grid = addresses.select("address_code", "grid_code", "lon", "lat").dropDuplicates(["address_code"])
+    return (
+        current_units(units)
+        .join(counts, "address_code", "left")
+        .join(grid, "address_code", "left")
+        .select(
+            F.lit(ds).cast("date").alias("ds"),
+            "address_code",
+            F.substring("address_code", 1, 16).alias("building_key"),
+            F.substring("address_code", 1, 4).alias("city_code"),
+            "grid_code", "lon", "lat", "building_area_m2", "room_count", "letting_mode",
+            F.coalesce("occupants", F.lit(0)).alias("occupants"),
+        )
+    )
+
+
 def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
     units = lake.read_partition(spark, profile, "bronze", "housing_units", ds)
     regs = lake.read_partition(spark, profile, "bronze", "residence_registrations", ds)
     addresses = lake.read_latest(spark, profile, "bronze", "addresses", ds)
     out = transform(units, regs, addresses, ds, pseudonym_key(profile.name))
     metrics = lake.replace_partition(out, profile.table_path("silver", TABLE), {"ds": ds})
-    return {"tables": {TABLE: metrics.get("numOutputRows", 0)}}
+    occupancy = lake.read_partition(spark, profile, "silver", TABLE, ds)
+    unit_metrics = lake.replace_partition(rented_units(units, occupancy, addresses, ds),
+                                          profile.table_path("silver", UNITS_TABLE), {"ds": ds})
+    return {"tables": {TABLE: metrics.get("numOutputRows", 0), UNITS_TABLE: unit_metrics.get("numOutputRows", 0)}}
 
 
 def main(argv: list[str] | None = None) -> int:
