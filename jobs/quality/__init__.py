@@ -1,0 +1,1 @@
+"""Quality gate between bronze and silver (see jobs/quality/validate.py)."""

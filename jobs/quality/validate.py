@@ -1,0 +1,282 @@
+"""Quality gate on a bronze partition: quarantine failing rows, judge the batch, log it.
+
+    python -m jobs.quality.validate --dataset persons --date 2026-11-01 [--profile local]
+
+For one (dataset, date) that ingest loaded:
+
+1. the suite (structural checks from ``schemas/``, business checks from ``expectations/``,
+   thresholds from ``conf/quality.yaml``) is evaluated on the bronze partition;
+2. rows failing a **row-level** expectation are moved: appended to ``bronze/_quarantine`` for
+   (dataset, ds) with ``reason = "expectation <name>: column X value 'v'"`` and
+   ``reason_code = <name>``, then removed from ``bronze/<dataset>`` (partition rewritten);
+3. the batch fails when the share of such rows exceeds ``max_bad_share`` or a **batch-level**
+   expectation misses its threshold; the outcome goes to ``bronze/_quality_log`` and ``run``
+   returns ``{"passed": False, ...}`` with a loud message — the caller stops that dataset's
+   downstream steps for the date.
+
+Idempotency: the job never trusts the current bronze partition as "what was delivered". The
+denominator is the ingest log's ``rows_accepted`` for the ingest ``batch_id``, and rows this
+job already moved are found again in the quarantine by (batch id, reason_code ∈ suite names,
+source file, row number). A second run therefore finds nothing new to move, appends nothing
+(an anti-join on file + row number guards even a crash between the two writes) and reaches
+the same verdict. A re-ingest replaces both partitions and a fresh ``batch_id`` starts over.
+After every run ``rows_read == rows in bronze + rows in quarantine`` is asserted against
+``bronze/_ingest_log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from gridrisk import lake, quality
+from gridrisk.config import Profile, load_profile
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+QUARANTINE = "_quarantine"
+INGEST_LOG = "_ingest_log"
+QUALITY_LOG = "_quality_log"
+QUARANTINE_COLUMNS = ("dataset string, source_file string, row_number bigint, line_number bigint, raw_text string, "
+                      "reason string, reason_code string, _batch_id string, _ingest_ts timestamp, ds date")
+LOG_SCHEMA = (
+    "dataset string, ds date, suite string, batch_id string, success boolean, rows_checked bigint, "
+    "rows_failed bigint, rows_moved bigint, bad_share double, max_bad_share double, "
+    "failed_expectations array<string>, expectations string, data_docs string, message string, seconds double"
+)
+
+
+class QualityError(RuntimeError):
+    """The quality step itself is broken (not the data): e.g. counts no longer reconcile."""
+
+
+def data_docs_dir(profile: Profile) -> str:
+    return f"{profile.reports.rstrip('/')}/data_docs"
+
+
+def _ingest_entry(spark: "SparkSession", profile: Profile, dataset: str, ds: str) -> dict[str, Any] | None:
+    from pyspark.sql import functions as F
+
+    path = profile.table_path("bronze", INGEST_LOG)
+    if not lake.table_exists(spark, path):
+        return None
+    row = lake.read_partition(spark, profile, "bronze", INGEST_LOG, ds).where(F.col("dataset") == dataset).first()
+    return row.asDict(recursive=True) if row else None
+
+
+def _references(spark: "SparkSession", profile: Profile, checks: list[quality.Check], ds: str) -> dict[str, "DataFrame"]:
+    refs = {}
+    for name in sorted(quality.references_needed(checks)):
+        if lake.table_exists(spark, profile.table_path("bronze", name)):
+            try:
+                refs[name] = lake.read_latest(spark, profile, "bronze", name, ds)
+            except LookupError:
+                pass  # no partition yet: the check is reported as skipped
+    return refs
+
+
+def quarantine_rows(flagged: "DataFrame", dataset: str, columns: list[str]) -> "DataFrame":
+    """Failing rows in the shape of ingest's quarantine. Pure.
+
+    Bronze keeps no raw text, so ``raw_text`` is the row as JSON (canonical names, typed
+    values) and ``line_number`` is null; ``source_file`` + ``row_number`` point at the record.
+    """
+    from pyspark.sql import functions as F
+
+    return flagged.where(F.size("_q_failed") > 0).select(
+        F.lit(dataset).alias("dataset"),
+        F.col("_source_file").alias("source_file"),
+        F.col("_row_number").cast("bigint").alias("row_number"),
+        F.lit(None).cast("bigint").alias("line_number"),
+        F.to_json(F.struct(*[F.col(c) for c in columns]), {"ignoreNullFields": "false"}).alias("raw_text"),
+        F.array_join("_q_reasons", "; ").alias("reason"),
+        F.col("_q_failed").getItem(0).alias("reason_code"),
+        F.col("_batch_id"),
+        F.col("_ingest_ts").cast("timestamp"),
+        F.col("ds").cast("date"),
+    )
+
+
+def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_docs: bool = True) -> dict[str, Any]:
+    """Validate the bronze partition of ``dataset`` for ``ds``; see the module docstring."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    entry = _ingest_entry(spark, profile, dataset, ds)
+    if entry is None or entry["status"] != "loaded":
+        status = "no ingest log entry" if entry is None else f"ingest status {entry['status']}"
+        return {"dataset": dataset, "ds": ds, "passed": False, "status": "skipped",
+                "message": f"QUALITY SKIPPED {dataset} {ds}: {status} — nothing to validate, downstream stops"}
+    checks = quality.suite_checks(dataset)
+    pol = quality.policy(dataset)
+    row_names = [c.name for c in checks if c.level == "row"]
+    batch_id = entry["batch_id"]
+    bronze = lake.read_partition(spark, profile, "bronze", dataset, ds)
+    columns = [c for c in bronze.columns if not c.startswith("_") and c != "ds"]
+    flagged = quality.flag_rows(bronze, checks, ds, _references(spark, profile, checks, ds))
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        outcome = quality.validate(flagged, f"bronze.{dataset}", checks, f"bronze.{dataset} {ds}",
+                                   data_docs_dir(profile) if data_docs else None)
+        qpath = profile.table_path("bronze", QUARANTINE)
+        existing = (lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).where(F.col("dataset") == dataset)
+                    if lake.table_exists(spark, qpath) else None)
+        already = (existing.where(F.col("_batch_id") == batch_id).where(F.col("reason_code").isin(*row_names))
+                   if existing is not None and row_names else None)
+        new_bad = quarantine_rows(flagged, dataset, columns)
+        if already is not None:
+            new_bad = new_bad.join(already.select("source_file", "row_number"), ["source_file", "row_number"], "left_anti")
+        new_bad = new_bad.persist(StorageLevel.MEMORY_AND_DISK)
+        moved = new_bad.count()
+        bronze_rows = None
+        if moved:
+            target = spark.createDataFrame([], QUARANTINE_COLUMNS)
+            base = existing.select(*target.columns) if existing is not None else target
+            merged = base.unionByName(new_bad.select(*[F.col(f.name).cast(f.dataType) for f in target.schema.fields]))
+            lake.replace_partition(merged, qpath, {"dataset": dataset, "ds": ds})
+            keep = flagged.where(F.size("_q_failed") == 0).select(*bronze.columns)
+            bronze_rows = lake.replace_partition(keep, profile.table_path("bronze", dataset), {"ds": ds}).get(
+                "numOutputRows", 0)
+        new_bad.unpersist()
+    finally:
+        flagged.unpersist()
+
+    # Re-derive everything from the tables, so a re-run reports the same numbers.
+    quarantine = lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).where(F.col("dataset") == dataset)
+    by_code = {r["reason_code"]: int(r["count"]) for r in quarantine.groupBy("reason_code").count().collect()}
+    if bronze_rows is None:
+        bronze_rows = lake.read_partition(spark, profile, "bronze", dataset, ds).count()
+    quarantined_total = sum(by_code.values())
+    rows_read = int(entry["rows_read"])
+    if rows_read != bronze_rows + quarantined_total:
+        raise QualityError(f"{dataset} {ds}: ingest read {rows_read} rows but bronze holds {bronze_rows} and the "
+                           f"quarantine {quarantined_total} — the counts no longer reconcile; this is a bug")
+    rows_checked = int(entry["rows_accepted"])
+    rows_failed = sum(n for code, n in by_code.items() if code in row_names)
+    bad_share = rows_failed / rows_checked if rows_checked else 0.0
+    row_failed = sorted(code for code in by_code if code in row_names)
+    batch_failed = [e.name for e in outcome.expectations if e.level == "batch" and e.success is False]
+    passed = bad_share <= pol.max_bad_share and not batch_failed
+    problems = []
+    if bad_share > pol.max_bad_share:
+        problems.append(f"{rows_failed} of {rows_checked} rows ({bad_share:.1%}) failed row expectations, "
+                        f"more than the allowed {pol.max_bad_share:.1%} ({', '.join(row_failed)})")
+    for e in outcome.expectations:
+        if e.name in batch_failed:
+            got = "" if e.unexpected_count is None else f" ({e.unexpected_count} of {e.element_count} rows unexpected, "
+            got += f"threshold {e.threshold})" if got else ""
+            problems.append(f"batch expectation {e.name} failed{got}{' ' + e.note if e.note else ''}")
+    if passed:
+        message = (f"quality passed {dataset} {ds}: {rows_checked} rows checked, {rows_failed} moved to quarantine "
+                   f"({bad_share:.1%} ≤ {pol.max_bad_share:.1%})")
+    else:
+        message = (f"QUALITY FAILED {dataset} {ds}: " + "; ".join(problems)
+                   + f" — downstream steps of {dataset} for {ds} must not run")
+    expectations = [
+        {"name": e.name, "level": e.level, "origin": e.origin, "success": e.success,
+         "unexpected_count": e.unexpected_count, "element_count": e.element_count,
+         "unexpected_values": [str(v) for v in e.unexpected_values], "threshold": e.threshold,
+         "quarantined": by_code.get(e.name, 0) if e.level == "row" else None, "note": e.note}
+        for e in outcome.expectations
+    ]
+    result = {
+        "dataset": dataset, "ds": ds, "passed": passed, "status": "passed" if passed else "failed",
+        "message": message, "suite": outcome.suite, "batch_id": batch_id, "rows_read": rows_read,
+        "rows_checked": rows_checked, "rows_failed": rows_failed, "rows_moved": moved, "bad_share": bad_share,
+        "max_bad_share": pol.max_bad_share, "failed_expectations": row_failed + batch_failed,
+        "expectations": expectations, "data_docs": outcome.data_docs,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    _write_log(spark, profile, result)
+    return result
+
+
+def _write_log(spark: "SparkSession", profile: Profile, result: dict[str, Any]) -> None:
+    row = {k: result[k] for k in ("dataset", "suite", "batch_id", "rows_checked", "rows_failed", "rows_moved",
+                                  "bad_share", "max_bad_share", "failed_expectations", "data_docs", "message",
+                                  "seconds")}
+    row.update(ds=dt.date.fromisoformat(result["ds"]), success=result["passed"],
+               expectations=json.dumps(result["expectations"], ensure_ascii=False, default=str))
+    lake.replace_partition(spark.createDataFrame([row], LOG_SCHEMA), profile.table_path("bronze", QUALITY_LOG),
+                           {"dataset": result["dataset"], "ds": result["ds"]})
+
+
+def read_quality_log(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:
+    path = profile.table_path("bronze", QUALITY_LOG)
+    if not lake.table_exists(spark, path):
+        return []
+    return [r.asDict(recursive=True) for r in
+            lake.read_partition(spark, profile, "bronze", QUALITY_LOG, ds).orderBy("dataset").collect()]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summary(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:
+    """Per dataset for ``ds``: rows read, accepted (after quality), quarantined by reason, verdict."""
+    from jobs.bronze.ingest import read_log
+
+    ingest = {r["dataset"]: r for r in read_log(spark, profile, ds)}
+    checks = {r["dataset"]: r for r in read_quality_log(spark, profile, ds)}
+    reasons: dict[str, dict[str, int]] = {}
+    qpath = profile.table_path("bronze", QUARANTINE)
+    if lake.table_exists(spark, qpath):
+        for r in (lake.read_partition(spark, profile, "bronze", QUARANTINE, ds)
+                  .groupBy("dataset", "reason_code").count().collect()):
+            reasons.setdefault(r["dataset"], {})[r["reason_code"]] = int(r["count"])
+    out = []
+    for dataset in sorted(set(ingest) | set(checks)):
+        log, q = ingest.get(dataset, {}), checks.get(dataset)
+        by_reason = dict(sorted(reasons.get(dataset, {}).items(), key=lambda kv: (-kv[1], kv[0])))
+        read = int(log.get("rows_read") or 0)
+        quarantined = sum(by_reason.values())
+        out.append({
+            "dataset": dataset, "ingest_status": log.get("status", "-"), "rows_read": read,
+            "rows_accepted": read - quarantined if log.get("status") == "loaded" else 0,
+            "rows_quarantined": quarantined, "quarantined_by_reason": by_reason,
+            "suite": "-" if q is None else ("pass" if q["success"] else "FAIL"),
+            "bad_share": None if q is None else q["bad_share"],
+            "failed_expectations": [] if q is None else list(q["failed_expectations"] or []),
+        })
+    return out
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of :func:`summary` rows (the ``gridrisk quality`` CLI prints it)."""
+    from tabulate import tabulate
+
+    table = [
+        [r["dataset"], r["ingest_status"], r["rows_read"], r["rows_accepted"], r["rows_quarantined"],
+         "\n".join(f"{code}: {n}" for code, n in r["quarantined_by_reason"].items()) or "-",
+         r["suite"] + ("" if r["bad_share"] is None else f" ({r['bad_share']:.1%} bad)"),
+         "\n".join(r["failed_expectations"]) or "-"]
+        for r in rows
+    ]
+    return tabulate(table, headers=["dataset", "ingest", "read", "accepted", "quarantined", "by reason", "suite",
+                                    "failed expectations"], tablefmt="simple")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.quality.validate", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
+    parser.add_argument("--profile")
+    parser.add_argument("--no-docs", action="store_true", help="skip building Data Docs")
+    args = parser.parse_args(argv)
+    from gridrisk.spark import get_spark
+
+    profile = load_profile(args.profile)
+    result = run(get_spark(profile), profile, args.dataset, args.date, data_docs=not args.no_docs)
+    print(result["message"], file=sys.stderr if not result["passed"] else sys.stdout)
+    print(json.dumps({k: v for k, v in result.items() if k != "expectations"}, ensure_ascii=False, indent=2))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
