@@ -11,7 +11,7 @@ import numpy as np
 
 from .geo import stream
 from .noise import damage_ids, damage_names, duplicate_order, format_phones, punctuate
-from .output import NODATE, quote
+from .output import quote
 from .population import Chunk
 from .tables import (
     CERT_STATUS,
@@ -52,7 +52,7 @@ class Formatter:
     def _rng(self, dataset: str):
         return stream(self.world.seed, "noise", dataset, self.chunk.k, self.day)
 
-    def _lines(self, columns: list[list[str]], rng, dataset: str) -> tuple[str, int]:
+    def _lines(self, columns: list[list[str]], rng) -> tuple[str, int]:
         n = len(columns[0]) if columns else 0
         order = duplicate_order(n, rng, self.noise["duplicate_rows"])
         rows = [",".join(r) for r in zip(*columns, strict=True)]
@@ -81,7 +81,7 @@ class Formatter:
         dw = p.dwelling[idx]
         addr = np.where(dw >= 0, c.dwellings.code[np.maximum(dw, 0)], "").tolist()
         reg = self.dates.fmt(p.registered[idx], "yyyy/MM/dd")
-        text, n = self._lines([ids, names, sex, birth, phones, addr, reg], rng, "persons")
+        text, n = self._lines([ids, names, sex, birth, phones, addr, reg], rng)
         records = [("persons", w, "resident", t, d) for w, t, d in zip(ids, true, dmg, strict=True)]
         return text, n, records
 
@@ -96,7 +96,7 @@ class Formatter:
         let = np.array(LETTINGS, dtype=object)[dw.let].tolist()
         upd = self.dates.fmt(dw.updated, "yyyy-MM-dd")
         codes = dw.code.tolist()
-        text, n = self._lines([codes, area, rooms, sc, use, let, ids, upd], rng, "housing_units")
+        text, n = self._lines([codes, area, rooms, sc, use, let, ids, upd], rng)
         roles = np.where(dw.use == U_OWN, "owner", "landlord").tolist()
         records = [("housing_units", k, r, t, d) for k, r, t, d in zip(codes, roles, true, dmg, strict=True)]
         return text, n, records
@@ -113,8 +113,7 @@ class Formatter:
         mo = self.dates.fmt(r.move_out, "yyyy/MM/dd")
         rel = np.array(RELATIONS, dtype=object)[r.rel].tolist()
         keys = r.reg_no.tolist()
-        text, n = self._lines([keys, ids, names, addr, r.room_no.tolist(), rtype, mi, mo, rel], rng,
-                              "residence_registrations")
+        text, n = self._lines([keys, ids, names, addr, r.room_no.tolist(), rtype, mi, mo, rel], rng)
         records = [("residence_registrations", k, "occupant", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
@@ -127,8 +126,7 @@ class Formatter:
         f = "yyyy-MM-dd"
         keys = lic.file_no.tolist()
         text, n = self._lines([keys, ids, names, lic.classes.tolist(), status, self.dates.fmt(lic.first_issue, f),
-                               self.dates.fmt(lic.valid_until, f), self.dates.fmt(lic.changed, f)], rng,
-                              "driving_licences")
+                               self.dates.fmt(lic.valid_until, f), self.dates.fmt(lic.changed, f)], rng)
         records = [("driving_licences", k, "holder", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
@@ -144,7 +142,7 @@ class Formatter:
         keys = wk.cert_no.tolist()
         text, n = self._lines([keys, ids, names, np.array(CERT_TYPES, dtype=object)[wk.cert_type].tolist(), employer,
                                wk.plate.tolist(), self.dates.fmt(wk.issue, f), self.dates.fmt(wk.valid_until, f),
-                               np.array(CERT_STATUS, dtype=object)[status].tolist()], rng, "transport_workers")
+                               np.array(CERT_STATUS, dtype=object)[status].tolist()], rng)
         records = [("transport_workers", k, "worker", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
@@ -157,8 +155,7 @@ class Formatter:
         text, n = self._lines([keys, ids, names, np.array(DIAGNOSES, dtype=object)[mh.diagnosis].tolist(),
                                mh.risk.astype(str).tolist(), np.where(mh.incident, "有", "无").tolist(),
                                self.dates.fmt(mh.followup, "yyyy-MM-dd"),
-                               np.array(MANAGEMENT, dtype=object)[mh.management].tolist()], rng,
-                              "mental_health_registry")
+                               np.array(MANAGEMENT, dtype=object)[mh.management].tolist()], rng)
         records = [("mental_health_registry", k, "patient", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
@@ -171,7 +168,7 @@ class Formatter:
         keys = dr.person_no.tolist()
         text, n = self._lines([keys, ids, names, np.array(DRUG_STATUS, dtype=object)[dr.status].tolist(),
                                self.dates.fmt(dr.last_use, f), self.dates.fmt(dr.release, f),
-                               self.dates.fmt(dr.decision, f)], rng, "drug_registry")
+                               self.dates.fmt(dr.decision, f)], rng)
         records = [("drug_registry", k, "person", t, d) for k, t, d in zip(keys, true, dmg, strict=True)]
         return text, n, records
 
@@ -187,9 +184,3 @@ class Formatter:
         rows = [",".join(r) for r in zip(dw.code.tolist(), texts, lon, lat, dw.grid.tolist(), kind, strict=True)]
         return ("\n".join(rows) + "\n") if rows else "", len(rows)
 
-
-def format_dataset(fmt: Formatter, dataset: str) -> tuple[str, int, Records]:
-    return getattr(fmt, dataset)()
-
-
-__all__ = ["CHUNK_DATASETS", "Formatter", "format_dataset", "NODATE"]

@@ -283,7 +283,6 @@ class HazmatWorld:
         for i in range(len(self.vehicles)):
             vr = stream(self.seed, "hazmat-vehicle", day, i)
             plans.plan(i, assigned.get(i), vr)
-        plans.finish()
         return plans
 
 
@@ -673,10 +672,6 @@ class Day:
                     track.park(t1 + turn)
             if rest:
                 track.park(track.t + rest * 60 + 1)
-
-    def finish(self) -> None:
-        """Bills are numbered in planning order; nothing else to do."""
-
 
 # ---------------------------------------------------------------------------------------------
 # Deliveries and truth of a day

@@ -107,10 +107,6 @@ def quote(value: str) -> str:
     return value
 
 
-def quote_all(values: list[str]) -> list[str]:
-    return [quote(v) for v in values]
-
-
 def unit_uniform(*parts: object) -> float:
     """A deterministic number in [0, 1) from a key (for per-file coin flips)."""
     h = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()

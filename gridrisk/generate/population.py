@@ -29,7 +29,7 @@ import numpy as np
 
 from gridrisk.ids import check_char
 
-from .geo import CITIES, Province
+from .geo import CITIES, Province, stream
 from .output import NODATE, DateTable, day_number, from_day_number, years_before
 from .tables import (
     CS_ACTIVE,
@@ -159,12 +159,6 @@ class ChunkPlan:
     persons: int
     cases: list[tuple[str, str]]  # (rule, variant) planted in this chunk
     crew: list[CrewSlot]
-
-
-def stream(world: World, *names) -> np.random.Generator:
-    from .geo import stream as _stream
-
-    return _stream(world.seed, *names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +314,7 @@ class Chunk:
         self.world = world
         self.plan = plan
         self.k = plan.k
-        self.rng = stream(world, "chunk", plan.k)
+        self.rng = stream(world.seed, "chunk", plan.k)
         self.counters = {"reg": 0, "licence": 0, "worker": 0, "mental": 0, "drug": 0, "person": 0}
         self.newborn_buckets: dict[tuple[str, int, int], int] = {}
         self._build()
@@ -1093,7 +1087,7 @@ class Chunk:
     # -- evolution -------------------------------------------------------------------------------
     def evolve(self, day: int) -> None:
         """Move the state on to ``day`` (the previous day + 1): moves, status changes, newcomers."""
-        rng = stream(self.world, "evolve", self.k, day)
+        rng = stream(self.world.seed, "evolve", self.k, day)
         ev = self.world.conf["evolution"]
         p, dw, regs = self.persons, self.dwellings, self.regs
         n = len(p)

@@ -85,7 +85,3 @@ def _arr(v) -> np.ndarray:
         return np.array(v, dtype=object)
     return np.array(v)
 
-
-def empty_like(spec: dict[str, str]) -> Table:
-    """An empty table with the given column dtypes (``'O'`` for strings)."""
-    return Table(**{k: np.empty(0, dtype=d) for k, d in spec.items()})
