@@ -3,7 +3,9 @@
     gridrisk demo                         generate a small province and run the whole pipeline on it
     gridrisk generate --persons 10000     write a synthetic province's deliveries into the inbox
     gridrisk run --date 2026-11-01        the daily pipeline for one logical date
-    gridrisk ingest --date … [--dataset]  bronze ingest only
+    gridrisk ingest --date … [--dataset]  bronze ingest (and its quality gate) only
+    gridrisk quality --date 2026-11-01    per dataset: read, accepted, quarantined by reason, suite verdicts
+    gridrisk flags --as-of 2026-11-01     the flags open on a date (Delta time travel)
     gridrisk tasks list --unit 320115     a grid centre's tasks (its own unit and everything below)
     gridrisk tasks show <id>              one task with its history
     gridrisk tasks transition <id> --to signed --actor 张网格员
@@ -69,6 +71,9 @@ def print_ingest_summary(results: list[dict[str, Any]], prof: Profile) -> None:
     print(tabulate(rows, headers=["bronze table", "status", "read", "accepted", "quarantined", "why"],
                    intfmt=",", disable_numparse=False))
     print(f"\nlake: {prof.lake}   (quarantine: {prof.table_path('bronze', '_quarantine')})")
+    docs = next((r["quality"]["data_docs"] for r in results if r.get("quality", {}).get("data_docs")), None)
+    if docs:
+        print(f"quality reports (Data Docs): {docs}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -78,6 +83,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     out = pipeline.ingest(args.date, prof, datasets=args.dataset or None)
     print_ingest_summary(out["results"], prof)
     return 0 if all(r["status"] == "loaded" for r in out["results"]) else 1
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from jobs import pipeline
+    from jobs.quality.validate import data_docs_dir, format_summary
+
+    prof = _profile(args)
+    rows = pipeline.quality_summary(args.date, prof)
+    if not rows:
+        print(f"nothing ingested for {args.date} yet")
+        return 1
+    print(format_summary(rows))
+    print(f"\nData Docs: {data_docs_dir(prof)}/index.html")
+    return 0 if all(r["suite"] != "FAIL" for r in rows) else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -97,6 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"[{stage}] done in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     if "ingest" in outcome:
         print_ingest_summary(outcome["ingest"]["results"], prof)
+    if outcome.get("silver", {}).get("skipped"):
+        print("\nsilver skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["silver"]["skipped"]))
     if "rules" in outcome:
         r = outcome["rules"]
         print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}"
@@ -142,6 +163,33 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(json.dumps(store.to_open311(task), ensure_ascii=False, indent=1))
     else:
         print(format_task_detail(task, store.events(task_id)))
+    return 0
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    """Flags open on a date (Delta time travel), for analysts: masked, with the fuller explanation."""
+    from pyspark.sql import functions as F
+    from tabulate import tabulate
+
+    from gridrisk.spark import get_spark
+    from jobs.gold.risk_flags import flags_as_of
+
+    prof = _profile(args)
+    flags = flags_as_of(get_spark(prof), prof, args.as_of)
+    wanted = flags.where(F.col("status").isin(*(args.status or ["open"])))
+    if args.rule:
+        wanted = wanted.where(F.col("rule_id").isin(*args.rule))
+    if args.unit:
+        wanted = wanted.where(F.col("grid_code").startswith(args.unit))
+    rows = wanted.orderBy("priority", "rule_id", "subject_key").limit(args.limit).collect()
+    counts = {r["rule_id"]: r["count"] for r in wanted.groupBy("rule_id").count().collect()}
+    print(tabulate([[r["flag_id"][:10], r["rule_id"], r["status"], r["grid_code"], str(r["first_seen"]), str(r["last_seen"]),
+                     r["analyst_explanation"][:70] if args.analyst else r["explanation"][:70]] for r in rows],
+                   headers=["flag", "rule", "status", "grid", "first seen", "last seen", "explanation"]))
+    print(f"\nflags as of {args.as_of}: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     return 0
 
 
@@ -222,9 +270,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--inbox")
     i.add_argument("--dataset", action="append")
 
+    q = add("quality", "rows read, accepted, quarantined by reason and suite verdicts of one date", cmd_quality)
+    q.add_argument("--date", required=True)
+
     d = add("demo", "generate a small province and run the whole pipeline on it", cmd_demo)
     add_generate_args(d, 5_000)
     d.add_argument("--fresh", action="store_true", help="regenerate the deliveries even if the inbox has some")
+
+    f = add("flags", "risk flags as they were on a date (Delta time travel)", cmd_flags)
+    f.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
+    f.add_argument("--status", action="append", help="open (default), resolved, suppressed")
+    f.add_argument("--rule", action="append")
+    f.add_argument("--unit", help="only flags whose grid code starts with this division code")
+    f.add_argument("--analyst", action="store_true", help="show the analyst's fuller explanation")
+    f.add_argument("--limit", type=int, default=50)
 
     t = add("tasks", "a grid centre's inspection tasks", cmd_tasks)
     tsub = t.add_subparsers(dest="tasks_cmd", required=True)

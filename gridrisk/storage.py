@@ -33,6 +33,11 @@ def is_file(uri: str) -> bool:
     return filesystem.get_file_info(path).type == pafs.FileType.File
 
 
+def size(uri: str) -> int:
+    filesystem, path = _split(uri)
+    return int(filesystem.get_file_info(path).size or 0)
+
+
 def list_names(uri: str) -> list[str]:
     """Names (not paths) directly inside a folder; empty if it does not exist."""
     filesystem, path = _split(uri)

@@ -34,25 +34,91 @@ def _spark(prof: Profile):  # type: ignore[no-untyped-def]
     return get_spark(prof)
 
 
+#: The bronze tables each silver job reads; silver runs only when all of them loaded and passed.
+SILVER_INPUTS = ("housing_units", "residence_registrations", "addresses")
+
+
 def ingest(ds: str, profile: str | Profile | None = None, inbox: str | None = None,
-           datasets: list[str] | None = None) -> dict[str, Any]:
-    """Land the deliveries of ``ds`` in bronze. One dataset failing never stops the others."""
+           datasets: list[str] | None = None, quality: bool = True) -> dict[str, Any]:
+    """Land the deliveries of ``ds`` in bronze and gate each with its quality suite.
+
+    One dataset failing never stops the others. A dataset whose suite fails gets status
+    ``quality_failed``: its rows stay in bronze, but its downstream steps do not run.
+    """
     from jobs.bronze import ingest as bronze_ingest
 
     ds = check_date(ds)
     prof = _profile(profile, inbox)
     spark = _spark(prof)
-    names = datasets or schema_names()
-    results = [bronze_ingest.run(spark, prof, name, ds).as_dict() for name in names]
+    results = []
+    for name in datasets or schema_names():
+        result = bronze_ingest.run(spark, prof, name, ds).as_dict()
+        if quality and result["status"] == "loaded":
+            result = with_quality(result, check_quality(spark, prof, name, ds))
+        results.append(result)
     return {"stage": "ingest", "ds": ds, "results": results}
 
 
+def check_quality(spark, prof: Profile, dataset: str, ds: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from jobs.quality import validate
+
+    return validate.run(spark, prof, dataset, ds)
+
+
+def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
+    """Fold the quality verdict into an ingest result: counts after quality, reasons merged."""
+    reasons = dict(result.get("reasons") or {})
+    for e in q.get("expectations", []):
+        if e.get("quarantined"):
+            reasons[e["name"]] = int(e["quarantined"])
+    quarantined = int(result["rows_quarantined"]) + int(q.get("rows_failed", 0))
+    return {
+        **result,
+        "status": "loaded" if q["passed"] else "quality_failed",
+        "rows_quarantined": quarantined,
+        "rows_accepted": int(result["rows_read"]) - quarantined,
+        "reasons": reasons,
+        "message": q["message"] if not q["passed"] else result["message"],
+        "quality": {k: q.get(k) for k in ("passed", "message", "failed_expectations", "bad_share", "data_docs")},
+    }
+
+
+def inputs_ready(spark, prof: Profile, ds: str, datasets: tuple[str, ...]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Problems with the inputs of a stage for ``ds`` (empty when all loaded and passed quality)."""
+    from jobs.bronze.ingest import read_log
+    from jobs.quality.validate import read_quality_log
+
+    loaded = {r["dataset"]: r for r in read_log(spark, prof, ds)}
+    checked = {r["dataset"]: r for r in read_quality_log(spark, prof, ds)}
+    problems = []
+    for name in datasets:
+        if name not in loaded:
+            problems.append(f"{name}: not ingested for {ds}")
+        elif loaded[name]["status"] != "loaded":
+            problems.append(f"{name}: {loaded[name]['status']} — {loaded[name]['message']}")
+        elif name in checked and not checked[name]["success"]:
+            problems.append(f"{name}: quality failed — {checked[name]['message']}")
+    return problems
+
+
 def silver(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+    """Silver for ``ds``; skipped (loudly, without touching the lake) when an input is not fit."""
     from jobs.silver import housing_occupancy
 
     ds = check_date(ds)
     prof = _profile(profile, inbox)
-    return {"stage": "silver", "ds": ds, **housing_occupancy.run(_spark(prof), prof, ds)}
+    spark = _spark(prof)
+    problems = inputs_ready(spark, prof, ds, SILVER_INPUTS)
+    if problems:
+        return {"stage": "silver", "ds": ds, "skipped": problems, "tables": {}}
+    return {"stage": "silver", "ds": ds, **housing_occupancy.run(spark, prof, ds)}
+
+
+def quality_summary(ds: str, profile: str | Profile | None = None) -> list[dict[str, Any]]:
+    from jobs.quality import validate
+
+    prof = _profile(profile, None)
+    return validate.summary(_spark(prof), prof, check_date(ds))
 
 
 def rules(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:

@@ -56,17 +56,10 @@ def no_table(spark, profile, dataset) -> bool:
 # --------------------------------------------------------------------------- whole-file problems: a clear error
 
 
-EMPTY_FILE_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "ingest: a 0-byte data file (manifest rows 0) never reaches parse_file (no per-file stats row comes back; "
-    "apparently Spark's binaryFile source yields no record for it) — so the delivery is 'rejected' with 'fire_units_20261101.csv: could not be read' instead of "
-    "'failed' with readers.py's 'line 1: empty file: expected the header …'"))
-
-
 @pytest.mark.parametrize(
     "case, data, rows, expected",
     [
-        pytest.param("empty_file", b"", 0, "fire_units_20261101.csv, line 1: empty file: expected the header 单位编号,单位名称",
-                     marks=EMPTY_FILE_XFAIL, id="empty_file"),
+        pytest.param("empty_file", b"", 0, "fire_units_20261101.csv, line 1: empty file: expected the header 单位编号,单位名称", id="empty_file"),
         ("missing_column", fire_units([unit(1).rsplit(",", 1)[0]], header=FIRE_UNITS_HEADER.rsplit(",", 1)[0]), 1,
          "fire_units_20261101.csv, line 1: wrong header: missing column(s) 联网状态"),
         ("extra_column", fire_units([unit(1) + ",x"], header=FIRE_UNITS_HEADER + ",备注"), 1,

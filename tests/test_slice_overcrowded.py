@@ -166,5 +166,8 @@ def test_next_day_resolves_flags_that_stopped_firing_and_closes_their_tasks(spar
     closed = [t for t in store.list_tasks("32") if t.address_code == addr(8)]
     assert [t.status for t in closed] == ["closed"]
     # Time travel: the table as of the first day still shows the flag open.
-    first = lake.read(spark, slice_profile, "gold", "risk_flags", version_as_of=1)
+    from jobs.gold.risk_flags import flags_as_of
+
+    first = flags_as_of(spark, slice_profile, "2026-11-01")
     assert first.where(f"subject_key = '{addr(8)}'").first().status == "open"
+    assert flags_as_of(spark, slice_profile, "2026-11-05").where(f"subject_key = '{addr(8)}'").first().status == "resolved"

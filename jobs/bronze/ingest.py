@@ -132,6 +132,12 @@ def find_delivery(inbox: str, schema: DatasetSchema, ds: str) -> Delivery:
         problems.append(f"lists no {schema.file_prefix}_*.{schema.format} file")
     if problems:
         raise DeliveryRejected(f"{manifest_path}: " + "; ".join(problems))
+    for name, _, _ in files:
+        # Spark's binaryFile source yields nothing for a 0-byte file: say what is wrong here.
+        if schema.format != "geojson" and storage.size(storage.join(folder, name)) == 0:
+            raise IngestError(f"{name}, line 1: empty file: expected the header "
+                              f"{schema.delimiter.join(schema.source_names)}" if schema.format != "jsonl"
+                              else f"{name}: empty file: expected JSON lines")
     return Delivery(folder, tuple(sorted(files)))
 
 

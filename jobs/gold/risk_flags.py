@@ -135,8 +135,32 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
             .execute()
         )
 
-    lake.with_conflict_retry(run_merge)
+    # The logical date goes into the commit, so "as of date D" can find its version later.
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, f"ds={ds}")
+    try:
+        lake.with_conflict_retry(run_merge)
+    finally:
+        spark.conf.unset(key)
     return lake.last_metrics(spark, path)
+
+
+def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFrame":
+    """The flags table as the last run for a logical date on or before ``as_of`` left it.
+
+    Delta time travel: every MERGE commit carries ``ds=<date>`` in its user metadata.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    path = profile.table_path("gold", TABLE)
+    if not lake.table_exists(spark, path):
+        raise LookupError(f"no flags yet: {path} does not exist")
+    history = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").startswith("ds="))
+    row = history.where(F.substring("userMetadata", 4, 10) <= F.lit(as_of)).agg(F.max("version").alias("v")).first()
+    if row is None or row["v"] is None:
+        raise LookupError(f"no pipeline run for a date on or before {as_of}")
+    return lake.read(spark, profile, "gold", TABLE, version_as_of=int(row["v"]))
 
 
 def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
