@@ -7,6 +7,7 @@ merged on a stable key, so re-running a logical date leaves the same table.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from gridrisk.config import Profile
@@ -50,22 +51,40 @@ def table_exists(spark: "SparkSession", path: str) -> bool:
 def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any]) -> dict[str, int]:
     """Replace exactly one partition of a Delta table (created on first write).
 
-    Returns the write's operation metrics (``numOutputRows`` …), read from the Delta log,
-    so callers never need a separate ``count()``.
+    Returns the write's operation metrics (``numOutputRows`` …) read from the Delta log, so
+    callers never need a separate ``count()``. The commit is found by a token in its user
+    metadata, not by position, so a concurrent writer's commit is never mistaken for ours, and
+    a write that Delta skipped (nothing to add or remove) reports 0 rows.
     """
     predicate = partition_predicate(partition)
+    token = f"gridrisk-write:{uuid.uuid4().hex}"
 
     def write() -> None:
         (
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", predicate)
+            .option("userMetadata", token)
             .partitionBy(*partition.keys())
             .save(path)
         )
 
     with_conflict_retry(write)
-    return last_metrics(df.sparkSession, path)
+    return commit_metrics(df.sparkSession, path, token)
+
+
+def commit_metrics(spark: "SparkSession", path: str, token: str, look_back: int = 50) -> dict[str, int]:
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    if not table_exists(spark, path):
+        return {"numOutputRows": 0}
+    row = (DeltaTable.forPath(spark, path).history(look_back).where(F.col("userMetadata") == token)
+           .select("operationMetrics").first())
+    if row is None:
+        return {"numOutputRows": 0}
+    metrics = row["operationMetrics"] or {}
+    return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
 
 def last_metrics(spark: "SparkSession", path: str) -> dict[str, int]:
