@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -297,7 +298,7 @@ def _parse_schema(path: Path) -> DatasetSchema:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(dataset: str) -> DatasetSchema:
     """The declared schema of one dataset (``schemas/<dataset>.yaml``)."""
     path = repo_root() / "schemas" / f"{dataset}.yaml"

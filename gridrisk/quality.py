@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from gridrisk.config import ConfigError, DatasetSchema, load_schema, read_yaml, repo_root, schema_names
 
@@ -79,7 +80,7 @@ class Policy:
     thresholds: Mapping[str, float]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_policy_file() -> dict[str, Any]:
     raw = read_yaml(repo_root() / "conf" / "quality.yaml") or {}
     problems = []

@@ -24,8 +24,9 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake, storage
 from gridrisk.config import DatasetSchema, Profile, load_profile, load_schema

@@ -25,8 +25,8 @@ import gzip
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from gridrisk.config import DatasetSchema
 

@@ -15,7 +15,8 @@ import datetime as dt
 import hashlib
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gridrisk import lake

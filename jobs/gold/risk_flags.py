@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
 from gridrisk.config import Profile, load_profile
-from gridrisk.rules import LEVEL_CODE_LENGTH, Rule, Routing, load_routing, load_rules
+from gridrisk.rules import LEVEL_CODE_LENGTH, Routing, Rule, load_routing, load_rules
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
