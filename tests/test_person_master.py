@@ -1,0 +1,265 @@
+"""Entity resolution: ID repairs, name normalisation, a hand-made linkage with its clusters
+written out, explain, and person keys that stay the same across runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from gridrisk import privacy
+from gridrisk.config import ConfigError
+from jobs.silver import person_master as pm
+from jobs.silver.person_standardise import (
+    id_features,
+    keyed_hash,
+    name_pinyin,
+    normalise_name,
+    normalise_phone,
+    split_surname,
+)
+
+DS = "2026-11-01"
+SECRET = "test-secret-not-for-production"
+
+# --- ID repairs (gridrisk.ids underneath) -----------------------------------------------------
+
+ID1 = "320115199001011234"  # 曾国藩, male
+ID2 = "320115198505050355"  # 张伟, male
+ID3 = "320506198505060372"  # another 张伟, male, another district
+ID4 = "320116196003030183"  # 区秀英, female
+
+
+@pytest.mark.parametrize(("raw", "status", "id_norm"), [
+    (ID1, "valid", ID1),
+    ("320116600303018", "repaired_15", ID4),  # legacy 15 digits: 19 inserted, check appended
+    ("３２０１１６１９６００３０３０１８３", "valid", ID4),  # full-width digits
+    (" 11010519491231002x ", "valid", "11010519491231002X"),  # lower-case x, spaces
+])
+def test_usable_ids_are_repaired_to_18_digits(raw, status, id_norm):
+    f = id_features(raw)
+    assert (f.id_status, f.id_norm) == (status, id_norm)
+    assert f.birth_date is not None and f.sex in ("M", "F")
+
+
+def test_a_typo_fails_the_check_but_keeps_digits_date_and_sex():
+    f = id_features("320115199001011534")
+    assert (f.id_status, f.id_norm, f.id_digits) == ("bad_check", None, "320115199001011534")
+    assert (f.id_area, f.birth_date, f.sex) == ("320115", dt.date(1990, 1, 1), "M")
+
+
+def test_excel_truncations_keep_what_survives():
+    zeros = id_features(ID3[:15] + "000")
+    assert (zeros.id_status, zeros.id_area, zeros.birth_date, zeros.sex) == ("truncated", "320506",
+                                                                              dt.date(1985, 5, 6), None)
+    sci = id_features("3.20506E+17")
+    assert (sci.id_status, sci.id_digits, sci.id_area, sci.birth_date) == ("truncated", None, "320506", None)
+
+
+def test_a_missing_id_tells_nothing():
+    assert id_features("  ") == id_features(None)
+    assert id_features(None).id_status == "missing" and id_features(None).id_area is None
+
+
+# --- names and phones ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "pinyin"), [
+    ("曾国藩", "zeng guofan"), ("单田芳", "shan tianfang"), ("仇英", "qiu ying"), ("朴树", "piao shu"),
+    ("解缙", "xie jin"), ("区永", "ou yong"), ("查良镛", "zha liangyong"),
+])
+def test_polyphonic_surnames_read_as_surnames(name, pinyin):
+    assert name_pinyin(name) == pinyin
+
+
+def test_compound_surnames_split_as_one():
+    assert split_surname("欧阳修") == ("欧阳", "修") and name_pinyin("诸葛亮") == "zhuge liang"
+    assert split_surname("欧阳") == ("欧", "阳")  # two characters: a surname and a given name
+
+
+def test_traditional_names_become_simplified_and_lose_spaces_and_dots():
+    assert normalise_name("張 偉") == "张伟"
+    assert normalise_name("陳國強") == "陈国强"
+    assert normalise_name("阿卜杜·热合曼") == "阿卜杜热合曼"
+    assert normalise_name("ＬＩ　ＭＩＮＧ") == "LIMING"  # NFKC: full-width letters and space
+    assert normalise_name("  ") is None and normalise_name(None) is None
+
+
+def test_homophone_typos_share_the_pinyin_key():
+    assert name_pinyin("张明") == name_pinyin("张铭") == "zhang ming"
+    assert name_pinyin("張偉") == name_pinyin("张伟")
+
+
+@pytest.mark.parametrize(("raw", "phone"), [
+    ("+86 138 1234 5678", "13812345678"), ("138-1234-5678", "13812345678"), ("0086 13812345678", "13812345678"),
+    ("13812345678", "13812345678"), ("025-8888-1234", None), ("1234", None), (None, None),
+])
+def test_phones_become_11_digit_mobiles(raw, phone):
+    assert normalise_phone(raw) == phone
+
+
+def test_keyed_hashes_depend_on_the_domain_and_the_secret():
+    assert keyed_hash("13812345678", b"k", "phone") != keyed_hash("13812345678", b"k", "record")
+    assert keyed_hash("13812345678", b"k", "phone") != keyed_hash("13812345678", b"j", "phone")
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+def test_the_shipped_linkage_config_is_valid_and_never_blocks_on_a_surname_alone():
+    conf = pm.load_linkage_config()
+    assert all(rule != ("surname_pinyin",) for rule in conf.blocking_rules)
+    assert {"persons", "waybills", "housing_units", "drug_registry"} <= set(conf.datasets)
+
+
+def test_a_bad_linkage_config_lists_every_problem(tmp_path: Path):
+    bad = tmp_path / "linkage.yaml"
+    bad.write_text(
+        "sources: [{dataset: persons, role: \"'r'\"}]\n"
+        "blocking_rules: [[surname_pinyin], [nosuch]]\n"
+        "comparisons: [{name: x, levels: [{label: a, sql: 'a_l = a_r', m: 2, u: 0.1}]}]\n"
+        "thresholds: {match_weight: 3}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        pm.load_linkage_config(bad)
+    text = str(err.value)
+    for expected in ("missing record_key, id", "surname_pinyin alone is too common", "unknown columns nosuch",
+                     "m must be a probability", "last level must be else", "thresholds.ambiguity_margin"):
+        assert expected in text
+
+
+# --- a hand-made linkage -----------------------------------------------------------------------
+
+def _bronze(spark, profile):
+    """Write tiny bronze tables (canonical columns + provenance) for one date."""
+    from pyspark.sql import types as T
+
+    from gridrisk import lake
+
+    day = dt.date.fromisoformat(DS)
+    prov = [T.StructField("_source_file", T.StringType()), T.StructField("_row_number", T.LongType()),
+            T.StructField("ds", T.DateType())]
+
+    def write(dataset, fields, rows):
+        schema = T.StructType([T.StructField(f, T.DateType() if f.endswith("_date") else T.StringType())
+                               for f in fields] + prov)
+        data = [(*r, f"{dataset}.csv", i + 1, day) for i, r in enumerate(rows)]
+        lake.replace_partition(spark.createDataFrame(data, schema), profile.table_path("bronze", dataset), {"ds": DS})
+
+    addr1, addr2 = "32011510100100010101", "32011510100100020202"
+    write("persons", ["id_no", "name", "sex", "birth_date", "phone", "address_code"], [
+        (ID1, "曾国藩", "男", dt.date(1990, 1, 1), "+86 138 0000 0001", addr1),
+        (ID2, "张伟", "男", dt.date(1985, 5, 5), "139-0000-0002", addr2),
+        (ID3, "张伟", "男", dt.date(1985, 5, 6), None, None),
+        ("320116600303018", "区秀英", "女", dt.date(1960, 3, 3), None, None),  # legacy 15 digits
+    ])
+    write("driving_licences", ["file_no", "id_no", "name"], [
+        ("L1", "320115199001011534", "曾国藩"),  # typo → probabilistic, 曾国藩
+        ("L2", ID2.lower(), "張偉"),  # valid, traditional name → exact
+        ("L3", None, "张伟"),  # no ID, and two 张伟 in the register → unlinked (ambiguous)
+        ("L4", ID3[:15] + "000", "张伟"),  # Excel 000 → probabilistic, the second 张伟
+        ("L4", ID3[:15] + "000", "张伟"),  # a verbatim repeat counts once
+    ])
+    write("residence_registrations", ["registration_no", "id_no", "name", "address_code"], [
+        ("R1", None, "曾國藩", addr1),  # no ID: same name (traditional) at the same address
+    ])
+    write("waybills", ["waybill_no", "driver_id_no", "escort_id_no"], [
+        ("W1", "３２０１１６１９６００３０３０１８３", "320115198505050855"),  # full-width; escort typo
+    ])
+    write("housing_units", ["address_code", "use_type", "landlord_id_no"], [
+        ("32011510100100030303", "出租", None),  # a landlord without an ID: unlinked
+    ])
+
+
+def _profile(root: Path):
+    from gridrisk.config import load_profile
+
+    return load_profile("local", env={}, workdir=str(root))
+
+
+@pytest.fixture(scope="module")
+def linked(spark, tmp_path_factory):
+    """The hand-made set linked twice, into two separate lakes."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(privacy.KEY_ENV, SECRET)
+    runs = []
+    for name in ("first", "second"):
+        profile = _profile(tmp_path_factory.mktemp(name))
+        _bronze(spark, profile)
+        result = pm.run(spark, profile, DS)
+        from gridrisk import lake
+
+        rows = lake.read_partition(spark, profile, "silver", pm.RECORDS_TABLE, DS).collect()
+        master = lake.read_partition(spark, profile, "silver", pm.MASTER_TABLE, DS).collect()
+        runs.append((profile, result, {(r.dataset, r.record_key, r.role): r for r in rows}, master))
+    yield runs
+    mp.undo()
+
+
+def pkey(id18: str) -> str:
+    return privacy.person_key(id18, SECRET.encode())
+
+
+def rec(dataset, key, role, method):
+    if dataset == "persons":
+        key = keyed_hash(key, SECRET.encode(), "record")
+    return (dataset, key, role), method
+
+
+def test_hand_made_records_fall_into_the_expected_clusters(linked):
+    _, result, rows, _ = linked[0]
+    expected = {
+        pkey(ID1): [rec("persons", ID1, "resident", "exact"), rec("driving_licences", "L1", "holder", "probabilistic"),
+                    rec("residence_registrations", "R1", "occupant", "probabilistic")],
+        pkey(ID2): [rec("persons", ID2, "resident", "exact"), rec("driving_licences", "L2", "holder", "exact"),
+                    rec("waybills", "W1", "escort", "probabilistic")],
+        pkey(ID3): [rec("persons", ID3, "resident", "exact"), rec("driving_licences", "L4", "holder", "probabilistic")],
+        pkey(ID4): [rec("persons", "320116600303018", "resident", "exact"), rec("waybills", "W1", "driver", "exact")],
+    }
+    for person, members in expected.items():
+        for key, method in members:
+            assert (rows[key].person_key, rows[key].link_method) == (person, method), key
+    unlinked = {k for k, r in rows.items() if r.link_method == "unlinked"}
+    assert unlinked == {("driving_licences", "L3", "holder"), ("housing_units", "32011510100100030303", "landlord")}
+    assert len({rows[k].person_key for k in unlinked}) == 2 and all(rows[k].person_key.startswith("u") for k in unlinked)
+    assert len(rows) == 12  # the repeated licence row counts once
+    assert result["link_method"] == {"exact": 6, "probabilistic": 4, "unlinked": 2}
+
+
+def test_silver_carries_no_raw_id_or_name(linked):
+    _, _, rows, master = linked[0]
+    text = " ".join(str(v) for r in rows.values() for v in r.asDict().values())
+    text += " ".join(str(v) for r in master for v in r.asDict().values())
+    for raw in (ID1, ID2, ID3, ID4, "320116600303018", "曾国藩", "张伟", "区秀英", "13800000001"):
+        assert raw not in text
+    assert rows[("driving_licences", "L1", "holder")].name_masked == "曾*藩"
+
+
+def test_person_master_counts_records_per_dataset(linked):
+    _, _, _, master = linked[0]
+    by_key = {m.person_key: m for m in master}
+    zeng = by_key[pkey(ID1)]
+    assert (zeng.name_masked, zeng.birth_date, zeng.sex, zeng.records) == ("曾*藩", dt.date(1990, 1, 1), "M", 3)
+    assert (zeng.n_persons, zeng.n_driving_licences, zeng.n_residence_registrations, zeng.n_waybills) == (1, 1, 1, 0)
+    assert len(master) == 6  # four people and two unlinked records
+
+
+def test_person_keys_are_the_same_in_two_independent_runs(linked):
+    (_, _, first, _), (_, _, second, _) = linked
+    assert {k: r.person_key for k, r in first.items()} == {k: r.person_key for k, r in second.items()}
+
+
+def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked):
+    profile = linked[0][0]
+    mp = pytest.MonkeyPatch()
+    mp.setenv(privacy.KEY_ENV, SECRET)
+    try:
+        exact = pm.explain(spark, profile, DS, "driving_licences", "L2")
+        assert "exact: valid ID" in exact
+        prob = pm.explain(spark, profile, DS, "driving_licences", "L1")
+        assert "probabilistic: ID bad_check" in prob
+        assert "one character differs (typo)" in prob and "same name" in prob and "match weight" in prob
+        ambiguous = pm.explain(spark, profile, DS, "driving_licences", "L3")
+        assert "unlinked" in ambiguous
+        assert "exact: ID repaired_15" in pm.explain(spark, profile, DS, "persons", "320116600303018")
+        assert "no such record" in pm.explain(spark, profile, DS, "driving_licences", "nope")
+    finally:
+        mp.undo()
