@@ -175,23 +175,29 @@ def _profile(root: Path):
     return load_profile("local", env={}, workdir=str(root))
 
 
+def _link_once(spark, root: Path):
+    from gridrisk import lake
+
+    profile = _profile(root)
+    _bronze(spark, profile)
+    result = pm.run(spark, profile, DS)
+    rows = lake.read_partition(spark, profile, "silver", pm.RECORDS_TABLE, DS).collect()
+    master = lake.read_partition(spark, profile, "silver", pm.MASTER_TABLE, DS).collect()
+    return profile, result, {(r.dataset, r.record_key, r.role): r for r in rows}, master
+
+
 @pytest.fixture(scope="module")
-def linked(spark, tmp_path_factory):
-    """The hand-made set linked twice, into two separate lakes."""
+def secret():
     mp = pytest.MonkeyPatch()
     mp.setenv(privacy.KEY_ENV, SECRET)
-    runs = []
-    for name in ("first", "second"):
-        profile = _profile(tmp_path_factory.mktemp(name))
-        _bronze(spark, profile)
-        result = pm.run(spark, profile, DS)
-        from gridrisk import lake
-
-        rows = lake.read_partition(spark, profile, "silver", pm.RECORDS_TABLE, DS).collect()
-        master = lake.read_partition(spark, profile, "silver", pm.MASTER_TABLE, DS).collect()
-        runs.append((profile, result, {(r.dataset, r.record_key, r.role): r for r in rows}, master))
-    yield runs
+    yield SECRET
     mp.undo()
+
+
+@pytest.fixture(scope="module")
+def linked(spark, tmp_path_factory, secret):
+    """The hand-made set, linked once into a fresh lake."""
+    return _link_once(spark, tmp_path_factory.mktemp("first"))
 
 
 def pkey(id18: str) -> str:
@@ -205,7 +211,7 @@ def rec(dataset, key, role, method):
 
 
 def test_hand_made_records_fall_into_the_expected_clusters(linked):
-    _, result, rows, _ = linked[0]
+    _, result, rows, _ = linked
     expected = {
         pkey(ID1): [rec("persons", ID1, "resident", "exact"), rec("driving_licences", "L1", "holder", "probabilistic"),
                     rec("residence_registrations", "R1", "occupant", "probabilistic")],
@@ -225,7 +231,7 @@ def test_hand_made_records_fall_into_the_expected_clusters(linked):
 
 
 def test_silver_carries_no_raw_id_or_name(linked):
-    _, _, rows, master = linked[0]
+    _, _, rows, master = linked
     text = " ".join(str(v) for r in rows.values() for v in r.asDict().values())
     text += " ".join(str(v) for r in master for v in r.asDict().values())
     for raw in (ID1, ID2, ID3, ID4, "320116600303018", "曾国藩", "张伟", "区秀英", "13800000001"):
@@ -234,7 +240,7 @@ def test_silver_carries_no_raw_id_or_name(linked):
 
 
 def test_person_master_counts_records_per_dataset(linked):
-    _, _, _, master = linked[0]
+    _, _, _, master = linked
     by_key = {m.person_key: m for m in master}
     zeng = by_key[pkey(ID1)]
     assert (zeng.name_masked, zeng.birth_date, zeng.sex, zeng.records) == ("曾*藩", dt.date(1990, 1, 1), "M", 3)
@@ -242,24 +248,27 @@ def test_person_master_counts_records_per_dataset(linked):
     assert len(master) == 6  # four people and two unlinked records
 
 
-def test_person_keys_are_the_same_in_two_independent_runs(linked):
-    (_, _, first, _), (_, _, second, _) = linked
+def test_exact_keys_are_the_keyed_hash_of_the_id_alone(linked):
+    _, _, rows, _ = linked
+    assert rows[("waybills", "W1", "driver")].person_key == pkey(ID4) == privacy.person_key(ID4, SECRET.encode())
+
+
+@pytest.mark.slow
+def test_person_keys_are_the_same_in_two_independent_runs(spark, linked, tmp_path_factory, secret):
+    _, _, first, _ = linked
+    _, _, second, _ = _link_once(spark, tmp_path_factory.mktemp("second"))
     assert {k: r.person_key for k, r in first.items()} == {k: r.person_key for k, r in second.items()}
+    assert {k: r.link_method for k, r in first.items()} == {k: r.link_method for k, r in second.items()}
 
 
-def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked):
-    profile = linked[0][0]
-    mp = pytest.MonkeyPatch()
-    mp.setenv(privacy.KEY_ENV, SECRET)
-    try:
-        exact = pm.explain(spark, profile, DS, "driving_licences", "L2")
-        assert "exact: valid ID" in exact
-        prob = pm.explain(spark, profile, DS, "driving_licences", "L1")
-        assert "probabilistic: ID bad_check" in prob
-        assert "one character differs (typo)" in prob and "same name" in prob and "match weight" in prob
-        ambiguous = pm.explain(spark, profile, DS, "driving_licences", "L3")
-        assert "unlinked" in ambiguous
-        assert "exact: ID repaired_15" in pm.explain(spark, profile, DS, "persons", "320116600303018")
-        assert "no such record" in pm.explain(spark, profile, DS, "driving_licences", "nope")
-    finally:
-        mp.undo()
+def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked, secret):
+    profile = linked[0]
+    exact = pm.explain(spark, profile, DS, "driving_licences", "L2")
+    assert "exact: valid ID" in exact
+    prob = pm.explain(spark, profile, DS, "driving_licences", "L1")
+    assert "probabilistic: ID bad_check" in prob
+    assert "one character differs (typo)" in prob and "same name" in prob and "match weight" in prob
+    ambiguous = pm.explain(spark, profile, DS, "driving_licences", "L3")
+    assert "unlinked" in ambiguous
+    assert "exact: ID repaired_15" in pm.explain(spark, profile, DS, "persons", "320116600303018")
+    assert "no such record" in pm.explain(spark, profile, DS, "driving_licences", "nope")
