@@ -40,7 +40,7 @@ LEVELS = ("row", "batch")
 #: ID statuses (gridrisk.ids.STATUSES) that make a row unusable at bronze. Damaged but
 #: repairable or merely unlinkable IDs (repaired_15, bad_check, truncated, missing) stay: silver
 #: repairs or falls back to names, and dropping them would hide real people from the rules.
-DEFAULT_REJECTED_ID_STATUSES = ("malformed", "bad_date")
+DEFAULT_REJECTED_ID_STATUSES = ("malformed",)
 SPARK_TYPE_NAMES = {
     "string": "StringType", "int": "IntegerType", "long": "LongType", "double": "DoubleType",
     "date": "DateType", "timestamp": "TimestampType", "boolean": "BooleanType",
