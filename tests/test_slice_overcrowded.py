@@ -60,7 +60,7 @@ def build_inbox(profile, units=UNITS, ds=DS, duplicate_rows=True):
             reg_rows.append(f"R{seq:05d},{person(seq, born)},住户{seq},{addr(n)},{room},{room_type},2026/01/01,,{relation}")
     reg_rows.append(f"R{seq + 1:05d},{person(999)},已搬走,{addr(3)},A,卧室,2025/01/01,2026/10/01,合租")
     if duplicate_rows:
-        reg_rows += reg_rows[:3]  # re-sent rows collapse to one occupant
+        reg_rows += reg_rows[:1]  # a re-sent row collapses to one occupant
     def csv(header, rows, enc):
         return ("\n".join([header, *rows]) + "\n").encode(enc), len(rows)
     write_delivery(profile.inbox, "housing_units", ds, "snapshot",
