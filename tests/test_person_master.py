@@ -268,6 +268,7 @@ def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked, secret
     prob = pm.explain(spark, profile, DS, "driving_licences", "L1")
     assert "probabilistic: ID bad_check" in prob
     assert "one character differs (typo)" in prob and "same name" in prob and "match weight" in prob
+    assert "how common this name is" in prob and "prior" in prob
     ambiguous = pm.explain(spark, profile, DS, "driving_licences", "L3")
     assert "unlinked" in ambiguous
     assert "exact: ID repaired_15" in pm.explain(spark, profile, DS, "persons", "320116600303018")

@@ -361,9 +361,12 @@ def choose_links(pairs: "DataFrame", conf: LinkageConfig, comparison_names: list
     left_is_candidate = F.col("unique_id_l").contains("|")
     cand = F.when(left_is_candidate, F.col("unique_id_l")).otherwise(F.col("unique_id_r"))
     anchor = F.when(left_is_candidate, F.col("unique_id_r")).otherwise(F.col("unique_id_l"))
-    explained = F.to_json(F.struct(*[
-        F.round(F.col(f"mw_{name}").cast("double"), 4).alias(name) for name in comparison_names
-    ]))
+    # Bits per comparison, plus Splink's term-frequency adjustments (mw_tf_adj_<column>).
+    tf_cols = [c for c in pairs.columns if c.startswith("mw_tf_adj_")]
+    explained = F.to_json(F.struct(
+        *[F.round(F.col(f"mw_{name}").cast("double"), 4).alias(name) for name in comparison_names],
+        *[F.round(F.col(c).cast("double"), 4).alias(c[len("mw_"):]) for c in tf_cols],
+    ))
     scored = pairs.select(cand.alias("unique_id"), anchor.alias("anchor_id"),
                           F.col("match_weight").cast("double").alias("match_weight"), explained.alias("explanation"))
     best = Window.partitionBy("unique_id").orderBy(F.col("match_weight").desc(), F.col("anchor_id"))
@@ -508,12 +511,21 @@ def format_explanation(row: dict[str, Any], conf: LinkageConfig) -> str:
     lines = [head, f"{row['link_method']}: ID {row['id_status']}"]
     if row.get("match_explanation"):
         detail = json.loads(row["match_explanation"])
+        total = 0.0
         for comp in conf.comparisons:
             got = detail.get(comp["name"])
             if got is None:
                 continue
             weight = float(got)
             lines.append(f"  {comp['name']:<12} {level_for_weight(comp, weight):<42} {weight:+7.2f} bits")
+            total += weight
+        for name, got in detail.items():
+            if name.startswith("tf_adj_") and got:
+                label = f"how common this {name[len('tf_adj_'):]} is"
+                lines.append(f"  {'':<12} {label:<42} {float(got):+7.2f} bits")
+                total += float(got)
+        if row.get("match_weight") is not None:
+            lines.append(f"  {'prior':<12} {'1 in the number of anchors':<42} {row['match_weight'] - total:+7.2f} bits")
     if row.get("match_weight") is not None:
         verdict = "linked" if row["link_method"] == "probabilistic" else "below the threshold or ambiguous"
         lines.append(f"  match weight {row['match_weight']:.2f} (threshold {conf.match_weight}, "
