@@ -35,6 +35,9 @@ DATASETS: tuple[str, ...] = (
 # before the table of the day has landed.
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "silver": ("housing_units", "residence_registrations", "addresses", "grids"),
+    # entity resolution reads every person-bearing department (jobs/pipeline.LINK_INPUTS)
+    "link": ("persons", "residence_registrations", "housing_units", "driving_licences", "transport_workers",
+             "mental_health_registry", "drug_registry", "waybills"),
     "rules": (),
 }
 

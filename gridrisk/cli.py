@@ -5,6 +5,7 @@
     gridrisk run --date 2026-11-01        the daily pipeline for one logical date
     gridrisk ingest --date … [--dataset]  bronze ingest (and its quality gate) only
     gridrisk quality --date 2026-11-01    per dataset: read, accepted, quarantined by reason, suite verdicts
+    gridrisk link --date … --explain driving_licences:<档案编号>   why a record was linked to its person
     gridrisk flags --as-of 2026-11-01     the flags open on a date (Delta time travel)
     gridrisk tasks list --unit 320115     a grid centre's tasks (its own unit and everything below)
     gridrisk tasks show <id>              one task with its history
@@ -99,6 +100,23 @@ def cmd_quality(args: argparse.Namespace) -> int:
     return 0 if all(r["suite"] != "FAIL" for r in rows) else 1
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    """Entity resolution: run it for a date, or explain one record's link."""
+    from jobs import pipeline
+
+    prof = _profile(args)
+    if args.explain:
+        dataset, sep, key = args.explain.partition(":")
+        if not sep:
+            print("--explain takes <dataset>:<record_key>, e.g. driving_licences:DL0001234", file=sys.stderr)
+            return 2
+        print(pipeline.explain_link(args.date, dataset, key, prof))
+        return 0
+    out = pipeline.link(args.date, prof)
+    print(json.dumps(out, ensure_ascii=False, indent=1, default=str))
+    return 1 if out.get("skipped") else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import pipeline
 
@@ -118,6 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_ingest_summary(outcome["ingest"]["results"], prof)
     if outcome.get("silver", {}).get("skipped"):
         print("\nsilver skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["silver"]["skipped"]))
+    if outcome.get("link", {}).get("skipped"):
+        print("\nentity resolution skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["link"]["skipped"]))
+    elif "link" in outcome:
+        methods = outcome["link"].get("link_method") or {}
+        if methods:
+            print("\nperson records linked: " + ", ".join(f"{k} {v:,}" for k, v in sorted(methods.items())))
     if "rules" in outcome:
         r = outcome["rules"]
         print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}"
@@ -261,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = add("run", "run the daily pipeline for one logical date", cmd_run)
     r.add_argument("--date", required=True)
     r.add_argument("--inbox")
-    r.add_argument("--stages", help="comma-separated subset of ingest,silver,rules,publish")
+    r.add_argument("--stages", help="comma-separated subset of ingest,silver,link,rules,publish")
     r.add_argument("--strict", action="store_true", help="exit 1 when any delivery did not load")
     r.add_argument("--json", action="store_true")
 
@@ -272,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = add("quality", "rows read, accepted, quarantined by reason and suite verdicts of one date", cmd_quality)
     q.add_argument("--date", required=True)
+
+    lk = add("link", "entity resolution: link every person record to a stable person key", cmd_link)
+    lk.add_argument("--date", required=True)
+    lk.add_argument("--explain", metavar="DATASET:RECORD_KEY", help="why this record was linked (or not)")
 
     d = add("demo", "generate a small province and run the whole pipeline on it", cmd_demo)
     add_generate_args(d, 5_000)

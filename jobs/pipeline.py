@@ -3,7 +3,10 @@
 Each stage takes the logical date and the profile name and returns a JSON-serialisable
 summary. Airflow tasks import this module inside the task (never at DAG parse time).
 
-    ingest  (one dataset or all) → silver → rules → publish
+    ingest (one dataset or all) → silver → link → rules → publish
+
+``link`` (entity resolution, silver person_records/person_master) does not block the housing
+rules: it is skipped, loudly, when one of its departments' deliveries is not fit for use.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from gridrisk.config import Profile, deliveries, load_profile, schema_names
 
-STAGES = ("ingest", "silver", "rules", "publish")
+STAGES = ("ingest", "silver", "link", "rules", "publish")
 
 
 def check_date(ds: str) -> str:
@@ -129,6 +132,31 @@ def silver(ds: str, profile: str | Profile | None = None, inbox: str | None = No
     return {"stage": "silver", "ds": ds, **housing_occupancy.run(spark, prof, ds)}
 
 
+#: The bronze tables entity resolution reads (every person-bearing department).
+LINK_INPUTS = ("persons", "residence_registrations", "housing_units", "driving_licences", "transport_workers",
+               "mental_health_registry", "drug_registry", "waybills")
+
+
+def link(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+    """Entity resolution for ``ds``: every person-bearing record → a stable person key."""
+    from jobs.silver import person_master
+
+    ds = check_date(ds)
+    prof = _profile(profile, inbox)
+    spark = _spark(prof)
+    problems = inputs_ready(spark, prof, ds, LINK_INPUTS)
+    if problems:
+        return {"stage": "link", "ds": ds, "skipped": problems}
+    return {"stage": "link", "ds": ds, **person_master.run(spark, prof, ds)}
+
+
+def explain_link(ds: str, dataset: str, record_key: str, profile: str | Profile | None = None) -> str:
+    from jobs.silver import person_master
+
+    prof = _profile(profile, None)
+    return person_master.explain(_spark(prof), prof, check_date(ds), dataset, record_key)
+
+
 def quality_summary(ds: str, profile: str | Profile | None = None) -> list[dict[str, Any]]:
     from jobs.quality import validate
 
@@ -161,4 +189,4 @@ def run_daily(ds: str, profile: str | Profile | None = None, inbox: str | None =
     return out
 
 
-__all__ = ["STAGES", "deliveries", "ingest", "silver", "rules", "publish", "run_daily"]
+__all__ = ["STAGES", "deliveries", "ingest", "silver", "link", "rules", "publish", "run_daily"]

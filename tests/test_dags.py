@@ -101,7 +101,7 @@ def test_dataset_literal_equals_the_schemas_folder():
 
 def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
     ingest_ids = {f"ingest_{name}" for name in COMMON.DATASETS}
-    assert set(dag.task_ids) == ingest_ids | {"silver", "rules", "publish"}
+    assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "rules", "publish"}
     assert set(dag.task_group_dict["ingest"].children) == ingest_ids
     for task_id in ingest_ids:
         assert dag.get_task(task_id).upstream_task_ids == set()
@@ -116,6 +116,14 @@ def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     assert dag.get_task("publish").downstream_task_ids == set()
     # A broken persons delivery must not hold up the housing slice.
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids
+
+
+def test_entity_resolution_waits_for_every_person_bearing_department_and_blocks_nothing(dag):
+    from jobs.pipeline import LINK_INPUTS
+
+    assert set(COMMON.STAGE_INPUTS["link"]) == set(LINK_INPUTS)
+    assert dag.get_task("link_persons").upstream_task_ids == {f"ingest_{name}" for name in LINK_INPUTS}
+    assert dag.get_task("link_persons").downstream_task_ids == set()
 
 
 def test_every_task_retries_twice_with_exponential_backoff(dag):
