@@ -10,13 +10,11 @@ RSS plus the JVM's (from /proc), sampled once a second.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import resource
 import sys
 import threading
 import time
-from pathlib import Path
 
 
 def rss_mb_of_tree() -> float:
@@ -59,17 +57,9 @@ def main() -> int:
     parser.add_argument("--date", default="2026-11-01")
     parser.add_argument("--workdir", default="/tmp/gridrisk-bench")
     args = parser.parse_args()
-    work = Path(args.workdir) / f"p{args.persons}"
-    inbox = work / "inbox"
-    os.environ.update(GRIDRISK_LAKE=str(work / "lake"), GRIDRISK_INBOX=str(inbox),
-                      GRIDRISK_TASK_STORE=f"sqlite:///{work}/tasks.sqlite", GRIDRISK_WORKDIR=str(work))
-    if not (inbox / "persons").exists():
-        from gridrisk.generate import generate
+    from _province import prepare
 
-        t0 = time.monotonic()
-        generate(inbox=inbox, truth=work / "truth", persons=args.persons, seed=args.seed,
-                 start_date=dt.date.fromisoformat(args.date), progress=True)
-        print(f"generated {args.persons:,} persons in {time.monotonic() - t0:.0f} s (not part of the figures)")
+    prepare(args.persons, args.seed, args.date, args.workdir)
 
     from gridrisk.config import load_profile, schema_names
     from gridrisk.spark import get_spark

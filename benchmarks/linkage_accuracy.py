@@ -16,12 +16,9 @@ Generates the province (if its inbox is empty), ingests the person-bearing datas
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 PERSON_DATASETS = ("persons", "residence_registrations", "housing_units", "driving_licences", "transport_workers",
@@ -88,14 +85,9 @@ def main() -> int:
     parser.add_argument("--date", default="2026-11-01")
     parser.add_argument("--workdir", default="/tmp/er-bench")
     args = parser.parse_args()
-    work = Path(args.workdir) / f"p{args.persons}"
-    os.environ.update(GRIDRISK_LAKE=str(work / "lake"), GRIDRISK_INBOX=str(work / "inbox"),
-                      GRIDRISK_TASK_STORE=f"sqlite:///{work}/tasks.sqlite", GRIDRISK_WORKDIR=str(work))
-    if not (work / "inbox" / "persons").exists():
-        from gridrisk.generate import generate
+    from _province import prepare
 
-        generate(inbox=work / "inbox", truth=work / "truth", persons=args.persons, seed=args.seed,
-                 start_date=dt.date.fromisoformat(args.date), progress=False)
+    work = prepare(args.persons, args.seed, args.date, args.workdir, progress=False)
     import pandas as pd
 
     from gridrisk import lake

@@ -9,11 +9,8 @@ the local profile, and prints precision/recall per rule with every miss and its 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import sys
 import time
-from pathlib import Path
 
 
 def main() -> int:
@@ -24,14 +21,9 @@ def main() -> int:
     parser.add_argument("--rules", help="comma-separated rule ids (default: every rule that ran)")
     parser.add_argument("--workdir", default="/tmp/gridrisk-bench")
     args = parser.parse_args()
-    work = Path(args.workdir) / f"p{args.persons}"
-    os.environ.update(GRIDRISK_LAKE=str(work / "lake"), GRIDRISK_INBOX=str(work / "inbox"),
-                      GRIDRISK_TASK_STORE=f"sqlite:///{work}/tasks.sqlite", GRIDRISK_WORKDIR=str(work))
-    if not (work / "inbox" / "persons").exists():
-        from gridrisk.generate import generate
+    from _province import prepare
 
-        generate(inbox=work / "inbox", truth=work / "truth", persons=args.persons, seed=args.seed,
-                 start_date=dt.date.fromisoformat(args.date), progress=True)
+    work = prepare(args.persons, args.seed, args.date, args.workdir)
     from gridrisk.accuracy import format_report, measure
     from gridrisk.config import load_profile
     from gridrisk.spark import get_spark

@@ -10,7 +10,6 @@ one. Tasks of flags that resolved on this date and nobody has signed for yet are
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import json
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gridrisk import lake
-from gridrisk.config import Profile, load_profile
+from gridrisk.config import Profile
 
 if TYPE_CHECKING:
     from pyspark.sql import Row, SparkSession
@@ -98,15 +97,9 @@ def run(spark: "SparkSession", profile: Profile, ds: str, now: dt.datetime | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.gold.publish_tasks")
-    parser.add_argument("--date", required=True)
-    parser.add_argument("--profile")
-    args = parser.parse_args(argv)
-    from gridrisk.spark import get_spark
+    from jobs.entry import daily_job_main
 
-    profile = load_profile(args.profile)
-    print(json.dumps(run(get_spark(profile), profile, args.date), ensure_ascii=False))
-    return 0
+    return daily_job_main(run, "python -m jobs.gold.publish_tasks", argv)
 
 
 if __name__ == "__main__":

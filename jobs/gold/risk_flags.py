@@ -18,14 +18,12 @@ guards every update). Delta time travel answers "which flags were open on date D
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
-from gridrisk.config import Profile, load_profile
+from gridrisk.config import Profile
 from gridrisk.rules import LEVEL_CODE_LENGTH, Routing, Rule, load_routing, load_rules
 
 if TYPE_CHECKING:
@@ -214,15 +212,9 @@ def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.gold.risk_flags")
-    parser.add_argument("--date", required=True)
-    parser.add_argument("--profile")
-    args = parser.parse_args(argv)
-    from gridrisk.spark import get_spark
+    from jobs.entry import daily_job_main
 
-    profile = load_profile(args.profile)
-    print(json.dumps(run(get_spark(profile), profile, args.date), ensure_ascii=False))
-    return 0
+    return daily_job_main(run, "python -m jobs.gold.risk_flags", argv)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ within the unit. Names are masked and IDs replaced by the person key: nothing ra
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
-from gridrisk.config import Profile, load_profile
+from gridrisk.config import Profile
 from gridrisk.privacy import pseudonym_key
 
 if TYPE_CHECKING:
@@ -155,15 +153,9 @@ def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.silver.housing_occupancy")
-    parser.add_argument("--date", required=True)
-    parser.add_argument("--profile")
-    args = parser.parse_args(argv)
-    from gridrisk.spark import get_spark
+    from jobs.entry import daily_job_main
 
-    profile = load_profile(args.profile)
-    print(json.dumps(run(get_spark(profile), profile, args.date), ensure_ascii=False))
-    return 0
+    return daily_job_main(run, "python -m jobs.silver.housing_occupancy", argv)
 
 
 if __name__ == "__main__":

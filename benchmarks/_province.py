@@ -1,0 +1,23 @@
+"""Shared by the benchmark scripts: a generated province in its own work folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+
+def prepare(persons: int, seed: int, date: str, workdir: str, progress: bool = True) -> Path:
+    """Point the pipeline at ``<workdir>/p<persons>`` and generate the province there once."""
+    work = Path(workdir) / f"p{persons}"
+    os.environ.update(GRIDRISK_LAKE=str(work / "lake"), GRIDRISK_INBOX=str(work / "inbox"),
+                      GRIDRISK_TASK_STORE=f"sqlite:///{work}/tasks.sqlite", GRIDRISK_WORKDIR=str(work))
+    if not (work / "inbox" / "persons").exists():
+        from gridrisk.generate import generate
+
+        started = time.monotonic()
+        generate(inbox=work / "inbox", truth=work / "truth", persons=persons, seed=seed,
+                 start_date=dt.date.fromisoformat(date), progress=progress)
+        print(f"generated {persons:,} persons in {time.monotonic() - started:.0f} s (not part of the figures)")
+    return work
