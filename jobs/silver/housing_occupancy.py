@@ -20,7 +20,7 @@ from gridrisk.config import Profile
 from gridrisk.privacy import pseudonym_key
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 TABLE = "housing_occupancy"
 UNITS_TABLE = "rented_units"
@@ -40,6 +40,21 @@ def current_units(units: "DataFrame") -> "DataFrame":
         .where("_rank = 1")
         .select("address_code", "building_area_m2", "room_count", "is_self_contained", "use_type", "letting_mode")
     )
+
+
+def located_units(units: "DataFrame", addresses: "DataFrame") -> "DataFrame":
+    """Rented units with their grid and position from the standard-address reference."""
+    grid = addresses.select("address_code", "grid_code", "lon", "lat").dropDuplicates(["address_code"])
+    return current_units(units).join(grid, "address_code", "left")
+
+
+def unit_keys(ds: str) -> list["Column"]:
+    """ds, the address and the keys derived from it (building = first 16 digits, city = 4)."""
+    from pyspark.sql import functions as F
+
+    return [F.lit(ds).cast("date").alias("ds"), F.col("address_code"),
+            F.substring("address_code", 1, 16).alias("building_key"),
+            F.substring("address_code", 1, 4).alias("city_code")]
 
 
 def current_registrations(registrations: "DataFrame", ds: str, key: bytes) -> "DataFrame":
@@ -84,17 +99,12 @@ def transform(units: "DataFrame", registrations: "DataFrame", addresses: "DataFr
     """Current occupants of rented units on ``ds``. Pure: no reads, writes or actions."""
     from pyspark.sql import functions as F
 
-    grid = addresses.select("address_code", "grid_code", "lon", "lat").dropDuplicates(["address_code"])
     occupants = current_registrations(registrations, ds, key)
     return (
-        current_units(units)
+        located_units(units, addresses)
         .join(occupants, "address_code")
-        .join(grid, "address_code", "left")
         .select(
-            F.lit(ds).cast("date").alias("ds"),
-            "address_code",
-            F.substring("address_code", 1, 16).alias("building_key"),
-            F.substring("address_code", 1, 4).alias("city_code"),
+            *unit_keys(ds),
             F.substring("address_code", 1, 6).alias("district_code"),
             "grid_code",
             "lon",
@@ -124,16 +134,11 @@ def rented_units(units: "DataFrame", occupancy: "DataFrame", addresses: "DataFra
     from pyspark.sql import functions as F
 
     counts = occupancy.groupBy("address_code").agg(F.count("*").alias("occupants"))
-    grid = addresses.select("address_code", "grid_code", "lon", "lat").dropDuplicates(["address_code"])
     return (
-        current_units(units)
+        located_units(units, addresses)
         .join(counts, "address_code", "left")
-        .join(grid, "address_code", "left")
         .select(
-            F.lit(ds).cast("date").alias("ds"),
-            "address_code",
-            F.substring("address_code", 1, 16).alias("building_key"),
-            F.substring("address_code", 1, 4).alias("city_code"),
+            *unit_keys(ds),
             "grid_code", "lon", "lat", "building_area_m2", "room_count", "letting_mode",
             F.coalesce("occupants", F.lit(0)).alias("occupants"),
         )
