@@ -119,17 +119,24 @@ def inputs_ready(spark, prof: Profile, ds: str, datasets: tuple[str, ...]) -> li
     return problems
 
 
-def silver(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
-    """Silver for ``ds``; skipped (loudly, without touching the lake) when an input is not fit."""
-    from jobs.silver import housing_occupancy
-
+def _gated(stage: str, inputs: tuple[str, ...], job: Any, ds: str, profile: str | Profile | None,
+           inbox: str | None) -> dict[str, Any]:
+    """Run ``job.run`` for ``ds`` only when every input loaded and passed quality; else skip, loudly,
+    without touching the lake."""
     ds = check_date(ds)
     prof = _profile(profile, inbox)
     spark = _spark(prof)
-    problems = inputs_ready(spark, prof, ds, SILVER_INPUTS)
+    problems = inputs_ready(spark, prof, ds, inputs)
     if problems:
-        return {"stage": "silver", "ds": ds, "skipped": problems, "tables": {}}
-    return {"stage": "silver", "ds": ds, **housing_occupancy.run(spark, prof, ds)}
+        return {"stage": stage, "ds": ds, "skipped": problems, "tables": {}}
+    return {"stage": stage, "ds": ds, **job.run(spark, prof, ds)}
+
+
+def silver(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+    """Silver housing for ``ds`` (occupancy and rented units)."""
+    from jobs.silver import housing_occupancy
+
+    return _gated("silver", SILVER_INPUTS, housing_occupancy, ds, profile, inbox)
 
 
 #: The bronze tables entity resolution reads (every person-bearing department).
@@ -141,13 +148,7 @@ def link(ds: str, profile: str | Profile | None = None, inbox: str | None = None
     """Entity resolution for ``ds``: every person-bearing record → a stable person key."""
     from jobs.silver import person_master
 
-    ds = check_date(ds)
-    prof = _profile(profile, inbox)
-    spark = _spark(prof)
-    problems = inputs_ready(spark, prof, ds, LINK_INPUTS)
-    if problems:
-        return {"stage": "link", "ds": ds, "skipped": problems}
-    return {"stage": "link", "ds": ds, **person_master.run(spark, prof, ds)}
+    return _gated("link", LINK_INPUTS, person_master, ds, profile, inbox)
 
 
 def explain_link(ds: str, dataset: str, record_key: str, profile: str | Profile | None = None) -> str:
