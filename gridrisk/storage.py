@@ -38,15 +38,6 @@ def size(uri: str) -> int:
     return int(filesystem.get_file_info(path).size or 0)
 
 
-def list_names(uri: str) -> list[str]:
-    """Names (not paths) directly inside a folder; empty if it does not exist."""
-    filesystem, path = _split(uri)
-    if filesystem.get_file_info(path).type != pafs.FileType.Directory:
-        return []
-    infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
-    return sorted(i.base_name for i in infos)
-
-
 def read_bytes(uri: str) -> bytes:
     filesystem, path = _split(uri)
     with filesystem.open_input_stream(path) as fh:
@@ -64,8 +55,3 @@ def write_text(uri: str, text: str) -> None:
         filesystem.create_dir(parent, recursive=True)
     with filesystem.open_output_stream(path) as fh:
         fh.write(text.encode("utf-8"))
-
-
-def to_spark_path(uri: str) -> str:
-    """Spark wants ``file:`` paths or URIs; local absolute paths work as they are."""
-    return uri

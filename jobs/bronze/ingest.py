@@ -209,7 +209,7 @@ def arrow_parser(schema: DatasetSchema):  # type: ignore[no-untyped-def]
 
 def read_records(spark: "SparkSession", schema: DatasetSchema, delivery: Delivery) -> "DataFrame":
     """Parsed records + one ``_kind='file'`` row per file with its checksum and row count."""
-    files = spark.read.format("binaryFile").load([storage.to_spark_path(p) for p in delivery.paths])
+    files = spark.read.format("binaryFile").load(delivery.paths)
     return files.select("path", "content").mapInArrow(arrow_parser(schema), records_struct(schema))
 
 
