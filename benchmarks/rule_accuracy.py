@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/rule_accuracy.py --persons 20000 [--rules rental.overcrowded]
 
 Generates the province (if its inbox is empty), runs the daily pipeline for the first date on
-the local profile, and prints precision/recall per rule with every miss and its reason.
+the local profile, and prints precision/recall per rule with every miss and false positive and
+its reason, then the same table in Markdown (for docs/benchmarks.md) and the total wall time.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ def main() -> int:
     parser.add_argument("--rules", help="comma-separated rule ids (default: every rule that ran)")
     parser.add_argument("--workdir", default="/tmp/gridrisk-bench")
     args = parser.parse_args()
+    started = time.monotonic()
     from _province import prepare
 
     work = prepare(args.persons, args.seed, args.date, args.workdir)
-    from gridrisk.accuracy import format_report, measure
+    from gridrisk.accuracy import format_report, measure, to_markdown
     from gridrisk.config import load_profile
     from gridrisk.spark import get_spark
     from jobs import pipeline
@@ -37,7 +39,13 @@ def main() -> int:
     from gridrisk.rules import load_rules
 
     rules = args.rules.split(",") if args.rules else sorted(load_rules())
-    print(format_report(measure(spark, profile, work / "truth", args.date, rules)))
+    t1 = time.monotonic()
+    results = measure(spark, profile, work / "truth", args.date, rules)
+    print(f"measured against the truth: {time.monotonic() - t1:.0f} s\n")
+    print(format_report(results))
+    print()
+    print(to_markdown(results, (f"persons (seed {args.seed})", f"{args.persons:,}")))
+    print(f"\ntotal elapsed: {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -1,0 +1,141 @@
+"""Reasons for the accuracy report's misses and false positives, on hand-written truth files (no Spark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gridrisk.accuracy import (
+    INTACT,
+    NOT_PERSON,
+    Explainer,
+    PersonRecord,
+    RuleAccuracy,
+    SilverLinks,
+    false_positive_reason,
+    format_report,
+    miss_reason,
+    read_person_records,
+    to_markdown,
+)
+from gridrisk.privacy import person_key
+
+DS = "2026-11-01"
+KEY = b"test-key"
+TRUNCATED = "320115199001011234"  # licence ID truncated, mental health ID missing
+INTACT_ID = "32011519850505432X"  # every record clean
+FULLWIDTH = "320115197003031111"
+
+
+@pytest.fixture
+def truth(tmp_path: Path) -> Path:
+    day = tmp_path / "20261101"
+    day.mkdir()
+    (day / "person_records.csv").write_text(
+        "dataset,record_key,role,true_id_no,id_damage\n"
+        f"persons,{TRUNCATED},resident,{TRUNCATED},none\n"
+        f"driving_licences,DL0001,holder,{TRUNCATED},truncated\n"
+        f"mental_health_registry,MH0001,patient,{TRUNCATED},missing\n"
+        f"persons,{INTACT_ID},resident,{INTACT_ID},none\n"
+        f"waybills,WB0001,driver,{INTACT_ID},none\n"
+        f"persons,３２０１１５１９７００３０３１１１１,resident,{FULLWIDTH},fullwidth\n",
+        encoding="utf-8")
+    return tmp_path
+
+
+def test_person_records_are_read_per_true_id(truth):
+    people = read_person_records(truth, DS)
+    assert set(people) == {TRUNCATED, INTACT_ID, FULLWIDTH}
+    assert people[TRUNCATED][1] == PersonRecord("driving_licences", "DL0001", "holder", "truncated")
+    assert people[TRUNCATED][1] == ("driving_licences", "DL0001", "holder", "truncated")
+
+
+def test_a_miss_whose_licence_id_was_truncated_names_the_licence_and_the_truncation(truth):
+    reason = miss_reason("person", TRUNCATED, read_person_records(truth, DS))
+    assert "driving_licences holder record DL0001: ID truncated" in reason
+    assert "mental_health_registry patient record MH0001: ID missing" in reason
+    assert "probabilistic linkage" in reason
+    assert "persons" not in reason  # the clean persons record is not a cause
+
+
+def test_a_miss_with_every_id_intact_says_investigate(truth):
+    reason = miss_reason("person", INTACT_ID, read_person_records(truth, DS))
+    assert reason == f"all IDs intact (persons, waybills) — {INTACT}"
+    assert "investigate" in reason
+
+
+def test_a_repairable_damage_says_it_should_have_linked_exactly(truth):
+    reason = miss_reason("person", FULLWIDTH, read_person_records(truth, DS))
+    assert "persons resident record: ID in full-width characters" in reason
+    assert "３" not in reason  # the persons record key is the ID: never printed
+    assert "linked exactly" in reason
+
+
+def test_non_person_and_unknown_subjects(truth):
+    people = read_person_records(truth, DS)
+    assert miss_reason("address", "32011500100200300001", people) == NOT_PERSON
+    assert "no record of this person" in miss_reason("person", "110101199912120000", people)
+    assert "no person_records.csv" in miss_reason("person", TRUNCATED, None)
+
+
+def test_silver_says_how_each_damaged_record_was_linked(truth):
+    people = read_person_records(truth, DS)
+    right = person_key(TRUNCATED, KEY)
+    silver = SilverLinks.from_rows([
+        {"dataset": "driving_licences", "record_key": "DL0001", "role": "holder", "person_key": "pwrongwrongwrongwron",
+         "link_method": "probabilistic"},
+        ("mental_health_registry", "MH0001", "patient", "u123", "unlinked"),
+        ("persons", "hashed", "resident", right, "exact"),
+    ])
+    reason = miss_reason("person", TRUNCATED, people, silver, KEY)
+    assert "ID truncated by Excel (000 or E+17), linked probabilistically to the wrong person" in reason
+    assert "ID missing, left unlinked" in reason
+
+    fixed = SilverLinks.from_rows([("driving_licences", "DL0001", "holder", right, "probabilistic"),
+                                   ("mental_health_registry", "MH0001", "patient", right, "probabilistic")])
+    assert "a rule defect, investigate" in miss_reason("person", TRUNCATED, people, fixed, KEY)
+
+
+def test_false_positive_reasons(truth):
+    people = read_person_records(truth, DS)
+    intact_key = person_key(INTACT_ID, KEY)
+    silver = SilverLinks.from_rows([
+        ("waybills", "WB0001", "driver", intact_key, "exact"),
+        ("driving_licences", "DL0001", "holder", intact_key, "probabilistic"),  # TRUNCATED's licence, linked wrongly
+    ])
+    reason = false_positive_reason("person", intact_key, people, silver, KEY)
+    assert "320115********432X" in reason and INTACT_ID not in reason
+    assert "waybills driver record WB0001 (exact)" in reason
+    assert "another person's record(s) linked in: driving_licences holder record DL0001" in reason
+    assert "unlinked record" in false_positive_reason("person", "u0000", people, silver, KEY)
+    assert "nobody in the truth" in false_positive_reason("person", "pnobody", people, None, KEY)
+    assert false_positive_reason("building", "3201150010", people) == NOT_PERSON
+
+
+def test_format_report_prints_reasons_and_to_markdown_has_a_row_per_rule(truth):
+    why = Explainer(read_person_records(truth, DS))
+    results = [
+        RuleAccuracy("hazmat.unfit_driver", 2, 1, 0,
+                     false_positives=[("pfalse", why.false_positive("person", "pfalse"))],
+                     misses=[("p1", "truncated licence", why.miss("person", TRUNCATED)),
+                             ("p2", "clean", why.miss("person", INTACT_ID))]),
+        RuleAccuracy("rental.overcrowded", 3, 3, 3),
+    ]
+    report = format_report(results, limit=1)
+    lines = report.splitlines()
+    assert lines[0].split() == ["rule", "truth", "flagged", "TP", "precision", "recall"]
+    assert lines[1].startswith("hazmat.unfit_driver")
+    assert "    missed: p1  (truncated licence)" in lines
+    assert any(line.strip().startswith("why:") and "driving_licences" in line and "truncated" in line for line in lines)
+    assert "    … 1 more misses" in lines
+    assert "    false positive: pfalse" in lines
+    assert lines[-1].startswith("rental.overcrowded")
+
+    table = to_markdown(results).splitlines()
+    assert len(table) == 2 + len(results)
+    assert table[2].startswith("| hazmat.unfit_driver | 2 | 1 | 0 | 0.0 | 0.0 | 2 | 1 |")
+    assert table[3] == "| rental.overcrowded | 3 | 3 | 3 | 1.0 | 1.0 | 0 | 0 |"
+    with_persons = to_markdown(results, ("persons (seed 42)", "20,000")).splitlines()
+    assert with_persons[0].startswith("| persons (seed 42) | rule |")
+    assert all(row.startswith("| 20,000 | ") for row in with_persons[2:])
