@@ -30,7 +30,7 @@ DATASETS: tuple[str, ...] = (
 
 # The bronze tables each downstream stage reads. A stage waits for the ingest of these
 # datasets only, so one department's broken delivery does not hold up an unrelated slice.
-# rules runs after silver; today its rules read silver only (jobs/gold/risk_flags.INPUT_LAYER).
+# rules runs after silver and link; its rules read silver only (jobs/gold/risk_flags.INPUT_LAYER).
 # A rule reading a bronze table directly must list that dataset under "rules", or it may run
 # before the table of the day has landed.
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {

@@ -12,8 +12,11 @@ For the logical date `ds` (one calendar day of departments' deliveries):
 2. **silver** — waits only for the ingest of its inputs (housing units, residence
    registrations, addresses, grids), so one department's broken file does not hold up the
    housing slice.
-3. **rules** — evaluates the risk rules on silver → gold flags.
-4. **publish** — pushes inspection tasks to the grid centres' task store; task ids are
+3. **link_persons** — entity resolution (every person-bearing record → a person key) and the
+   silver person facts (licences, qualifications, registries, profile) the person rules read.
+4. **rules** — evaluates the risk rules on silver → gold `risk_flags` (incrementally when the
+   day before was run with the same rules) and gold `risk_summary`.
+5. **publish** — pushes inspection tasks to the grid centres' task store; task ids are
    deterministic, so a re-run never duplicates a task.
 
 Every stage writes only the partition of `ds` (or MERGEs on a stable key): clearing and
@@ -91,7 +94,7 @@ def link_persons(**context: Any) -> dict[str, Any]:
     return pipeline.link(**_stage_args(context))
 
 
-@task
+@task(trigger_rule="all_done")
 def rules(**context: Any) -> dict[str, Any]:
     """Run the risk rules for ``ds`` and write the gold flags."""
     from jobs import pipeline
@@ -145,9 +148,10 @@ with DAG(
         ingested = {name: ingest_dataset.override(task_id=ingest_task_id(name))(name) for name in DATASETS}
 
     silver_done, link_done, rules_done = silver(), link_persons(), rules()
-    silver_done >> rules_done >> publish()
-    # Today's rules read silver housing only, so linking runs beside them; the person rules
-    # that join on person keys will put link_persons upstream of rules.
+    # The housing rules read silver housing; the person rules read the person facts that entity
+    # resolution keys. rules runs once both are done ("all_done": a skipped or failed side only
+    # skips its own rules, which rules reports, instead of holding up the other slice).
+    [silver_done, link_done] >> rules_done >> publish()
     for stage_task, stage in ((silver_done, "silver"), (link_done, "link"), (rules_done, "rules")):
         for name in STAGE_INPUTS[stage]:
             ingested[name] >> stage_task

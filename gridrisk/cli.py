@@ -130,7 +130,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome: dict[str, Any] = {}
     for stage in stages:
         t0 = time.monotonic()
-        outcome[stage] = getattr(pipeline, stage)(args.date, prof)
+        if stage == "rules":
+            outcome[stage] = pipeline.rules(args.date, prof, full=args.full)
+        else:
+            outcome[stage] = getattr(pipeline, stage)(args.date, prof)
         print(f"[{stage}] done in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     if "ingest" in outcome:
         print_ingest_summary(outcome["ingest"]["results"], prof)
@@ -146,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         r = outcome["rules"]
         print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}"
               + (f"; skipped (inputs missing): {', '.join(r['skipped'])}" if r["skipped"] else ""))
+        for rule_id, mode in sorted((r.get("mode") or {}).items()):
+            print(f"  {rule_id}: {mode}")
     if "publish" in outcome:
         p = outcome["publish"]
         print(f"tasks: {p['created']} new, {p['unchanged']} already filed, {p['updated']} refreshed, "
@@ -287,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--inbox")
     r.add_argument("--stages", help="comma-separated subset of ingest,silver,link,rules,publish")
     r.add_argument("--strict", action="store_true", help="exit 1 when any delivery did not load")
+    r.add_argument("--full", action="store_true",
+                   help="recompute every rule on every subject (default: incremental when yesterday was run)")
     r.add_argument("--json", action="store_true")
 
     i = add("ingest", "bronze ingest of one logical date", cmd_ingest)

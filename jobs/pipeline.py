@@ -5,8 +5,9 @@ summary. Airflow tasks import this module inside the task (never at DAG parse ti
 
     ingest (one dataset or all) → silver → link → rules → publish
 
-``link`` (entity resolution, silver person_records/person_master) does not block the housing
-rules: it is skipped, loudly, when one of its departments' deliveries is not fit for use.
+``link`` (entity resolution, silver person_records/person_master, then the person facts) feeds
+the person rules; it is skipped, loudly, when one of its departments' deliveries is not fit for
+use, and then only the person rules are skipped (``rules`` reports them under ``skipped``).
 """
 
 from __future__ import annotations
@@ -144,11 +145,22 @@ LINK_INPUTS = ("persons", "residence_registrations", "housing_units", "driving_l
                "mental_health_registry", "drug_registry", "waybills")
 
 
-def link(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
-    """Entity resolution for ``ds``: every person-bearing record → a stable person key."""
-    from jobs.silver import person_master
+class _LinkJob:
+    """Entity resolution, then the person facts keyed by its person keys (one gated stage)."""
 
-    return _gated("link", LINK_INPUTS, person_master, ds, profile, inbox)
+    @staticmethod
+    def run(spark, prof: Profile, ds: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        from jobs.silver import person_facts, person_master
+
+        linked = person_master.run(spark, prof, ds)
+        facts = person_facts.run(spark, prof, ds)
+        return {**linked, "tables": {**linked.get("tables", {}), **facts["tables"]}}
+
+
+def link(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+    """Entity resolution for ``ds`` (every person-bearing record → a stable person key) and the
+    silver person facts the person rules read (licences, qualifications, registries, profile)."""
+    return _gated("link", LINK_INPUTS, _LinkJob, ds, profile, inbox)
 
 
 def explain_link(ds: str, dataset: str, record_key: str, profile: str | Profile | None = None) -> str:
@@ -165,12 +177,16 @@ def quality_summary(ds: str, profile: str | Profile | None = None) -> list[dict[
     return validate.summary(_spark(prof), prof, check_date(ds))
 
 
-def rules(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
-    from jobs.gold import risk_flags
+def rules(ds: str, profile: str | Profile | None = None, inbox: str | None = None, full: bool = False) -> dict[str, Any]:
+    """The risk rules for ``ds`` → gold risk_flags (incremental unless ``full``), then gold risk_summary."""
+    from jobs.gold import risk_flags, risk_summary
 
     ds = check_date(ds)
     prof = _profile(profile, inbox)
-    return {"stage": "rules", "ds": ds, **risk_flags.run(_spark(prof), prof, ds)}
+    spark = _spark(prof)
+    flags = risk_flags.run(spark, prof, ds, full=full)
+    summary = risk_summary.run(spark, prof, ds) if flags["evaluated"] else {"tables": {}}
+    return {"stage": "rules", "ds": ds, **flags, "tables": summary.get("tables", {})}
 
 
 def publish(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
@@ -181,12 +197,12 @@ def publish(ds: str, profile: str | Profile | None = None, inbox: str | None = N
     return {"stage": "publish", "ds": ds, **publish_tasks.run(_spark(prof), prof, ds)}
 
 
-def run_daily(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
-    """All stages for one logical date, in order."""
+def run_daily(ds: str, profile: str | Profile | None = None, inbox: str | None = None, full: bool = False) -> dict[str, Any]:
+    """All stages for one logical date, in order (``full``: no incremental shortcut for the rules)."""
     prof = _profile(profile, inbox)
     out: dict[str, Any] = {"ds": check_date(ds)}
     for stage in STAGES:
-        out[stage] = globals()[stage](ds, prof)
+        out[stage] = rules(ds, prof, full=full) if stage == "rules" else globals()[stage](ds, prof)
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,27 @@ class KindSpec:
     params: dict[str, type | tuple[type, ...]]
     facts: tuple[str, ...]
     subject_type: str
+    check: Callable[[dict[str, Any]], list[str]] | None = None  # cross-parameter checks
+
+
+#: Parameters shared by the person kinds: when a registry entry is a "cancellation condition".
+CONDITION_PARAMS: dict[str, type | tuple[type, ...]] = {
+    "conditions": list,                  # which registries count: mental, drugs
+    "mental_min_risk_level": int,        # 危险性评估等级 ≥ this …
+    "mental_incident_history": bool,     # … or 肇事肇祸史 有 (when true)
+    "drug_control_statuses": list,       # 管控状态 that is a condition by itself
+    "drug_recent_years": int,            # or last use / release from compulsory rehab within this many years
+}
+REGISTRIES = ("mental", "drugs")
+PERSON_FACTS = ("registries", "conditions", "since", "licence_classes", "licence_valid_until")
+
+
+def _check_conditions(params: dict[str, Any]) -> list[str]:
+    bad = [c for c in params.get("conditions") or [] if c not in REGISTRIES]
+    problems = [f"conditions: unknown registry {c!r} (known: {', '.join(REGISTRIES)})" for c in bad]
+    if "conditions" in params and not params["conditions"]:
+        problems.append("conditions: name at least one registry")
+    return problems
 
 
 #: The rule kinds this version knows. Adding a kind = an entry here + a class in jobs.gold.rule_kinds.
@@ -56,6 +78,27 @@ KINDS: dict[str, KindSpec] = {
         facts=("rooms_let", "occupants", "units", "min_rooms_let", "min_occupants"),
         subject_type="building",
     ),
+    # A valid licence and a cancellation condition (optionally held for more than N days).
+    "licence_condition": KindSpec(
+        params={"licence_statuses": list, "held_more_than_days": (int, type(None)), **CONDITION_PARAMS},
+        facts=PERSON_FACTS + ("held_more_than_days",),
+        subject_type="person",
+        check=_check_conditions,
+    ),
+    # An active transport qualification and a condition; any drug record for some types.
+    "worker_condition": KindSpec(
+        params={"qualification_statuses": list, "any_drug_record_cert_types": list, "critical_cert_types": list,
+                **CONDITION_PARAMS},
+        facts=PERSON_FACTS + ("cert_types", "employers"),
+        subject_type="person",
+        check=_check_conditions,
+    ),
+    # An active qualification although the licence was cancelled or the holder is too old.
+    "qualification_inconsistent": KindSpec(
+        params={"qualification_statuses": list, "cancelled_licence_statuses": list, "max_age": int},
+        facts=("cert_types", "employers", "reasons", "birth_year", "max_age"),
+        subject_type="person",
+    ),
 }
 
 
@@ -73,6 +116,9 @@ class Rule:
     basis: str = ""
     city_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     enabled: bool = True
+    #: The evidence keys a task may carry to its receiving unit (None: all). The rest stays in
+    #: gold for analysts — e.g. a traffic police task never carries a mental-health registry entry.
+    task_evidence: tuple[str, ...] | None = None
 
     def params_for_city(self, city_code: str) -> dict[str, Any]:
         return {**self.params, **self.city_overrides.get(city_code, {})}
@@ -106,7 +152,8 @@ def template_fields(template: str) -> list[str]:
 
 
 def _check_param(name: str, value: Any, expected: type | tuple[type, ...]) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, expected):
+    wants_bool = expected is bool or (isinstance(expected, tuple) and bool in expected)
+    if (isinstance(value, bool) and not wants_bool) or not isinstance(value, expected):
         want = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
         return f"parameter {name} must be {want}, got {value!r}"
     return None
@@ -150,6 +197,12 @@ def parse_rule(raw: Any, where: str, problems: list[str]) -> Rule | None:
                 msg = _check_param(name, source[name], expected)
                 if msg:
                     problems.append(f"{where}: {label}{msg}")
+    if kind.check is not None:
+        problems.extend(f"{where}: {msg}" for msg in kind.check(params))
+    task_evidence = raw.get("task_evidence")
+    if task_evidence is not None and (not isinstance(task_evidence, list)
+                                      or not all(isinstance(k, str) for k in task_evidence)):
+        problems.append(f"{where}: task_evidence must be a list of evidence keys")
     for key in ("explanation", "analyst_explanation"):
         try:
             unknown = sorted(set(template_fields(raw[key])) - set(kind.facts))
@@ -167,6 +220,7 @@ def parse_rule(raw: Any, where: str, problems: list[str]) -> Rule | None:
         severity=raw["severity"], params=dict(params), explanation=raw["explanation"],
         analyst_explanation=raw["analyst_explanation"], basis=raw.get("basis", ""),
         city_overrides={str(k): dict(v or {}) for k, v in overrides.items()}, enabled=bool(raw.get("enabled", True)),
+        task_evidence=tuple(task_evidence) if task_evidence is not None else None,
     )
 
 
@@ -216,3 +270,74 @@ def load_routing(path: Path | None = None) -> Routing:
     if problems:
         raise ConfigError(str(path), problems)
     return Routing(prio, routes)
+
+
+# --- compound rules: raise the priority of a flag that meets another ---------------------------
+
+COMPOUND_MODES = ("lives_in", "same_grid")
+COMPOUND_FACTS = ("address_code", "grid_code", "source_rule")
+
+
+@dataclass(frozen=True)
+class Compound:
+    """"Big things, network-wide linkage": a flag whose subject meets a flag of ``source_rules``
+    is escalated ``escalate_levels`` severity levels (and so routed and prioritised higher).
+
+    - ``lives_in`` — a person flag whose subject is a current occupant of a flagged address;
+    - ``same_grid`` — a flag of ``subject_types`` inside a grid that has a flag of the source rules.
+    """
+
+    id: str
+    version: int
+    title: str
+    mode: str
+    subject_types: tuple[str, ...]
+    source_rules: tuple[str, ...]
+    escalate_levels: int
+    note: str
+
+
+def escalated(severity: str, levels: int) -> str:
+    """``medium`` escalated one level is ``high``; nothing goes above ``critical``."""
+    return SEVERITIES[min(len(SEVERITIES) - 1, SEVERITIES.index(severity) + levels)]
+
+
+def load_compounds(folder: Path | None = None, rules: dict[str, Rule] | None = None) -> list[Compound]:
+    """Every ``compound:`` entry in ``conf/rules/*.yaml``, validated against the declared rules."""
+    folder = folder or conf_dir() / "rules"
+    known = rules if rules is not None else load_rules(folder)
+    problems: list[str] = []
+    out: list[Compound] = []
+    for path in sorted(folder.glob("*.yaml")):
+        for i, raw in enumerate((read_yaml(path) or {}).get("compound") or []):
+            where = f"{path.name} compound[{i}]"
+            missing = [k for k in ("id", "version", "title", "mode", "subject_types", "source_rules", "note") if k not in raw]
+            if missing:
+                problems.append(f"{where}: missing {', '.join(missing)}")
+                continue
+            where = f"{where} ({raw['id']})"
+            if raw["mode"] not in COMPOUND_MODES:
+                problems.append(f"{where}: mode must be one of {', '.join(COMPOUND_MODES)}")
+            unknown = [r for r in raw["source_rules"] or [] if r not in known]
+            if unknown or not raw["source_rules"]:
+                problems.append(f"{where}: source_rules must name declared rules; unknown: {', '.join(unknown) or '(none given)'}")
+            levels = raw.get("escalate_levels", 1)
+            if not isinstance(levels, int) or isinstance(levels, bool) or levels < 1:
+                problems.append(f"{where}: escalate_levels must be a positive integer")
+            fields = set(template_fields(str(raw["note"]))) - set(COMPOUND_FACTS)
+            if fields:
+                problems.append(f"{where}: note uses unknown fact(s) {', '.join(sorted(fields))}; known: {', '.join(COMPOUND_FACTS)}")
+            out.append(Compound(str(raw["id"]), int(raw["version"]), str(raw["title"]), str(raw["mode"]),
+                                tuple(raw["subject_types"] or ()), tuple(raw["source_rules"] or ()), int(levels) if isinstance(levels, int) else 1,
+                                str(raw["note"])))
+    if problems:
+        raise ConfigError(str(folder), problems)
+    return out
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of rule configuration (rules, routing, compounds): a run whose
+    configuration differs from the previous run's must recompute everything."""
+    import hashlib
+
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

@@ -34,11 +34,22 @@ def task_id(flag_id: str, opened_on: dt.date) -> str:
     return "T" + hashlib.sha256(f"{flag_id}|{opened_on.isoformat()}".encode()).hexdigest()[:19]
 
 
-def task_from_flag(row: "Row", filed_at: dt.datetime) -> "Task":
+def task_evidence(row: "Row", allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    """The evidence a task carries: the keys the rule lets its receiving unit see (``task_evidence``
+    in conf/rules), so e.g. a traffic police task never carries a mental-health registry entry."""
+    evidence = json.loads(row["evidence"]) if row["evidence"] else {}
+    if allowed is not None:
+        evidence = {k: v for k, v in evidence.items() if k in allowed}
+    evidence["first_seen"] = row["first_seen"].isoformat()
+    if row["escalated_by"]:
+        evidence["escalated_by"] = row["escalated_by"]
+    return evidence
+
+
+def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] | None = None) -> "Task":
     from gridrisk.taskstore import Task
 
-    evidence = json.loads(row["evidence"]) if row["evidence"] else {}
-    evidence["first_seen"] = row["first_seen"].isoformat()
+    explanation = row["explanation"] + (row["escalation_note"] or "")
     return Task(
         task_id=task_id(row["flag_id"], row["opened_on"]),
         flag_id=row["flag_id"],
@@ -53,8 +64,8 @@ def task_from_flag(row: "Row", filed_at: dt.datetime) -> "Task":
         receiving_unit=row["receiving_unit"],
         department=row["department"],
         title=row["title"],
-        explanation=row["explanation"],
-        evidence=evidence,
+        explanation=explanation,
+        evidence=task_evidence(row, allowed),
         filed_at=filed_at,
         lon=row["lon"],
         lat=row["lat"],
@@ -75,25 +86,31 @@ def _batches(rows: Iterator["Row"], size: int) -> Iterator[list["Row"]]:
 def run(spark: "SparkSession", profile: Profile, ds: str, now: dt.datetime | None = None) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
+    from gridrisk.rules import load_rules
     from gridrisk.taskstore import open_store
 
     path = profile.table_path("gold", "risk_flags")
     if not lake.table_exists(spark, path):
-        return {"created": 0, "unchanged": 0, "updated": 0, "closed": 0}
+        return {"created": 0, "unchanged": 0, "updated": 0, "closed": 0, "unroutable": 0}
+    allowed = {rule.id: rule.task_evidence for rule in load_rules().values()}
     flags = lake.read(spark, profile, "gold", "risk_flags")
     day = F.lit(ds).cast("date")
     store = open_store(profile.task_store)
     filed_at = (now or dt.datetime.now(TZ)).replace(microsecond=0)
     totals = {"created": 0, "unchanged": 0, "updated": 0}
-    open_today = flags.where((F.col("status") == "open") & (F.col("last_seen") == day)).orderBy("flag_id")
-    for batch in _batches(open_today.toLocalIterator(), BATCH):
-        result = store.upsert_tasks([task_from_flag(r, filed_at) for r in batch], at=filed_at)
+    open_today = flags.where((F.col("status") == "open") & (F.col("last_seen") == day))
+    # A subject without a known place (a person no register gives an address for) has no grid to
+    # go to: it stays in gold for analysts and is counted here, never filed to a wrong unit.
+    routable = F.col("grid_code").isNotNull() & F.col("receiving_unit").isNotNull()
+    unroutable = open_today.where(~routable).count()
+    for batch in _batches(open_today.where(routable).orderBy("flag_id").toLocalIterator(), BATCH):
+        result = store.upsert_tasks([task_from_flag(r, filed_at, allowed.get(r["rule_id"])) for r in batch], at=filed_at)
         for key in totals:
             totals[key] += getattr(result, key)
     resolved = [r["flag_id"] for r in flags.where((F.col("status") == "resolved") & (F.col("resolved_on") == day))
                 .select("flag_id").collect()]
     closed = store.close_resolved(resolved, at=filed_at) if resolved else []
-    return {**totals, "closed": len(closed)}
+    return {**totals, "closed": len(closed), "unroutable": unroutable}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,16 @@ For the logical date ``ds`` every enabled rule whose inputs exist is evaluated, 
 - a flag a grid centre reported as a false positive stays ``suppressed`` for the window in
   conf/sla.yaml instead of re-opening.
 
+Compound rules (``compound:`` in conf/rules) then raise the severity of a flag whose subject
+meets another flag (a person rule hit on an occupant of a group rental): ``rule_severity`` keeps
+the rule's own, ``severity`` the escalated one that picks route and priority, ``escalated_by``
+and ``escalation_note`` say why.
+
+**Incremental runs** (:mod:`jobs.gold.incremental`): when the table's last run was for the day
+before with the same rule configuration, each rule re-evaluates only the subjects whose inputs
+changed or whose day-dependent tests flip, and keeps yesterday's flags for the rest; the result
+equals a full recompute. ``--full`` (or any broken premise) recomputes everything.
+
 Nothing is ever duplicated: ``flag_id`` is a hash of (rule id, subject key). Re-running a date
 gives the same table; running an older date after a newer one changes nothing (``last_seen``
 guards every update). Delta time travel answers "which flags were open on date D".
@@ -24,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
 from gridrisk.config import Profile
-from gridrisk.rules import LEVEL_CODE_LENGTH, Routing, Rule, load_routing, load_rules
+from gridrisk.rules import LEVEL_CODE_LENGTH, Compound, Routing, Rule, load_routing, load_rules
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -35,10 +45,15 @@ FLAG_SCHEMA = (
     "severity string, priority int, address_code string, grid_code string, lon double, lat double, "
     "receiving_level string, receiving_unit string, department string, title string, "
     "explanation string, analyst_explanation string, evidence string, "
-    "status string, first_seen date, opened_on date, last_seen date, resolved_on date"
+    "status string, first_seen date, opened_on date, last_seen date, resolved_on date, "
+    "rule_severity string, escalated_by string, escalation_note string"
 )
 #: Where each rule's inputs live: table name → layer.
-INPUT_LAYER = {"housing_occupancy": "silver", "rented_units": "silver"}
+INPUT_LAYER = {"housing_occupancy": "silver", "rented_units": "silver", "person_licences": "silver",
+               "person_qualifications": "silver", "person_registry": "silver", "person_profile": "silver"}
+#: The columns of a rule's hits after rendering (jobs.gold.rule_kinds.evaluate_rule).
+HIT_SHAPE = ("subject_type", "subject_key", "address_code", "grid_code", "lon", "lat", "severity", "facts", "evidence",
+             "explanation", "analyst_explanation")
 
 
 def flag_id(rule_id: "Column", subject_key: "Column") -> "Column":
@@ -69,22 +84,23 @@ def route_columns(routing: Routing, rules: Iterable[Rule]) -> dict[str, "Column"
     return {"receiving_level": level, "department": dept, "priority": prio, "_unit_length": length, "receiving_unit": unit}
 
 
-def transform(inputs: dict[str, "DataFrame"], rules: list[Rule], routing: Routing, ds: str,
-              suppressed: "DataFrame | None" = None) -> "DataFrame":
-    """Today's flags (one per rule × subject) in the shape of the gold table. Pure."""
+def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing, ds: str,
+              suppressed: "DataFrame | None" = None, compounds: "list[Compound] | None" = None,
+              occupants: "DataFrame | None" = None) -> "DataFrame":
+    """Today's flags (one per rule × subject) in the shape of the gold table. Pure.
+
+    ``hits``: rule id → that rule's hits (:func:`jobs.gold.rule_kinds.evaluate_rule` shape);
+    ``occupants``: (address_code, person_key) of current occupants, for ``lives_in`` compounds.
+    """
     from functools import reduce
 
     from pyspark.sql import functions as F
 
-    from jobs.gold.rule_kinds import evaluate_rule
-
-    parts = []
-    for rule in rules:
-        hits = evaluate_rule(inputs, rule, ds)
-        parts.append(hits.select(
-            F.lit(rule.id).alias("rule_id"), F.lit(rule.version).alias("rule_version"), F.lit(rule.kind).alias("rule_kind"),
-            F.lit(rule.title).alias("title"), "*"))
-    flags = reduce(lambda a, b: a.unionByName(b), parts)
+    parts = [hits[rule.id].select(
+        F.lit(rule.id).alias("rule_id"), F.lit(rule.version).alias("rule_version"), F.lit(rule.kind).alias("rule_kind"),
+        F.lit(rule.title).alias("title"), *HIT_SHAPE) for rule in rules]
+    flags = reduce(lambda a, b: a.unionByName(b), parts).withColumnRenamed("severity", "rule_severity")
+    flags = escalate(flags, compounds or [], occupants)
     routes = route_columns(routing, rules)
     day = F.lit(ds).cast("date")
     flags = flags.withColumn("flag_id", flag_id(F.col("rule_id"), F.col("subject_key")))
@@ -98,21 +114,87 @@ def transform(inputs: dict[str, "DataFrame"], rules: list[Rule], routing: Routin
         routes["receiving_level"].alias("receiving_level"), routes["receiving_unit"].alias("receiving_unit"),
         routes["department"].alias("department"), "title", "explanation", "analyst_explanation", "evidence",
         status.alias("status"), day.alias("first_seen"), day.alias("opened_on"), day.alias("last_seen"),
-        F.lit(None).cast("date").alias("resolved_on"),
+        F.lit(None).cast("date").alias("resolved_on"), "rule_severity", "escalated_by", "escalation_note",
     )
 
 
-def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluated_rules: list[str]) -> dict[str, int]:
+def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFrame | None") -> "DataFrame":
+    """Apply the compound rules in order: a flag takes the first that applies to it.
+
+    Adds ``severity`` (escalated or the rule's), ``escalated_by`` and ``escalation_note``.
+    """
+    from pyspark.sql import functions as F
+
+    from gridrisk.rules import SEVERITIES, escalated
+    from jobs.gold.rule_kinds import render_template
+
+    flags = flags.withColumn("escalated_by", F.lit(None).cast("string")).withColumn("escalation_note", F.lit(None).cast("string"))
+    for c in compounds:
+        sources = flags.where(F.col("rule_id").isin(*c.source_rules) & (F.col("subject_type") == "address"
+                                                                         if c.mode == "lives_in" else F.lit(True)))
+        if c.mode == "lives_in":
+            if occupants is None:
+                continue
+            meets = (sources.select(F.col("subject_key").alias("address_code"), F.col("rule_id").alias("source_rule"))
+                     .join(occupants.select("address_code", "person_key"), "address_code")
+                     .groupBy(F.col("person_key").alias("_key"))
+                     .agg(F.min(F.struct("address_code", "source_rule")).alias("_m"))
+                     .select("_key", F.col("_m.address_code").alias("_address"), F.lit(None).cast("string").alias("_grid"),
+                             F.col("_m.source_rule").alias("_source")))
+            key_col = F.col("subject_key")
+        else:
+            meets = (sources.where(F.col("grid_code").isNotNull()).groupBy(F.col("grid_code").alias("_key"))
+                     .agg(F.min("rule_id").alias("_source"))
+                     .select("_key", F.lit(None).cast("string").alias("_address"), F.col("_key").alias("_grid"), "_source"))
+            key_col = F.col("grid_code")
+        applies = F.col("subject_type").isin(*c.subject_types) & ~F.col("rule_id").isin(*c.source_rules) & F.col("escalated_by").isNull()
+        flags = flags.join(meets, key_col == F.col("_key"), "left")
+        hit = applies & F.col("_key").isNotNull()
+        facts = F.create_map(F.lit("address_code"), F.coalesce("_address", "address_code"),
+                             F.lit("grid_code"), F.coalesce("_grid", "grid_code"), F.lit("source_rule"), F.col("_source"))
+        flags = (flags.withColumn("escalated_by", F.when(hit, F.lit(c.id)).otherwise(F.col("escalated_by")))
+                 .withColumn("escalation_note", F.when(hit, render_template(c.note, facts)).otherwise(F.col("escalation_note")))
+                 .withColumn("_levels", F.when(hit, F.lit(c.escalate_levels)))
+                 .drop("_key", "_address", "_grid", "_source"))
+        if "_escalate" in flags.columns:
+            flags = flags.withColumn("_escalate", F.coalesce("_escalate", "_levels")).drop("_levels")
+        else:
+            flags = flags.withColumnRenamed("_levels", "_escalate")
+    severity = F.col("rule_severity")
+    if "_escalate" in flags.columns:
+        for sev in SEVERITIES:
+            for n in range(1, len(SEVERITIES)):
+                severity = F.when((F.col("rule_severity") == sev) & (F.col("_escalate") == n), F.lit(escalated(sev, n))).otherwise(severity)
+        flags = flags.withColumn("severity", severity).drop("_escalate")
+    else:
+        flags = flags.withColumn("severity", severity)
+    return flags
+
+
+def add_missing_columns(spark: "SparkSession", path: str) -> None:
+    """A table written by an older version gains the columns added since (null for old rows)."""
+    have = {f.name for f in spark.read.format("delta").load(path).schema.fields}
+    wanted = [f for f in spark.createDataFrame([], FLAG_SCHEMA).schema.fields if f.name not in have]
+    if wanted:
+        cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in wanted)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+
+
+def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluated_rules: list[str],
+          tag: str = "") -> dict[str, int]:
     """Upsert today's flags; resolve the evaluated rules' flags that stopped firing."""
     from delta.tables import DeltaTable
 
     if not lake.table_exists(spark, path):
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
+    else:
+        add_missing_columns(spark, path)
     day = f"DATE'{ds}'"
     rules_in = ", ".join(lake.sql_literal(r) for r in evaluated_rules) or "NULL"
     refresh = {c: f"s.{c}" for c in (
         "rule_version", "rule_kind", "subject_type", "severity", "priority", "address_code", "grid_code", "lon", "lat",
-        "receiving_level", "receiving_unit", "department", "title", "explanation", "analyst_explanation", "evidence")}
+        "receiving_level", "receiving_unit", "department", "title", "explanation", "analyst_explanation", "evidence",
+        "rule_severity", "escalated_by", "escalation_note")}
     refresh.update({
         "status": "s.status",
         "last_seen": day,
@@ -136,7 +218,7 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
 
     # The logical date goes into the commit, so "as of date D" can find its version later.
     key = "spark.databricks.delta.commitInfo.userMetadata"
-    spark.conf.set(key, f"ds={ds}")
+    spark.conf.set(key, f"ds={ds}" + (f" {tag}" if tag else ""))
     try:
         lake.with_conflict_retry(run_merge)
     finally:
@@ -163,28 +245,113 @@ def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFra
 
 
 def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
-    """The inputs of every rule; a rule whose input is missing for ``ds`` is skipped, not resolved."""
+    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved."""
     from jobs.gold.rule_kinds import KIND_CLASSES
 
     inputs: dict[str, DataFrame] = {}
+    missing: set[str] = set()
     ready, skipped = [], []
     for rule in rules:
-        needed = KIND_CLASSES[rule.kind].inputs
-        ok = True
-        for name in needed:
-            if name in inputs:
+        for name in KIND_CLASSES[rule.kind].inputs:
+            if name in inputs or name in missing:
                 continue
-            path = profile.table_path(INPUT_LAYER[name], name)
-            if not lake.table_exists(spark, path):
-                ok = False
-                continue
-            df = lake.read_partition(spark, profile, INPUT_LAYER[name], name, ds)
-            if df.isEmpty():
-                ok = False
-                continue
-            inputs[name] = df
-        (ready if ok else skipped).append(rule if ok else rule.id)
-    return inputs, ready, skipped  # type: ignore[return-value]
+            df = _partition(spark, profile, name, ds)
+            if df is None:
+                missing.add(name)
+            else:
+                inputs[name] = df
+        if set(KIND_CLASSES[rule.kind].inputs) & missing:
+            skipped.append(rule.id)
+        else:
+            ready.append(rule)
+    return inputs, ready, skipped
+
+
+def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str) -> "DataFrame | None":
+    path = profile.table_path(INPUT_LAYER[name], name)
+    if not lake.table_exists(spark, path):
+        return None
+    df = lake.read_partition(spark, profile, INPUT_LAYER[name], name, ds)
+    return None if df.isEmpty() else df
+
+
+def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
+    """``{"ds": …, "rules": …}`` of the table's latest commit (empty when it has none)."""
+    from delta.tables import DeltaTable
+
+    if not lake.table_exists(spark, path):
+        return {}
+    row = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
+    text = (row["userMetadata"] if row else None) or ""
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def carried_flags(spark: "SparkSession", path: str, rule: Rule, prev_ds: str) -> "DataFrame":
+    """Yesterday's firing flags of ``rule`` in the shape of a rule's hits."""
+    from pyspark.sql import functions as F
+
+    return (spark.read.format("delta").load(path)
+            .where((F.col("rule_id") == rule.id) & F.col("status").isin("open", "suppressed")
+                   & (F.col("last_seen") == F.lit(prev_ds).cast("date")))
+            .select(*[F.col("rule_severity").alias("severity") if c == "severity"
+                      else F.create_map().cast("map<string,string>").alias("facts") if c == "facts" else F.col(c)
+                      for c in HIT_SHAPE]))
+
+
+def occupants(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
+    """(address_code, person_key) of every current occupant of a rented unit, the person key as
+    entity resolution linked the registration (falling back to the exact key of its ID)."""
+    from pyspark.sql import functions as F
+
+    occ = _partition(spark, profile, "housing_occupancy", ds)
+    if occ is None:
+        return None
+    records_path = profile.table_path("silver", "person_records")
+    if lake.table_exists(spark, records_path):
+        links = (lake.read_partition(spark, profile, "silver", "person_records", ds)
+                 .where(F.col("dataset") == "residence_registrations")
+                 .select(F.col("record_key").alias("registration_no"), F.col("person_key").alias("_linked"))
+                 .dropDuplicates(["registration_no"]))
+        occ = occ.join(links, "registration_no", "left").withColumn("person_key", F.coalesce("_linked", "person_key"))
+    return occ.where(F.col("person_key").isNotNull()).select("address_code", "person_key").distinct()
+
+
+def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) -> dict[str, Any]:
+    import datetime as dt
+
+    from gridrisk.rules import fingerprint, load_compounds
+    from jobs.gold import incremental
+    from jobs.gold.rule_kinds import KIND_CLASSES, evaluate_rule
+
+    all_rules = load_rules()
+    rules, routing = list(all_rules.values()), load_routing()
+    compounds = load_compounds(rules=all_rules)
+    inputs, ready, skipped = load_inputs(spark, profile, rules, ds)
+    if not ready:
+        return {"evaluated": [], "skipped": skipped, "metrics": {}}
+    path = profile.table_path("gold", TABLE)
+    config = fingerprint(rules, routing, compounds)
+    prev_ds = (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
+    previous = last_run(spark, path)
+    chain = not full and previous.get("ds") == prev_ds and previous.get("rules") == config
+    evaluated_before = set(previous.get("evaluated", "").split(","))
+    hits: dict[str, DataFrame] = {}
+    modes: dict[str, str] = {}
+    for rule in ready:
+        kind_inputs = KIND_CLASSES[rule.kind].inputs
+        prev = {name: _partition(spark, profile, name, prev_ds) for name in kind_inputs} if chain else {}
+        if chain and rule.id in evaluated_before and all(df is not None for df in prev.values()):
+            hits[rule.id], keys = incremental.evaluate(rule, inputs, prev, carried_flags(spark, path, rule, prev_ds),  # type: ignore[arg-type]
+                                                       prev_ds, ds)
+            modes[rule.id] = f"incremental: {keys.count()} subjects re-evaluated"
+        else:
+            hits[rule.id] = evaluate_rule(inputs, rule, ds)
+            modes[rule.id] = "full"
+    today = transform(hits, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
+                      occupants(spark, profile, ds) if compounds else None)
+    evaluated = [r.id for r in ready]
+    metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
+    return {"evaluated": [r.id for r in ready], "skipped": skipped, "mode": modes, "metrics": metrics}
 
 
 def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
@@ -198,17 +365,6 @@ def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataF
     if not ids:
         return None
     return spark.createDataFrame([(i,) for i in ids], "flag_id string")
-
-
-def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
-    rules = list(load_rules().values())
-    routing = load_routing()
-    inputs, ready, skipped = load_inputs(spark, profile, rules, ds)
-    if not ready:
-        return {"evaluated": [], "skipped": skipped, "metrics": {}}
-    today = transform(inputs, ready, routing, ds, suppressed_flags(spark, profile, ds))
-    metrics = merge(spark, profile.table_path("gold", TABLE), today, ds, [r.id for r in ready])
-    return {"evaluated": [r.id for r in ready], "skipped": skipped, "metrics": metrics}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -411,7 +411,12 @@ def person_records(std: "DataFrame", links: "DataFrame | None", conf: LinkageCon
 
 
 def person_master(records: "DataFrame", conf: LinkageConfig, ds: str) -> "DataFrame":
-    """silver ``person_master``: one row per person key, attributes from the best source, counts per dataset."""
+    """silver ``person_master``: one row per person key, attributes from the best source, counts per dataset.
+
+    ``address_code`` is where the person lives by the best source that says so (the persons
+    register first, then residence registrations, then an owner-occupied unit): it routes the
+    person rules' flags to a grid.
+    """
     from pyspark.sql import functions as F
 
     priority = {s.dataset: s.anchor_priority for s in conf.sources}
@@ -423,11 +428,11 @@ def person_master(records: "DataFrame", conf: LinkageConfig, ds: str) -> "DataFr
 
     return df.groupBy("person_key").agg(
         F.lit(ds).cast("date").alias("ds"),
-        best("name_masked"), best("birth_date"), best("sex"),
+        best("name_masked"), best("birth_date"), best("sex"), best("address_code"),
         F.count("*").alias("records"),
         *[F.sum(F.when(F.col("dataset") == d, 1).otherwise(0)).cast("int").alias(f"n_{d}") for d in conf.datasets],
         F.max(F.when(F.col("link_method") == "unlinked", True).otherwise(False)).alias("is_unlinked"),
-    ).select("ds", "person_key", "name_masked", "birth_date", "sex", "records", *[f"n_{d}" for d in conf.datasets],
+    ).select("ds", "person_key", "name_masked", "birth_date", "sex", "address_code", "records", *[f"n_{d}" for d in conf.datasets],
              "is_unlinked")
 
 
