@@ -148,14 +148,15 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
                      .select("_key", F.lit(None).cast("string").alias("_address"), F.col("_key").alias("_grid"), "_source"))
             key_col = F.col("grid_code")
         applies = F.col("subject_type").isin(*c.subject_types) & ~F.col("rule_id").isin(*c.source_rules) & F.col("escalated_by").isNull()
-        flags = flags.join(meets, key_col == F.col("_key"), "left")
-        hit = applies & F.col("_key").isNotNull()
+        # Decide first: the updates below change escalated_by, which the test reads.
+        flags = flags.join(meets, key_col == F.col("_key"), "left").withColumn("_hit", applies & F.col("_key").isNotNull())
+        hit = F.col("_hit")
         facts = F.create_map(F.lit("address_code"), F.coalesce("_address", "address_code"),
                              F.lit("grid_code"), F.coalesce("_grid", "grid_code"), F.lit("source_rule"), F.col("_source"))
         flags = (flags.withColumn("escalated_by", F.when(hit, F.lit(c.id)).otherwise(F.col("escalated_by")))
                  .withColumn("escalation_note", F.when(hit, render_template(c.note, facts)).otherwise(F.col("escalation_note")))
                  .withColumn("_levels", F.when(hit, F.lit(c.escalate_levels)))
-                 .drop("_key", "_address", "_grid", "_source"))
+                 .drop("_key", "_address", "_grid", "_source", "_hit"))
         if "_escalate" in flags.columns:
             flags = flags.withColumn("_escalate", F.coalesce("_escalate", "_levels")).drop("_levels")
         else:
