@@ -154,7 +154,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "publish" in outcome:
         p = outcome["publish"]
         print(f"tasks: {p['created']} new, {p['unchanged']} already filed, {p['updated']} refreshed, "
-              f"{p['closed']} closed because their flag resolved")
+              f"{p['closed']} closed because their flag resolved"
+              + (f"; {p['unroutable']} flags without a known place (no grid) kept in gold, not filed" if p.get("unroutable") else ""))
     print(f"\ndaily pipeline for {args.date} finished in {time.monotonic() - started:.0f} s")
     if args.json:
         print(json.dumps(outcome, ensure_ascii=False, indent=1, default=str))
@@ -215,9 +216,13 @@ def cmd_flags(args: argparse.Namespace) -> int:
         wanted = wanted.where(F.col("grid_code").startswith(args.unit))
     rows = wanted.orderBy("priority", "rule_id", "subject_key").limit(args.limit).collect()
     counts = {r["rule_id"]: r["count"] for r in wanted.groupBy("rule_id").count().collect()}
-    print(tabulate([[r["flag_id"][:10], r["rule_id"], r["status"], r["grid_code"], str(r["first_seen"]), str(r["last_seen"]),
-                     r["analyst_explanation"][:70] if args.analyst else r["explanation"][:70]] for r in rows],
-                   headers=["flag", "rule", "status", "grid", "first seen", "last seen", "explanation"]))
+    def severity(r: Any) -> str:  # an escalated flag shows the rule's own severity too
+        escalated = r["escalated_by"] if "escalated_by" in r else None
+        return f"{r['severity']} (↑ from {r['rule_severity']})" if escalated else r["severity"]
+
+    print(tabulate([[r["flag_id"][:10], r["rule_id"], severity(r), r["status"], r["grid_code"], str(r["first_seen"]),
+                     str(r["last_seen"]), r["analyst_explanation"][:70] if args.analyst else r["explanation"][:70]] for r in rows],
+                   headers=["flag", "rule", "severity", "status", "grid", "first seen", "last seen", "explanation"]))
     print(f"\nflags as of {args.as_of}: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     return 0
 
@@ -237,7 +242,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_generate(gen)
     else:
         print(f"using the deliveries already in {inbox} (gridrisk demo --fresh regenerates them)")
-    run = argparse.Namespace(**{**vars(args), "stages": None, "json": False, "strict": False})
+    run = argparse.Namespace(**{**vars(args), "stages": None, "json": False, "strict": False, "full": False})
     cmd_run(run)
     store = open_store(prof.task_store)
     tasks = store.list_tasks("32", limit=10_000)

@@ -111,19 +111,22 @@ def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     expected = {"ingest_housing_units", "ingest_residence_registrations", "ingest_addresses", "ingest_grids"}
     assert dag.get_task("silver").upstream_task_ids == expected
     rules_inputs = {f"ingest_{name}" for name in COMMON.STAGE_INPUTS["rules"]}
-    assert dag.get_task("rules").upstream_task_ids == {"silver"} | rules_inputs
+    assert dag.get_task("rules").upstream_task_ids == {"silver", "link_persons"} | rules_inputs
+    # rules runs when both sides are done, whatever happened to one of them: a failed side only
+    # skips its own rules (they report it), it does not hold up the other slice.
+    assert dag.get_task("rules").trigger_rule == "all_done"
     assert dag.get_task("publish").upstream_task_ids == {"rules"}
     assert dag.get_task("publish").downstream_task_ids == set()
     # A broken persons delivery must not hold up the housing slice.
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids
 
 
-def test_entity_resolution_waits_for_every_person_bearing_department_and_blocks_nothing(dag):
+def test_entity_resolution_waits_for_every_person_bearing_department_and_feeds_the_rules(dag):
     from jobs.pipeline import LINK_INPUTS
 
     assert set(COMMON.STAGE_INPUTS["link"]) == set(LINK_INPUTS)
     assert dag.get_task("link_persons").upstream_task_ids == {f"ingest_{name}" for name in LINK_INPUTS}
-    assert dag.get_task("link_persons").downstream_task_ids == set()
+    assert dag.get_task("link_persons").downstream_task_ids == {"rules"}
 
 
 def test_every_task_retries_twice_with_exponential_backoff(dag):

@@ -161,7 +161,8 @@ def test_next_day_resolves_flags_that_stopped_firing_and_closes_their_tasks(spar
     got = flags(spark, slice_profile)
     assert got[addr(8)].status == "resolved" and got[addr(8)].resolved_on == dt.date(2026, 11, 2)
     assert got[addr(1)].last_seen == dt.date(2026, 11, 2) and got[addr(1)].first_seen == dt.date(2026, 11, 1)
-    assert result == {"stage": "publish", "ds": next_day, "created": 0, "unchanged": 5, "updated": 0, "closed": 1}
+    assert result == {"stage": "publish", "ds": next_day, "created": 0, "unchanged": 5, "updated": 0, "closed": 1,
+                      "unroutable": 0}
     store = open_store(slice_profile.task_store)
     closed = [t for t in store.list_tasks("32") if t.address_code == addr(8)]
     assert [t.status for t in closed] == ["closed"]
