@@ -56,6 +56,9 @@ def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any]) -> 
     callers never need a separate ``count()``. The commit is found by a token in its user
     metadata, not by position, so a concurrent writer's commit is never mistaken for ours, and
     a write that Delta skipped (nothing to add or remove) reports 0 rows.
+
+    A column added by a newer version of a job is added to the table (older partitions read it
+    as null), so a lake outlives upgrades; a removed or retyped column still fails loudly.
     """
     predicate = partition_predicate(partition)
     token = f"gridrisk-write:{uuid.uuid4().hex}"
@@ -65,6 +68,7 @@ def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any]) -> 
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", predicate)
+            .option("mergeSchema", "true")
             .option("userMetadata", token)
             .partitionBy(*partition.keys())
             .save(path)

@@ -10,23 +10,27 @@ import pytest
 from gridrisk.accuracy import format_report, measure
 from gridrisk.config import load_profile
 from gridrisk.generate import generate
+from gridrisk.rules import load_rules
 from jobs import pipeline
 
 DS = "2026-11-01"
 
 
 @pytest.mark.slow
-def test_housing_rules_find_the_planted_rentals_and_nothing_else(spark, tmp_path):
+def test_every_rule_finds_its_planted_cases_and_nothing_else(spark, tmp_path):
+    """Housing and person rules through ingest, silver, entity resolution and the rules."""
     os.environ.setdefault("GRIDRISK_PSEUDONYM_KEY", "test-key")
     generate(inbox=tmp_path / "inbox", truth=tmp_path / "truth", persons=3000, seed=11,
              start_date=dt.date.fromisoformat(DS), progress=False)
     profile = load_profile("local", env={}, workdir=str(tmp_path))
-    loaded = pipeline.ingest(DS, profile, datasets=["housing_units", "residence_registrations", "addresses"])
-    assert [r["status"] for r in loaded["results"]] == ["loaded"] * 3
+    datasets = sorted(set(pipeline.SILVER_INPUTS) | set(pipeline.LINK_INPUTS))
+    loaded = pipeline.ingest(DS, profile, datasets=datasets)
+    assert [r["status"] for r in loaded["results"]] == ["loaded"] * len(datasets)
     pipeline.silver(DS, profile)
-    pipeline.rules(DS, profile)
-    results = {r.rule_id: r for r in measure(spark, profile, tmp_path / "truth", DS,
-                                              ["rental.overcrowded", "rental.concentrated"])}
+    pipeline.link(DS, profile)
+    out = pipeline.rules(DS, profile)
+    assert not out["skipped"]
+    results = {r.rule_id: r for r in measure(spark, profile, tmp_path / "truth", DS, sorted(load_rules()))}
     report = format_report(list(results.values()))
     for rule_id, r in results.items():
         assert r.truth > 0, f"the generator planted no {rule_id}"

@@ -90,3 +90,35 @@ def test_delta_jar_matches_the_installed_packages():
 
     assert spark_factory.delta_package() == f"io.delta:delta-spark_4.2_2.13:{version('delta-spark')}"
     assert os.path.basename(str(spark_factory.ivy_dir())).startswith(".ivy2")
+
+
+def test_person_rules_and_compounds_load_and_their_mistakes_are_listed(tmp_path: Path):
+    from gridrisk.config import ConfigError
+    from gridrisk.rules import escalated, load_compounds
+
+    rules = load_rules()
+    assert {"driver.mental", "driver.drugs", "data.licence_not_cancelled", "worker.at_risk",
+            "data.qualification_active"} <= set(rules)
+    assert all(r.version >= 1 and r.owner for r in rules.values())
+    assert rules["data.licence_not_cancelled"].params["held_more_than_days"] == 30
+    assert rules["driver.mental"].task_evidence == ("licences", "person")
+    assert [c.id for c in load_compounds()] == ["compound.person_in_group_rental", "compound.unit_in_flagged_grid"]
+    assert (escalated("medium", 1), escalated("high", 1), escalated("critical", 2)) == ("high", "critical", "critical")
+
+    good = dict(rules["driver.mental"].params)
+    problems: list[str] = []
+    parse_rule({"id": "driver.x", "version": 1, "kind": "licence_condition", "title": "t", "owner": "o", "severity": "high",
+                "params": {**good, "conditions": ["mental", "gambling"], "mental_incident_history": "yes"},
+                "task_evidence": "licences", "explanation": "x", "analyst_explanation": "x"}, "test", problems)
+    text = "\n".join(problems)
+    assert "unknown registry 'gambling'" in text
+    assert "parameter mental_incident_history must be bool" in text
+    assert "task_evidence must be a list" in text
+
+    (tmp_path / "r.yaml").write_text(
+        "compound:\n  - {id: c.x, version: 1, title: t, mode: nearby, subject_types: [person], source_rules: [no.such],"
+        " escalate_levels: 0, note: '{who}'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_compounds(tmp_path, rules=rules)
+    text = str(err.value)
+    assert "mode must be one of" in text and "unknown: no.such" in text and "escalate_levels" in text and "who" in text

@@ -142,6 +142,12 @@ def test_overcrowded_rule_fires_exactly_on_the_planted_units_and_tasks_reach_the
     evidence = next(t for t in tasks if t.address_code == addr(1)).evidence
     assert len(evidence["occupants"]) == 4 and evidence["occupants"][0]["name_masked"].startswith("住*")
 
+    # the rules stage also wrote the day's report counts
+    summary = {r["rule_id"]: r for r in lake.read_partition(spark, slice_profile, "gold", "risk_summary", DS).collect()}
+    assert (summary["rental.overcrowded"]["open"], summary["rental.overcrowded"]["new"]) == (5, 5)
+    assert summary["rental.overcrowded"]["district_code"] == GRID[:6]
+    assert summary["rental.concentrated"]["open"] == 1
+
 
 def test_rerunning_the_same_date_leaves_the_same_flags_and_tasks(spark, slice_profile, day_one):
     before = {k: (v.status, v.first_seen, v.last_seen, v.evidence) for k, v in flags(spark, slice_profile).items()}
