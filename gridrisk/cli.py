@@ -217,7 +217,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     rows = wanted.orderBy("priority", "rule_id", "subject_key").limit(args.limit).collect()
     counts = {r["rule_id"]: r["count"] for r in wanted.groupBy("rule_id").count().collect()}
     def severity(r: Any) -> str:  # an escalated flag shows the rule's own severity too
-        escalated = r["escalated_by"] if "escalated_by" in r else None
+        escalated = r.asDict().get("escalated_by")
         return f"{r['severity']} (↑ from {r['rule_severity']})" if escalated else r["severity"]
 
     print(tabulate([[r["flag_id"][:10], r["rule_id"], severity(r), r["status"], r["grid_code"], str(r["first_seen"]),

@@ -338,6 +338,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     evaluated_before = set(previous.get("evaluated", "").split(","))
     hits: dict[str, DataFrame] = {}
     modes: dict[str, str] = {}
+    cached: list[DataFrame] = []
     for rule in ready:
         kind_inputs = KIND_CLASSES[rule.kind].inputs
         prev = {name: _partition(spark, profile, name, prev_ds) for name in kind_inputs} if chain else {}
@@ -345,6 +346,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
             hits[rule.id], keys = incremental.evaluate(rule, inputs, prev, carried_flags(spark, path, rule, prev_ds),  # type: ignore[arg-type]
                                                        prev_ds, ds)
             modes[rule.id] = f"incremental: {keys.count()} subjects re-evaluated"
+            cached.append(keys)
         else:
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
             modes[rule.id] = "full"
@@ -352,6 +354,8 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
                       occupants(spark, profile, ds) if compounds else None)
     evaluated = [r.id for r in ready]
     metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
+    for df in cached:
+        df.unpersist()
     return {"evaluated": [r.id for r in ready], "skipped": skipped, "mode": modes, "metrics": metrics}
 
 
