@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 
-def prepare(persons: int, seed: int, date: str, workdir: str, progress: bool = True, days: int = 1) -> Path:
-    """Point the pipeline at ``<workdir>/p<persons>`` (``…x<days>`` for several days) and
-    generate the province there once."""
-    work = Path(workdir) / (f"p{persons}" + (f"x{days}" if days > 1 else ""))
+def prepare(persons: int, seed: int, date: str, workdir: str, progress: bool = True, days: int = 1,
+            noise: dict[str, float] | None = None) -> Path:
+    """Point the pipeline at ``<workdir>/p<persons>`` (``…x<days>`` for several days, ``…-<knobs>``
+    with noise overrides) and generate the province there once."""
+    tag = "".join(f"-{k}{v:g}" for k, v in sorted((noise or {}).items()))
+    work = Path(workdir) / (f"p{persons}" + (f"x{days}" if days > 1 else "") + tag)
     os.environ.update(GRIDRISK_LAKE=str(work / "lake"), GRIDRISK_INBOX=str(work / "inbox"),
                       GRIDRISK_TASK_STORE=f"sqlite:///{work}/tasks.sqlite", GRIDRISK_WORKDIR=str(work))
     if not (work / "inbox" / "persons").exists():
@@ -19,6 +21,6 @@ def prepare(persons: int, seed: int, date: str, workdir: str, progress: bool = T
 
         started = time.monotonic()
         generate(inbox=work / "inbox", truth=work / "truth", persons=persons, seed=seed,
-                 start_date=dt.date.fromisoformat(date), days=days, progress=progress)
+                 start_date=dt.date.fromisoformat(date), days=days, noise=noise, progress=progress)
         print(f"generated {persons:,} persons in {time.monotonic() - started:.0f} s (not part of the figures)")
     return work

@@ -236,3 +236,26 @@ def test_a_changed_rule_configuration_forces_a_full_recompute(spark, tmp_path, m
     assert set(out["mode"].values()) == {"full"}
     versions = {r["rule_version"] for r in flags_table(spark, profile).where("rule_id = 'driver.mental' AND status = 'open'").collect()}
     assert versions == {2}
+
+
+@pytest.mark.slow
+def test_after_an_operator_restores_yesterdays_flags_the_next_run_chains_on_them(spark, tmp_path):
+    from delta.tables import DeltaTable
+
+    from gridrisk.config import load_profile
+
+    profile = load_profile("local", env={}, workdir=str(tmp_path))
+    write_facts(spark, profile, PEOPLE, DS)
+    write_facts(spark, profile, day_two(), DAY2)
+    risk_flags.run(spark, profile, DS)
+    path = profile.table_path("gold", risk_flags.TABLE)
+    table = DeltaTable.forPath(spark, path)
+    day_one = table.history(1).first()["version"]
+    risk_flags.run(spark, profile, DAY2)
+    first = flags_table(spark, profile).localCheckpoint()
+    table.restoreToVersion(day_one)  # e.g. after a bad day-two run
+    assert risk_flags.last_run(spark, path)["ds"] == DS
+    again = risk_flags.run(spark, profile, DAY2)
+    assert all(m.startswith("incremental") for m in again["mode"].values()), again["mode"]
+    second = flags_table(spark, profile)
+    assert first.exceptAll(second).count() == 0 and second.exceptAll(first).count() == 0

@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 
 def _row_hash(df: "DataFrame") -> "DataFrame":
+    """Each row with a 64-bit hash of every column but ``ds`` (xxhash64: cheap, and a collision
+    would have to happen between two versions of the same subject's row)."""
     from pyspark.sql import functions as F
 
     cols = sorted(c for c in df.columns if c != "ds")
-    return df.select("*", F.sha2(F.to_json(F.struct(*cols)), 256).alias("_row_hash"))
+    return df.select("*", F.xxhash64(*cols).alias("_row_hash"))
 
 
 def changed_subjects(today: "DataFrame", prev: "DataFrame", subject: str) -> "DataFrame":
@@ -61,15 +63,36 @@ def due_subjects(kind: "RuleKind", rule: "Rule", inputs: "dict[str, DataFrame]",
     return out
 
 
-def subjects_to_recompute(kind: "RuleKind", rule: "Rule", today: "dict[str, DataFrame]", prev: "dict[str, DataFrame]",
-                          prev_ds: str, ds: str) -> "DataFrame":
-    parts = [changed_subjects(today[name], prev[name], kind.subject_columns[name]) for name in kind.inputs]
-    parts += due_subjects(kind, rule, today, prev_ds, ds)
+class Changes:
+    """The changed subjects of each input, computed once per run and shared by every rule that
+    reads the input (the person tables feed five rules)."""
+
+    def __init__(self, today: "dict[str, DataFrame]", prev: "dict[str, DataFrame]") -> None:
+        self.today, self.prev = today, prev
+        self._memo: dict[tuple[str, str], DataFrame] = {}
+
+    def of(self, name: str, subject: str) -> "DataFrame":
+        if (name, subject) not in self._memo:
+            self._memo[(name, subject)] = changed_subjects(self.today[name], self.prev[name], subject).distinct().cache()
+        return self._memo[(name, subject)]
+
+    def hold(self, df: "DataFrame") -> None:
+        """Keep ``df`` cached until :meth:`release` (after the merge that reads it)."""
+        self._memo[("_held", str(len(self._memo)))] = df
+
+    def release(self) -> None:
+        for df in self._memo.values():
+            df.unpersist()
+        self._memo.clear()
+
+
+def subjects_to_recompute(kind: "RuleKind", rule: "Rule", changes: Changes, prev_ds: str, ds: str) -> "DataFrame":
+    parts = [changes.of(name, kind.subject_columns[name]) for name in kind.inputs]
+    parts += due_subjects(kind, rule, changes.today, prev_ds, ds)
     return reduce(lambda a, b: a.unionByName(b), parts).distinct()
 
 
-def evaluate(rule: "Rule", today: "dict[str, DataFrame]", prev: "dict[str, DataFrame]", carried: "DataFrame",
-             prev_ds: str, ds: str) -> "tuple[DataFrame, DataFrame]":
+def evaluate(rule: "Rule", changes: Changes, carried: "DataFrame", prev_ds: str, ds: str) -> "tuple[DataFrame, DataFrame]":
     """Today's hits of ``rule``: fresh for the subjects to recompute, ``carried`` (yesterday's
     open flags in the shape of :func:`jobs.gold.rule_kinds.evaluate_rule`) for the rest.
 
@@ -78,7 +101,9 @@ def evaluate(rule: "Rule", today: "dict[str, DataFrame]", prev: "dict[str, DataF
     from jobs.gold.rule_kinds import KIND_CLASSES, evaluate_rule
 
     kind = KIND_CLASSES[rule.kind]()
-    keys = subjects_to_recompute(kind, rule, today, prev, prev_ds, ds).cache()
+    today = changes.today
+    keys = subjects_to_recompute(kind, rule, changes, prev_ds, ds).cache()
+    changes.hold(keys)
     subset = {
         name: today[name].join(keys.withColumnRenamed("subject_key", kind.subject_columns[name]),
                                kind.subject_columns[name], "left_semi")

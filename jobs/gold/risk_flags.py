@@ -277,12 +277,18 @@ def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str) -> "
 
 
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
-    """``{"ds": …, "rules": …}`` of the table's latest commit (empty when it has none)."""
+    """``{"ds": …, "rules": …, "evaluated": …}`` of the run whose state the table holds now: the
+    latest commit's, or — after an operator's ``RESTORE`` — the restored version's."""
     from delta.tables import DeltaTable
 
     if not lake.table_exists(spark, path):
         return {}
-    row = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
+    history = DeltaTable.forPath(spark, path).history().select("version", "operation", "operationParameters", "userMetadata")
+    rows = {r["version"]: r for r in history.collect()}
+    row = rows[max(rows)] if rows else None
+    while row is not None and row["operation"] == "RESTORE":
+        target = (row["operationParameters"] or {}).get("version")
+        row = rows.get(int(target)) if target is not None and str(target).isdigit() else None
     text = (row["userMetadata"] if row else None) or ""
     return dict(part.split("=", 1) for part in text.split() if "=" in part)
 
@@ -319,6 +325,9 @@ def occupants(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | 
 
 def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) -> dict[str, Any]:
     import datetime as dt
+    from functools import reduce
+
+    from pyspark.sql import functions as F
 
     from gridrisk.rules import fingerprint, load_compounds
     from jobs.gold import incremental
@@ -339,14 +348,18 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     hits: dict[str, DataFrame] = {}
     modes: dict[str, str] = {}
     cached: list[DataFrame] = []
+    prev_inputs: dict[str, DataFrame | None] = {}
+    changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
     for rule in ready:
         kind_inputs = KIND_CLASSES[rule.kind].inputs
-        prev = {name: _partition(spark, profile, name, prev_ds) for name in kind_inputs} if chain else {}
-        if chain and rule.id in evaluated_before and all(df is not None for df in prev.values()):
-            hits[rule.id], keys = incremental.evaluate(rule, inputs, prev, carried_flags(spark, path, rule, prev_ds),  # type: ignore[arg-type]
-                                                       prev_ds, ds)
-            modes[rule.id] = f"incremental: {keys.count()} subjects re-evaluated"
-            cached.append(keys)
+        if chain and rule.id in evaluated_before:
+            for name in kind_inputs:
+                if name not in prev_inputs:
+                    prev_inputs[name] = _partition(spark, profile, name, prev_ds)
+        if chain and rule.id in evaluated_before and all(prev_inputs[name] is not None for name in kind_inputs):
+            modes[rule.id] = "incremental"  # its count is added after the merge
+            hits[rule.id], keys = incremental.evaluate(rule, changes, carried_flags(spark, path, rule, prev_ds), prev_ds, ds)
+            cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
         else:
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
             modes[rule.id] = "full"
@@ -354,8 +367,11 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
                       occupants(spark, profile, ds) if compounds else None)
     evaluated = [r.id for r in ready]
     metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
-    for df in cached:
-        df.unpersist()
+    if cached:  # one job counts what every incremental rule re-evaluated
+        rows = reduce(lambda a, b: a.unionByName(b), cached).groupBy("rule_id").count().collect()
+        counts = {r["rule_id"]: r["count"] for r in rows}
+        modes.update({r: f"incremental: {counts.get(r, 0)} subjects re-evaluated" for r, m in modes.items() if m == "incremental"})
+    changes.release()
     return {"evaluated": [r.id for r in ready], "skipped": skipped, "mode": modes, "metrics": metrics}
 
 
