@@ -227,6 +227,31 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    """gold risk_summary of a date: flags per rule × city × district, for analysts' reports."""
+    from pyspark.sql import functions as F
+    from tabulate import tabulate
+
+    from gridrisk import lake
+    from gridrisk.spark import get_spark
+
+    prof = _profile(args)
+    spark = get_spark(prof)
+    if not lake.table_exists(spark, prof.table_path("gold", "risk_summary")):
+        print("no risk summary yet: run the rules stage first (gridrisk run --date D)", file=sys.stderr)
+        return 1
+    df = lake.read_partition(spark, prof, "gold", "risk_summary", args.date)
+    if args.unit:
+        df = df.where(F.col("district_code").startswith(args.unit) | F.lit(args.unit).startswith(F.col("district_code")))
+    cols = ["rule_id", "city_code", "district_code", "open", "new", "resolved", "suppressed", "open_high"]
+    rows = [[r[c] for c in cols] for r in df.orderBy("rule_id", "district_code").collect()]
+    if not rows:
+        print(f"no flags summarised for {args.date}")
+        return 0
+    print(tabulate(rows, headers=["rule", "city", "district", "open", "new", "resolved", "suppressed", "open high+"]))
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -324,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--unit", help="only flags whose grid code starts with this division code")
     f.add_argument("--analyst", action="store_true", help="show the analyst's fuller explanation")
     f.add_argument("--limit", type=int, default=50)
+
+    sm = add("summary", "flag counts per rule × city × district on a date (gold risk_summary)", cmd_summary)
+    sm.add_argument("--date", required=True)
+    sm.add_argument("--unit", help="only this city or district code")
 
     t = add("tasks", "a grid centre's inspection tasks", cmd_tasks)
     tsub = t.add_subparsers(dest="tasks_cmd", required=True)
