@@ -374,7 +374,7 @@ class WorkerCondition(PersonKind):
             F.array_sort(F.collect_list(F.struct("cert_no", "cert_type", "employer", "plate_no", "status",
                                                  F.col("valid_until").cast("string").alias("valid_until")))).alias("qual_rows"),
         )
-        conditions_text = F.coalesce(F.col("conditions"), F.concat(F.lit("有涉毒记录（"), F.col("drug_record"), F.lit("）")))
+        conditions_text = F.coalesce(F.col("conditions"), F.concat(F.lit("有涉毒记录的人员（"), F.col("drug_record"), F.lit("）")))
         facts = F.create_map(
             F.lit("registries"), F.coalesce(F.col("registries"), F.lit(REGISTRY_LABELS["drugs"])),
             F.lit("conditions"), conditions_text,
