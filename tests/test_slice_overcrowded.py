@@ -178,3 +178,18 @@ def test_next_day_resolves_flags_that_stopped_firing_and_closes_their_tasks(spar
     first = flags_as_of(spark, slice_profile, "2026-11-01")
     assert first.where(f"subject_key = '{addr(8)}'").first().status == "open"
     assert flags_as_of(spark, slice_profile, "2026-11-05").where(f"subject_key = '{addr(8)}'").first().status == "resolved"
+
+
+def test_analysts_read_flags_as_of_a_date_and_the_summary_from_the_cli(spark, slice_profile, day_one, monkeypatch, capsys):
+    from gridrisk import cli
+
+    monkeypatch.setenv("GRIDRISK_LAKE", slice_profile.lake)
+    monkeypatch.setenv("GRIDRISK_TASK_STORE", slice_profile.task_store)
+    assert cli.main(["flags", "--as-of", DS, "--rule", "rental.overcrowded", "--analyst"]) == 0
+    out = capsys.readouterr().out
+    assert "flags as of 2026-11-01: rental.overcrowded 5" in out and "规则 rental.overcrowded v1" in out
+    assert cli.main(["summary", "--date", DS, "--unit", GRID[:6]]) == 0
+    out = capsys.readouterr().out
+    assert "rental.overcrowded" in out and GRID[:6] in out
+    assert cli.main(["summary", "--date", DS, "--unit", "320116"]) == 0
+    assert "no flags summarised" in capsys.readouterr().out
