@@ -259,3 +259,28 @@ def test_after_an_operator_restores_yesterdays_flags_the_next_run_chains_on_them
     assert all(m.startswith("incremental") for m in again["mode"].values()), again["mode"]
     second = flags_table(spark, profile)
     assert first.exceptAll(second).count() == 0 and second.exceptAll(first).count() == 0
+
+
+def test_published_person_tasks_reach_their_district_and_carry_no_registry_details(spark, tmp_path):
+    from gridrisk.config import load_profile
+    from gridrisk.taskstore import open_store
+
+    profile = load_profile("local", env={}, workdir=str(tmp_path))
+    write_facts(spark, profile, PEOPLE, DS)
+    risk_flags.run(spark, profile, DS)
+    out = publish_tasks.run(spark, profile, DS)
+    fired = sum(len(v) for v in EXPECTED.values())
+    assert out["unroutable"] == 1  # m_homeless: flagged for analysts, no place to send it
+    assert out["created"] == fired - 1
+    tasks = open_store(profile.task_store).list_tasks("320115")
+    assert len(tasks) == fired - 1
+    mental = [t for t in tasks if t.rule_id == "driver.mental"]
+    assert {(t.receiving_level, t.receiving_unit, t.department) for t in mental} == {("district", "320115", "公安交管")}
+    for t in tasks:
+        text = json.dumps(t.evidence, ensure_ascii=False) + t.explanation
+        assert DIAGNOSIS not in text
+        if t.rule_id in ("driver.mental", "data.licence_not_cancelled"):  # the traffic police's tasks
+            assert "risk_level" not in text and "精神" not in text, text
+    assert all("registry" not in t.evidence for t in mental)
+    critical = [t for t in tasks if t.rule_id == "worker.at_risk" and t.severity == "critical"]
+    assert [(t.department, t.priority) for t in critical] == [("公安", 1)]
