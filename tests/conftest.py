@@ -29,7 +29,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         "spark.ui.enabled": "false",
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.databricks.delta.snapshotPartitions": "2",
-        "spark.driver.memory": "2g",
+        # One JVM runs the whole suite (Splink, Delta MERGEs, the Airflow run): 2g ran out of
+        # heap building a broadcast late in a CI run.
+        "spark.driver.memory": "4g",
     })
     from dataclasses import replace
 

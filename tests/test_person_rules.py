@@ -69,7 +69,10 @@ def rules():
 
 @pytest.fixture(scope="module")
 def inputs(spark):
-    return {k: v.cache() for k, v in person_inputs(spark, PEOPLE, DS).items()}
+    cached = {k: v.cache() for k, v in person_inputs(spark, PEOPLE, DS).items()}
+    yield cached
+    for df in cached.values():
+        df.unpersist()
 
 
 @pytest.mark.parametrize("rule_id", sorted(EXPECTED))

@@ -437,16 +437,19 @@ def person_master(records: "DataFrame", conf: LinkageConfig, ds: str) -> "DataFr
 
 
 def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageConfig, ds: str,
-         key: bytes) -> "tuple[DataFrame, dict[str, Any]]":
+         key: bytes, held: "list[DataFrame] | None" = None) -> "tuple[DataFrame, dict[str, Any]]":
     """Extract, standardise, link exactly, then probabilistically; returns person_records.
 
     Not a pure transform: Splink materialises (persists) its intermediate tables, and the prior
-    "auto" needs the number of anchors.
+    "auto" needs the number of anchors. The frames persisted here are appended to ``held`` so
+    the caller can release them once the result is written.
     """
     from pyspark import StorageLevel
 
     std = standardise_records(extract_records(bronze, conf), key).persist(StorageLevel.MEMORY_AND_DISK)
     anchor_df = anchors(std, conf).persist(StorageLevel.MEMORY_AND_DISK)
+    if held is not None:
+        held += [std, anchor_df]
     from pyspark.sql import functions as F
 
     candidates = std.where(~F.col("id_status").isin(*conf.exact_statuses))
@@ -461,6 +464,8 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
         pairs = predict_links(spark, anchor_view, candidate_view, conf, prior)
         names = [c["name"] for c in conf.comparisons]
         links = choose_links(pairs, conf, names).persist(StorageLevel.MEMORY_AND_DISK)
+        if held is not None:
+            held.append(links)
         stats["prior"] = prior
     return person_records(std, links, conf, ds, key), stats
 
@@ -479,8 +484,11 @@ def run(spark: "SparkSession", profile: Profile, ds: str, conf: LinkageConfig | 
 
     conf = conf or load_linkage_config()
     key = pseudonym_key(profile.name)
-    records, stats = link(spark, read_bronze(spark, profile, conf, ds), conf, ds, key)
+    held: list[DataFrame] = []
+    records, stats = link(spark, read_bronze(spark, profile, conf, ds), conf, ds, key, held)
     written = lake.replace_partition(records, profile.table_path("silver", RECORDS_TABLE), {"ds": ds})
+    for df in held:  # written: the next stages read silver, not these
+        df.unpersist()
     stored = lake.read_partition(spark, profile, "silver", RECORDS_TABLE, ds)
     master = lake.replace_partition(person_master(stored, conf, ds), profile.table_path("silver", MASTER_TABLE),
                                     {"ds": ds})
