@@ -293,6 +293,16 @@ class PersonKind(RuleKind):
         return {name: "person_key" for name in self.inputs}
 
 
+def qualification_summary() -> list[Column]:
+    """Per person: the qualification types and employers in words, and the evidence rows."""
+    return [
+        F.array_join(F.array_sort(F.collect_set("cert_type")), "、").alias("cert_types"),
+        F.array_join(F.array_sort(F.collect_set(F.coalesce("employer", F.lit("所属企业不明")))), "、").alias("employers"),
+        F.array_sort(F.collect_list(F.struct("cert_no", "cert_type", "employer", "plate_no", "status",
+                                             F.col("valid_until").cast("string").alias("valid_until")))).alias("qual_rows"),
+    ]
+
+
 def licence_valid(rule: Rule, day: Column) -> Column:
     return F.col("status").isin(*rule.params["licence_statuses"]) & F.coalesce(F.col("valid_until") >= day, F.lit(False))
 
@@ -362,8 +372,7 @@ class WorkerCondition(PersonKind):
         by_record = F.col("cert_type").isin(*p["any_drug_record_cert_types"]) & F.col("drug_record").isNotNull()
         fired = quals.where(F.col("conditions").isNotNull() | by_record)
         hits = fired.groupBy("person_key").agg(
-            F.array_join(F.array_sort(F.collect_set("cert_type")), "、").alias("cert_types"),
-            F.array_join(F.array_sort(F.collect_set(F.coalesce("employer", F.lit("所属企业不明")))), "、").alias("employers"),
+            *qualification_summary(),
             F.max(F.col("cert_type").isin(*p["critical_cert_types"])).alias("critical"),
             F.first("registries", ignorenulls=True).alias("registries"),
             F.first("conditions", ignorenulls=True).alias("conditions"),
@@ -371,8 +380,6 @@ class WorkerCondition(PersonKind):
             F.first("registry_rows", ignorenulls=True).alias("registry_rows"),
             F.first("drug_record", ignorenulls=True).alias("drug_record"),
             F.first("drug_rows", ignorenulls=True).alias("drug_rows"),
-            F.array_sort(F.collect_list(F.struct("cert_no", "cert_type", "employer", "plate_no", "status",
-                                                 F.col("valid_until").cast("string").alias("valid_until")))).alias("qual_rows"),
         )
         conditions_text = F.coalesce(F.col("conditions"), F.concat(F.lit("有涉毒记录的人员（"), F.col("drug_record"), F.lit("）")))
         facts = F.create_map(
@@ -406,12 +413,8 @@ class QualificationInconsistent(PersonKind):
 
     def evaluate(self, inputs: dict[str, DataFrame], rule: Rule, ds: str) -> DataFrame:
         p, day = rule.params, _day(ds)
-        quals = keyed_rows(inputs[QUALIFICATIONS]).where(qualification_active(rule, day)).groupBy("person_key").agg(
-            F.array_join(F.array_sort(F.collect_set("cert_type")), "、").alias("cert_types"),
-            F.array_join(F.array_sort(F.collect_set(F.coalesce("employer", F.lit("所属企业不明")))), "、").alias("employers"),
-            F.array_sort(F.collect_list(F.struct("cert_no", "cert_type", "employer", "status",
-                                                 F.col("valid_until").cast("string").alias("valid_until")))).alias("qual_rows"),
-        )
+        quals = (keyed_rows(inputs[QUALIFICATIONS]).where(qualification_active(rule, day))
+                 .groupBy("person_key").agg(*qualification_summary()))
         cancelled = (keyed_rows(inputs[LICENCES]).where(F.col("status").isin(*p["cancelled_licence_statuses"]))
                      .groupBy("person_key").agg(F.array_sort(F.collect_list(F.struct(
                          "file_no", "status", F.col("status_changed_date").cast("string").alias("status_changed_date")))).alias("licence_rows")))
