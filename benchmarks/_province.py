@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import time
 from pathlib import Path
+
+
+def province_args(parser: "argparse.ArgumentParser", persons: int, workdir: str = "/tmp/gridrisk-bench") -> None:
+    """The options every province benchmark takes: size, seed, first date, work folder."""
+    parser.add_argument("--persons", type=int, default=persons)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--date", default="2026-11-01")
+    parser.add_argument("--workdir", default=workdir)
 
 
 def prepare(persons: int, seed: int, date: str, workdir: str, progress: bool = True, days: int = 1,

@@ -51,13 +51,11 @@ def _is_descendant(pid: int, ancestor: int) -> bool:
 
 
 def main() -> int:
+    from _province import prepare, province_args
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--date", default="2026-11-01")
-    parser.add_argument("--workdir", default="/tmp/gridrisk-bench")
+    province_args(parser, 1_000_000)
     args = parser.parse_args()
-    from _province import prepare
 
     prepare(args.persons, args.seed, args.date, args.workdir)
 

@@ -19,15 +19,13 @@ import time
 
 
 def main() -> int:
+    from _province import prepare, province_args
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--persons", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--date", default="2026-11-01")
-    parser.add_argument("--workdir", default="/tmp/gridrisk-bench")
+    province_args(parser, 100_000)
     parser.add_argument("--rules-only", action="store_true",
                         help="the lake already holds both days (an earlier run): time the rules only")
     args = parser.parse_args()
-    from _province import prepare
 
     prepare(args.persons, args.seed, args.date, args.workdir, days=2)
     from delta.tables import DeltaTable

@@ -79,13 +79,11 @@ def scores(df: "Any", pred: str) -> tuple[float, float, int, int, int]:
 
 
 def main() -> int:
+    from _province import prepare, province_args
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--persons", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--date", default="2026-11-01")
-    parser.add_argument("--workdir", default="/tmp/er-bench")
+    province_args(parser, 20_000, "/tmp/er-bench")
     args = parser.parse_args()
-    from _province import prepare
 
     work = prepare(args.persons, args.seed, args.date, args.workdir, progress=False)
     import pandas as pd

@@ -16,18 +16,16 @@ import time
 
 
 def main() -> int:
+    from _province import prepare, province_args
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--persons", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--date", default="2026-11-01")
+    province_args(parser, 20_000)
     parser.add_argument("--rules", help="comma-separated rule ids (default: every rule that ran)")
-    parser.add_argument("--workdir", default="/tmp/gridrisk-bench")
     parser.add_argument("--noise", action="append", default=[], metavar="KEY=VALUE",
                         help="override a rate of conf/generator.yaml (a separate province is generated)")
     args = parser.parse_args()
     noise = {k: float(v) for k, v in (item.split("=", 1) for item in args.noise)}
     started = time.monotonic()
-    from _province import prepare
 
     work = prepare(args.persons, args.seed, args.date, args.workdir, noise=noise)
     from gridrisk.accuracy import format_report, measure, to_markdown
