@@ -70,6 +70,7 @@ class Changes:
     def __init__(self, today: "dict[str, DataFrame]", prev: "dict[str, DataFrame]") -> None:
         self.today, self.prev = today, prev
         self._memo: dict[tuple[str, str], DataFrame] = {}
+        self._held: list[DataFrame] = []
 
     def of(self, name: str, subject: str) -> "DataFrame":
         if (name, subject) not in self._memo:
@@ -78,12 +79,13 @@ class Changes:
 
     def hold(self, df: "DataFrame") -> None:
         """Keep ``df`` cached until :meth:`release` (after the merge that reads it)."""
-        self._memo[("_held", str(len(self._memo)))] = df
+        self._held.append(df)
 
     def release(self) -> None:
-        for df in self._memo.values():
+        for df in [*self._memo.values(), *self._held]:
             df.unpersist()
         self._memo.clear()
+        self._held.clear()
 
 
 def subjects_to_recompute(kind: "RuleKind", rule: "Rule", changes: Changes, prev_ds: str, ds: str) -> "DataFrame":

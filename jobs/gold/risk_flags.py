@@ -128,10 +128,13 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
     from gridrisk.rules import SEVERITIES, escalated
     from jobs.gold.rule_kinds import render_template
 
-    flags = flags.withColumn("escalated_by", F.lit(None).cast("string")).withColumn("escalation_note", F.lit(None).cast("string"))
+    flags = (flags.withColumn("escalated_by", F.lit(None).cast("string"))
+             .withColumn("escalation_note", F.lit(None).cast("string"))
+             .withColumn("_escalate", F.lit(None).cast("int")))
     for c in compounds:
-        sources = flags.where(F.col("rule_id").isin(*c.source_rules) & (F.col("subject_type") == "address"
-                                                                         if c.mode == "lives_in" else F.lit(True)))
+        sources = flags.where(F.col("rule_id").isin(*c.source_rules))
+        if c.mode == "lives_in":
+            sources = sources.where(F.col("subject_type") == "address")
         if c.mode == "lives_in":
             if occupants is None:
                 continue
@@ -148,28 +151,20 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
                      .select("_key", F.lit(None).cast("string").alias("_address"), F.col("_key").alias("_grid"), "_source"))
             key_col = F.col("grid_code")
         applies = F.col("subject_type").isin(*c.subject_types) & ~F.col("rule_id").isin(*c.source_rules) & F.col("escalated_by").isNull()
-        # Decide first: the updates below change escalated_by, which the test reads.
+        # Decide first: the updates below change escalated_by, which `applies` reads.
         flags = flags.join(meets, key_col == F.col("_key"), "left").withColumn("_hit", applies & F.col("_key").isNotNull())
         hit = F.col("_hit")
         facts = F.create_map(F.lit("address_code"), F.coalesce("_address", "address_code"),
                              F.lit("grid_code"), F.coalesce("_grid", "grid_code"), F.lit("source_rule"), F.col("_source"))
         flags = (flags.withColumn("escalated_by", F.when(hit, F.lit(c.id)).otherwise(F.col("escalated_by")))
                  .withColumn("escalation_note", F.when(hit, render_template(c.note, facts)).otherwise(F.col("escalation_note")))
-                 .withColumn("_levels", F.when(hit, F.lit(c.escalate_levels)))
+                 .withColumn("_escalate", F.when(hit, F.lit(c.escalate_levels)).otherwise(F.col("_escalate")))
                  .drop("_key", "_address", "_grid", "_source", "_hit"))
-        if "_escalate" in flags.columns:
-            flags = flags.withColumn("_escalate", F.coalesce("_escalate", "_levels")).drop("_levels")
-        else:
-            flags = flags.withColumnRenamed("_levels", "_escalate")
     severity = F.col("rule_severity")
-    if "_escalate" in flags.columns:
-        for sev in SEVERITIES:
-            for n in range(1, len(SEVERITIES)):
-                severity = F.when((F.col("rule_severity") == sev) & (F.col("_escalate") == n), F.lit(escalated(sev, n))).otherwise(severity)
-        flags = flags.withColumn("severity", severity).drop("_escalate")
-    else:
-        flags = flags.withColumn("severity", severity)
-    return flags
+    for sev in SEVERITIES:
+        for n in range(1, len(SEVERITIES)):
+            severity = F.when((F.col("rule_severity") == sev) & (F.col("_escalate") == n), F.lit(escalated(sev, n))).otherwise(severity)
+    return flags.withColumn("severity", severity).drop("_escalate")
 
 
 def add_missing_columns(spark: "SparkSession", path: str) -> None:
@@ -372,7 +367,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
         counts = {r["rule_id"]: r["count"] for r in rows}
         modes.update({r: f"incremental: {counts.get(r, 0)} subjects re-evaluated" for r, m in modes.items() if m == "incremental"})
     changes.release()
-    return {"evaluated": [r.id for r in ready], "skipped": skipped, "mode": modes, "metrics": metrics}
+    return {"evaluated": evaluated, "skipped": skipped, "mode": modes, "metrics": metrics}
 
 
 def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
