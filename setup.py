@@ -13,7 +13,7 @@ setup(
     version="0.1.0",
     description="Big-data risk screening for grid-based social governance",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["gridrisk", "gridrisk.*", "jobs", "jobs.*"]),
+    packages=find_packages(include=["gridrisk", "gridrisk.*", "jobs", "jobs.*", "cli", "cli.*"]),
     install_requires=[
         "pyspark>=4.2,<4.3",
         "delta-spark>=4.4,<4.5",
@@ -33,5 +33,5 @@ setup(
         "splink>=5,<6",
     ],
     extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10"]},
-    entry_points={"console_scripts": ["gridrisk=gridrisk.cli:main"]},
+    entry_points={"console_scripts": ["gridrisk=cli.main:main"]},
 )

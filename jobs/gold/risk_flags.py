@@ -1,6 +1,6 @@
 """gold ``risk_flags``: one row per (rule, subject), kept current with Delta MERGE.
 
-    python -m jobs.gold.risk_flags --date 2026-11-01
+    gridrisk run --date 2026-11-01 --stages rules [--full]
 
 For the logical date ``ds`` every enabled rule whose inputs exist is evaluated, and:
 
@@ -28,7 +28,6 @@ guards every update). Delta time travel answers "which flags were open on date D
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +47,7 @@ FLAG_SCHEMA = (
     "status string, first_seen date, opened_on date, last_seen date, resolved_on date, "
     "rule_severity string, escalated_by string, escalation_note string"
 )
-#: Where each rule's inputs live: table name → layer.
-INPUT_LAYER = {"housing_occupancy": "silver", "rented_units": "silver", "person_licences": "silver",
-               "person_qualifications": "silver", "person_registry": "silver", "person_profile": "silver"}
-#: The columns of a rule's hits after rendering (jobs.gold.rule_kinds.evaluate_rule).
+#: The columns of a rule's hits after rendering (gridrisk.rules.kinds.evaluate_rule).
 HIT_SHAPE = ("subject_type", "subject_key", "address_code", "grid_code", "lon", "lat", "severity", "facts", "evidence",
              "explanation", "analyst_explanation")
 
@@ -89,7 +85,7 @@ def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing,
               occupants: "DataFrame | None" = None) -> "DataFrame":
     """Today's flags (one per rule × subject) in the shape of the gold table. Pure.
 
-    ``hits``: rule id → that rule's hits (:func:`jobs.gold.rule_kinds.evaluate_rule` shape);
+    ``hits``: rule id → that rule's hits (:func:`gridrisk.rules.kinds.evaluate_rule` shape);
     ``occupants``: (address_code, person_key) of current occupants, for ``lives_in`` compounds.
     """
     from functools import reduce
@@ -126,7 +122,7 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
     from pyspark.sql import functions as F
 
     from gridrisk.rules import SEVERITIES, escalated
-    from jobs.gold.rule_kinds import render_template
+    from gridrisk.rules.kinds.common import render_template
 
     flags = (flags.withColumn("escalated_by", F.lit(None).cast("string"))
              .withColumn("escalation_note", F.lit(None).cast("string"))
@@ -241,33 +237,56 @@ def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFra
 
 
 def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
-    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved."""
-    from jobs.gold.rule_kinds import KIND_CLASSES
+    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved.
+
+    Each input is read from the layer the catalog gives it; an event input with a look-back
+    (:class:`gridrisk.rules.kind.Input`) reads that many earlier days too."""
+    from gridrisk.rules.kinds import KINDS
 
     inputs: dict[str, DataFrame] = {}
     missing: set[str] = set()
     ready, skipped = [], []
     for rule in rules:
-        for name in KIND_CLASSES[rule.kind].inputs:
-            if name in inputs or name in missing:
+        kind = KINDS[rule.kind]
+        for spec in kind.inputs:
+            if spec.table in inputs or spec.table in missing:
                 continue
-            df = _partition(spark, profile, name, ds)
+            df = _partition(spark, profile, spec.table, ds, spec.lookback_days)
             if df is None:
-                missing.add(name)
+                missing.add(spec.table)
             else:
-                inputs[name] = df
-        if set(KIND_CLASSES[rule.kind].inputs) & missing:
+                inputs[spec.table] = df
+        if set(kind.input_names()) & missing:
             skipped.append(rule.id)
         else:
             ready.append(rule)
     return inputs, ready, skipped
 
 
-def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str) -> "DataFrame | None":
-    path = profile.table_path(INPUT_LAYER[name], name)
+def input_table(name: str) -> tuple[str, str]:
+    """(layer, name) of a rule input, from the catalog (an input missing there is an error naming it)."""
+    from gridrisk.catalog import CATALOG
+
+    table = CATALOG.find(name, layers=("silver", "gold"))
+    return table.layer, table.name
+
+
+def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, lookback_days: int = 0) -> "DataFrame | None":
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    layer, table = input_table(name)
+    path = profile.table_path(layer, table)
     if not lake.table_exists(spark, path):
         return None
-    df = lake.read_partition(spark, profile, INPUT_LAYER[name], name, ds)
+    if lookback_days:
+        first = (dt.date.fromisoformat(ds) - dt.timedelta(days=lookback_days)).isoformat()
+        df = lake.read(spark, profile, layer, table).where(
+            F.col("ds").between(F.lit(first).cast("date"), F.lit(ds).cast("date")))
+        # the day itself must be there: yesterday's tail alone is not today's input
+        return None if lake.read_partition(spark, profile, layer, table, ds).isEmpty() else df
+    df = lake.read_partition(spark, profile, layer, table, ds)
     return None if df.isEmpty() else df
 
 
@@ -325,8 +344,8 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     from pyspark.sql import functions as F
 
     from gridrisk.rules import fingerprint, load_compounds
+    from gridrisk.rules.kinds import KINDS, evaluate_rule
     from jobs.gold import incremental
-    from jobs.gold.rule_kinds import KIND_CLASSES, evaluate_rule
 
     all_rules = load_rules()
     rules, routing = list(all_rules.values()), load_routing()
@@ -346,7 +365,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     prev_inputs: dict[str, DataFrame | None] = {}
     changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
     for rule in ready:
-        kind_inputs = KIND_CLASSES[rule.kind].inputs
+        kind_inputs = KINDS[rule.kind].input_names()
         if chain and rule.id in evaluated_before:
             for name in kind_inputs:
                 if name not in prev_inputs:
@@ -382,12 +401,3 @@ def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataF
         return None
     return spark.createDataFrame([(i,) for i in ids], "flag_id string")
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.gold.risk_flags", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

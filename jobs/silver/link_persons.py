@@ -1,0 +1,26 @@
+"""The link stage: entity resolution, then the person facts keyed by its person keys.
+
+    gridrisk run --date 2026-11-01 --stages link
+
+:mod:`jobs.silver.person_master` links every person-bearing record to a stable person key
+(silver ``person_records``, ``person_master``); :mod:`jobs.silver.person_facts` then writes the
+licences, qualifications, registry entries and profiles the person rules read, joined on those
+keys. One stage, because the facts are meaningless without the keys of the same day.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gridrisk.config import Profile
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
+    from jobs.silver import person_facts, person_master
+
+    linked = person_master.run(spark, profile, ds)
+    facts = person_facts.run(spark, profile, ds)
+    return {**linked, "tables": {**linked.get("tables", {}), **facts["tables"]}}
