@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java demo test test-fast lint airflow bench-generate bench-ingest accuracy clean
+.PHONY: help venv java demo test test-fast test-spark lint airflow bench-generate bench-ingest accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,11 +25,14 @@ java: ## check that Java 17 or 21 is there (Spark needs it)
 demo: venv java ## generate a small province and run the whole daily pipeline on it (PERSONS=5000)
 	$(VENV)/bin/gridrisk demo --persons $(or $(PERSONS),5000) $(if $(FRESH),--fresh,)
 
-test: venv java ## run the whole test suite (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow)
+test: venv java ## run every test tier (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow, slow runs)
+	$(PY) -m pytest -m "slow or not slow"
+
+test-fast: venv ## the no-JVM tier only (config, rules, catalog, IDs, task store): seconds
 	$(PY) -m pytest
 
-test-fast: venv ## the suite without the slow end-to-end runs
-	$(PY) -m pytest -m "not slow"
+test-spark: venv java ## the Spark and Airflow tiers without the slow end-to-end runs
+	$(PY) -m pytest -m "(spark or airflow) and not slow"
 
 lint: venv ## ruff (with the Airflow rules on dags/) and mypy
 	$(VENV)/bin/ruff check gridrisk jobs dags tests benchmarks

@@ -1,7 +1,10 @@
-"""The one I/O layer for Delta tables: every job reads and writes the lake through here.
+"""The one I/O layer for Delta tables: every job reads, writes and reads the history of the lake
+through here (only this module imports ``delta``).
 
-Writes are idempotent: a partition is replaced as a whole (``replaceWhere``) or rows are
-merged on a stable key, so re-running a logical date leaves the same table.
+Writes are idempotent: a partition is replaced as a whole (:func:`replace_partition`) or rows
+are merged on a stable key (:func:`merge`), so re-running a logical date leaves the same table.
+Every merge commit carries the logical date in its user metadata (``ds=<date> …``), so
+:func:`version_for_ds` finds the table as the run of a given date left it.
 """
 
 from __future__ import annotations
@@ -127,3 +130,55 @@ def read_latest(spark: "SparkSession", profile: Profile, layer: str, table: str,
     if latest is None or latest["d"] is None:
         raise LookupError(f"{layer}/{table} has no partition on or before {ds}")
     return df.where(F.col("ds") == F.lit(latest["d"]))
+
+
+def merge(spark: "SparkSession", path: str, source: "DataFrame", on: str, *, user_metadata: str,
+          matched_condition: str | None = None, matched_set: dict[str, str] | None = None,
+          insert_all: bool = True, not_matched_by_source_condition: str | None = None,
+          not_matched_by_source_set: dict[str, str] | None = None) -> dict[str, int]:
+    """``MERGE INTO <path> t USING source s ON <on>`` with the given clauses, retried on a
+    concurrent writer's conflict; ``user_metadata`` goes into the commit. Returns its metrics."""
+    from delta.tables import DeltaTable
+
+    target = DeltaTable.forPath(spark, path)
+
+    def run() -> None:
+        builder = target.alias("t").merge(source.alias("s"), on)
+        if matched_set is not None:
+            builder = builder.whenMatchedUpdate(condition=matched_condition, set=matched_set)
+        if insert_all:
+            builder = builder.whenNotMatchedInsertAll()
+        if not_matched_by_source_set is not None:
+            builder = builder.whenNotMatchedBySourceUpdate(condition=not_matched_by_source_condition,
+                                                           set=not_matched_by_source_set)
+        builder.execute()
+
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, user_metadata)
+    try:
+        with_conflict_retry(run)
+    finally:
+        spark.conf.unset(key)
+    return last_metrics(spark, path)
+
+
+def history(spark: "SparkSession", path: str) -> list[dict[str, Any]]:
+    """The table's commits (version, operation, operationParameters, userMetadata), oldest first."""
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, path):
+        return []
+    rows = DeltaTable.forPath(spark, path).history().select("version", "operation", "operationParameters", "userMetadata")
+    return sorted((r.asDict() for r in rows.collect()), key=lambda r: r["version"])
+
+
+def version_for_ds(spark: "SparkSession", path: str, as_of: str) -> int:
+    """The version the last run for a logical date on or before ``as_of`` left (commits tagged
+    ``ds=<date>``); :class:`LookupError` when there is none."""
+    if not table_exists(spark, path):
+        raise LookupError(f"no table yet: {path} does not exist")
+    tagged = [r["version"] for r in history(spark, path)
+              if (r["userMetadata"] or "").startswith("ds=") and r["userMetadata"][3:13] <= as_of]
+    if not tagged:
+        raise LookupError(f"no pipeline run for a date on or before {as_of}")
+    return max(tagged)

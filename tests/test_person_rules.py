@@ -12,8 +12,8 @@ from person_world import DIAGNOSIS, Person, bronze_frames, person_inputs
 
 from gridrisk import lake
 from gridrisk.rules import load_compounds, load_routing, load_rules
-from jobs.gold import publish_tasks, risk_flags
 from gridrisk.rules.kinds import evaluate_rule
+from jobs.gold import publish_tasks, risk_flags
 from jobs.silver import person_facts
 
 DS = "2026-11-01"  # 3 years back to the day: 2023-11-01

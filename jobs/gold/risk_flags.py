@@ -175,8 +175,6 @@ def add_missing_columns(spark: "SparkSession", path: str) -> None:
 def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluated_rules: list[str],
           tag: str = "") -> dict[str, int]:
     """Upsert today's flags; resolve the evaluated rules' flags that stopped firing."""
-    from delta.tables import DeltaTable
-
     if not lake.table_exists(spark, path):
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
     else:
@@ -193,47 +191,23 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
         "opened_on": f"CASE WHEN t.status = 'resolved' THEN {day} ELSE t.opened_on END",
         "resolved_on": "NULL",
     })
-    target = DeltaTable.forPath(spark, path)
-
-    def run_merge() -> None:
-        (
-            target.alias("t")
-            .merge(today.alias("s"), "t.flag_id = s.flag_id AND t.rule_id = s.rule_id")
-            .whenMatchedUpdate(condition=f"t.last_seen <= {day}", set=refresh)
-            .whenNotMatchedInsertAll()
-            .whenNotMatchedBySourceUpdate(
-                condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
-                set={"status": "'resolved'", "resolved_on": day},
-            )
-            .execute()
-        )
-
     # The logical date goes into the commit, so "as of date D" can find its version later.
-    key = "spark.databricks.delta.commitInfo.userMetadata"
-    spark.conf.set(key, f"ds={ds}" + (f" {tag}" if tag else ""))
-    try:
-        lake.with_conflict_retry(run_merge)
-    finally:
-        spark.conf.unset(key)
-    return lake.last_metrics(spark, path)
+    return lake.merge(
+        spark, path, today, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
+        user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
+        matched_condition=f"t.last_seen <= {day}", matched_set=refresh,
+        not_matched_by_source_condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
+        not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
+    )
 
 
 def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFrame":
-    """The flags table as the last run for a logical date on or before ``as_of`` left it.
-
-    Delta time travel: every MERGE commit carries ``ds=<date>`` in its user metadata.
-    """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
+    """The flags table as the last run for a logical date on or before ``as_of`` left it
+    (Delta time travel to :func:`gridrisk.lake.version_for_ds`)."""
     path = profile.table_path("gold", TABLE)
     if not lake.table_exists(spark, path):
         raise LookupError(f"no flags yet: {path} does not exist")
-    history = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").startswith("ds="))
-    row = history.where(F.substring("userMetadata", 4, 10) <= F.lit(as_of)).agg(F.max("version").alias("v")).first()
-    if row is None or row["v"] is None:
-        raise LookupError(f"no pipeline run for a date on or before {as_of}")
-    return lake.read(spark, profile, "gold", TABLE, version_as_of=int(row["v"]))
+    return lake.read(spark, profile, "gold", TABLE, version_as_of=lake.version_for_ds(spark, path, as_of))
 
 
 def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
@@ -293,12 +267,7 @@ def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, look
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
     """``{"ds": …, "rules": …, "evaluated": …}`` of the run whose state the table holds now: the
     latest commit's, or — after an operator's ``RESTORE`` — the restored version's."""
-    from delta.tables import DeltaTable
-
-    if not lake.table_exists(spark, path):
-        return {}
-    history = DeltaTable.forPath(spark, path).history().select("version", "operation", "operationParameters", "userMetadata")
-    rows = {r["version"]: r for r in history.collect()}
+    rows = {r["version"]: r for r in lake.history(spark, path)}
     row = rows[max(rows)] if rows else None
     while row is not None and row["operation"] == "RESTORE":
         target = (row["operationParameters"] or {}).get("version")
