@@ -121,3 +121,19 @@ def test_a_new_rule_of_an_existing_kind_is_yaml_only(tmp_path):
 
     rules = load_rules(rules_dir, routing=Routing(routing.priority_of_severity, routes))
     assert rules["rental.big_buildings"].subject_type == "building"
+
+
+def test_a_rule_whose_task_would_name_a_registry_detail_does_not_load():
+    from gridrisk.rules import load_rules, parse_rule
+
+    base = load_rules()["driver.drugs"]
+    raw = {"id": "driver.z", "version": 1, "kind": "licence_condition", "title": "涉毒人员驾驶证核查", "owner": "o",
+           "severity": "high", "params": dict(base.params), "task_evidence": ["licences", "registry", "person"],
+           "explanation": "持证人为{conditions}，属社区戒毒人员", "analyst_explanation": "{conditions}"}
+    problems: list[str] = []
+    assert parse_rule(raw, "t", problems) is None
+    text = "\n".join(problems)
+    assert "title: text contains '涉毒'" in text
+    assert "explanation: text contains '社区戒毒'" in text
+    assert "explanation quotes conditions" in text
+    assert "task_evidence carries registry" in text

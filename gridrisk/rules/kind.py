@@ -105,6 +105,10 @@ class RuleKind:
     evidence: ClassVar[tuple[str, ...]]
     #: May run per hour of the day (event inputs only).
     hourly: ClassVar[bool] = False
+    #: Facts and evidence keys that carry registry details (a diagnosis' grounds, drug-control
+    #: measures): analysts may see them, a task never (gridrisk.disclosure).
+    sensitive_facts: ClassVar[tuple[str, ...]] = ()
+    sensitive_evidence: ClassVar[tuple[str, ...]] = ()
 
     # --- declarations -----------------------------------------------------------------------
 
@@ -136,6 +140,8 @@ class RuleKind:
             out.append(f"{where}: subject_type {cls.subject_type!r} is not one of {', '.join(SUBJECT_TYPES)}")
         if len(set(cls.facts)) != len(cls.facts) or len(set(cls.evidence)) != len(cls.evidence):
             out.append(f"{where}: facts and evidence keys must be unique")
+        if not set(cls.sensitive_facts) <= set(cls.facts) or not set(cls.sensitive_evidence) <= set(cls.evidence):
+            out.append(f"{where}: sensitive facts and evidence must be among its facts and evidence")
         if cls.hourly and not any(i.lookback_days or i.subject_column for i in cls.inputs):
             out.append(f"{where}: an hourly kind needs an event input")
         return out

@@ -149,6 +149,13 @@ def parse_rule(raw: Any, where: str, problems: list[str], kinds: "Mapping[str, t
             continue
         if unknown:
             problems.append(f"{where}: {key} uses unknown fact(s) {', '.join(unknown)}; known: {', '.join(kind.facts)}")
+    if not problems[start:]:
+        from gridrisk.disclosure import rule_problems
+
+        draft = Rule(id=raw["id"], version=raw["version"], kind=raw["kind"], title=str(raw["title"]), owner=raw["owner"],
+                     severity=raw["severity"], params={}, explanation=str(raw["explanation"]),
+                     analyst_explanation=str(raw["analyst_explanation"]), task_evidence=tuple(task_evidence))
+        problems.extend(f"{where}: {p} (conf/disclosure.yaml)" for p in rule_problems(draft, kind))
     if "\n" in str(raw["explanation"]):
         problems.append(f"{where}: explanation must be one line (a grid worker reads it on a phone)")
     if len(problems) > start:

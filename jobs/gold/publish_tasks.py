@@ -46,9 +46,15 @@ def task_evidence(row: "Row", allowed: tuple[str, ...]) -> dict[str, Any]:
 
 
 def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] = ()) -> "Task":
+    from gridrisk.disclosure import DisclosureError, task_problems
     from gridrisk.taskstore import Task
 
     explanation = row["explanation"] + (row["escalation_note"] or "")
+    evidence = task_evidence(row, allowed)
+    problems = task_problems(f"{row['title']} {explanation}", evidence)
+    if problems:  # the rules' validation makes this unreachable for declared text; facts are data
+        raise DisclosureError(f"task of flag {row['flag_id']} ({row['rule_id']}) would disclose registry details to "
+                              f"{row['department']}: {'; '.join(problems)} (conf/disclosure.yaml)")
     return Task(
         task_id=task_id(row["flag_id"], row["opened_on"]),
         flag_id=row["flag_id"],
@@ -64,7 +70,7 @@ def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] =
         department=row["department"],
         title=row["title"],
         explanation=explanation,
-        evidence=task_evidence(row, allowed),
+        evidence=evidence,
         filed_at=filed_at,
         lon=row["lon"],
         lat=row["lat"],

@@ -164,6 +164,10 @@ class LicenceCondition(PersonKind):
     facts = PERSON_FACTS + ("held_more_than_days",)
     evidence = ("licences", "registry", "person")
 
+    # the registries and conditions in words, and the registry rows: for analysts only
+    sensitive_facts = ("registries", "conditions")
+    sensitive_evidence = ("registry",)
+
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
         return check_conditions(params)
@@ -207,6 +211,10 @@ class WorkerCondition(PersonKind):
               **CONDITION_PARAMS}
     facts = PERSON_FACTS + ("cert_types", "employers")
     evidence = ("qualifications", "registry", "person")
+
+    # the registries and conditions in words, and the registry rows: for analysts only
+    sensitive_facts = ("registries", "conditions")
+    sensitive_evidence = ("registry",)
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
