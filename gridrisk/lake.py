@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gridrisk.config import Profile
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 T = TypeVar("T")
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentTransactionException",
@@ -133,9 +133,9 @@ def read_latest(spark: "SparkSession", profile: Profile, layer: str, table: str,
 
 
 def merge(spark: "SparkSession", path: str, source: "DataFrame", on: str, *, user_metadata: str,
-          matched_condition: str | None = None, matched_set: dict[str, str] | None = None,
+          matched_condition: str | None = None, matched_set: "dict[str, str | Column] | None" = None,
           insert_all: bool = True, not_matched_by_source_condition: str | None = None,
-          not_matched_by_source_set: dict[str, str] | None = None) -> dict[str, int]:
+          not_matched_by_source_set: "dict[str, str | Column] | None" = None) -> dict[str, int]:
     """``MERGE INTO <path> t USING source s ON <on>`` with the given clauses, retried on a
     concurrent writer's conflict; ``user_metadata`` goes into the commit. Returns its metrics."""
     from delta.tables import DeltaTable

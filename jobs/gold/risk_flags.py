@@ -181,7 +181,7 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
         add_missing_columns(spark, path)
     day = f"DATE'{ds}'"
     rules_in = ", ".join(lake.sql_literal(r) for r in evaluated_rules) or "NULL"
-    refresh = {c: f"s.{c}" for c in (
+    refresh: "dict[str, str | Column]" = {c: f"s.{c}" for c in (
         "rule_version", "rule_kind", "subject_type", "severity", "priority", "address_code", "grid_code", "lon", "lat",
         "receiving_level", "receiving_unit", "department", "title", "explanation", "analyst_explanation", "evidence",
         "rule_severity", "escalated_by", "escalation_note")}
