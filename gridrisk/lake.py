@@ -103,8 +103,41 @@ def last_metrics(spark: "SparkSession", path: str) -> dict[str, int]:
     return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
 
+def audit_read(profile: Profile, layer: str, table: str, detail: str = "") -> None:
+    """Log a read of a restricted table (raw IDs, names or registry details; ``restricted`` in
+    gridrisk/catalog.py): who, when, which table — domain.md §6 "every read of unmasked data is
+    logged". The line goes to the ``gridrisk.audit`` logger and, on a local lake, is appended to
+    ``<lake>/_audit/unmasked_reads.jsonl``."""
+    import datetime as dt
+    import getpass
+    import json
+    import logging
+    import os
+    import sys
+
+    from gridrisk.catalog import CATALOG
+
+    ref = f"{layer}.{table}"
+    try:
+        if not CATALOG.table(ref).restricted:
+            return
+    except KeyError:
+        return
+    entry = {"at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+             "who": os.environ.get("GRIDRISK_ACTOR") or getpass.getuser(), "table": ref, "detail": detail,
+             "process": os.environ.get("AIRFLOW_CTX_TASK_ID") or os.path.basename(sys.argv[0] or "python")}
+    line = json.dumps(entry, ensure_ascii=False)
+    logging.getLogger("gridrisk.audit").info(line)
+    if "://" not in profile.lake:
+        folder = os.path.join(profile.lake, "_audit")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "unmasked_reads.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
 def read(spark: "SparkSession", profile: Profile, layer: str, table: str, version_as_of: int | None = None,
          timestamp_as_of: str | None = None) -> "DataFrame":
+    audit_read(profile, layer, table)
     reader = spark.read.format("delta")
     if version_as_of is not None:
         reader = reader.option("versionAsOf", version_as_of)
