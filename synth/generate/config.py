@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from gridrisk.config import conf_dir, read_yaml
 
-import gridrisk
 
-REPO_ROOT = Path(gridrisk.__file__).resolve().parents[1]
-CONFIG_PATH = REPO_ROOT / "conf" / "generator.yaml"
+def config_path() -> Path:
+    """``conf/generator.yaml`` of the checkout (``GRIDRISK_HOME`` moves it, as for every conf file)."""
+    return conf_dir() / "generator.yaml"
 
 #: The rule ids of domain.md §4 that the generator plants and writes truth for.
 RULES = (
@@ -26,12 +26,11 @@ RULES = (
 )
 
 
-def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    return read_yaml(path or config_path())
 
 
-def load_noise_defaults(path: Path = CONFIG_PATH) -> dict[str, float]:
+def load_noise_defaults(path: Path | None = None) -> dict[str, float]:
     """The overridable knobs as one flat dict: noise rates, then ``oversampling.<rule>``."""
     conf = load_config(path)
     flat: dict[str, float] = {k: float(v) for k, v in conf["noise"].items()}
@@ -59,7 +58,7 @@ class Settings:
         return n_pos, n_nm
 
 
-def settings(overrides: dict | None = None, path: Path = CONFIG_PATH) -> Settings:
+def settings(overrides: dict | None = None, path: Path | None = None) -> Settings:
     """Merge ``overrides`` (flat keys as in :func:`load_noise_defaults`) and validate."""
     conf = copy.deepcopy(load_config(path))
     knobs = load_noise_defaults(path)

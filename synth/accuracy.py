@@ -35,7 +35,7 @@ class PersonRecord(NamedTuple):
     dataset: str
     record_key: str  # for ``persons``: the ID as written
     role: str
-    id_damage: str  # gridrisk.generate.noise.ID_DAMAGES
+    id_damage: str  # synth.generate.noise.ID_DAMAGES
 
 
 class SilverRecord(NamedTuple):
