@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gridrisk.generate import generate  # noqa: E402
+from synth.generate import generate  # noqa: E402
 
 
 def _memory_gib() -> float:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from gridrisk.accuracy import format_report, measure
+from synth.accuracy import format_report, measure
 from gridrisk.config import load_profile
-from gridrisk.generate import generate
+from synth.generate import generate
 from gridrisk.rules import load_rules
 from jobs import pipeline
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gridrisk.accuracy import (
+from synth.accuracy import (
     INTACT,
     NOT_PERSON,
     Explainer,

@@ -12,22 +12,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
-from gridrisk.generate import generate, load_noise_defaults
-from gridrisk.generate.config import REPO_ROOT, RULES
-from gridrisk.generate.noise import ID_DAMAGES
-from gridrisk.generate.output import Delivery
-from gridrisk.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
+from synth.generate import generate, load_noise_defaults
+from synth.generate.config import RULES
+from synth.generate.noise import ID_DAMAGES
+from synth.generate.output import Delivery
+from synth.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
+from gridrisk.config import all_schemas
 from gridrisk.ids import check_char, normalise_id
 
 PERSONS = 2_000
 DAYS = 2
 START = "20261101"
-SCHEMAS = {}
-for _path in sorted((REPO_ROOT / "schemas").glob("*.yaml")):
-    _s = yaml.safe_load(_path.read_text(encoding="utf-8"))
-    SCHEMAS[_s["dataset"]] = _s
+SCHEMAS = {s.dataset: s for s in all_schemas()}
 PERSON_DATASETS = {  # dataset → column holding the person's ID
     "persons": "公民身份号码", "housing_units": "产权人证件号码", "residence_registrations": "公民身份号码",
     "driving_licences": "证件号码", "transport_workers": "身份证号", "mental_health_registry": "身份证号",
@@ -69,8 +66,7 @@ def _rows(path: Path, encoding: str) -> list[dict]:
 
 def _dataset_files(inbox: Path, dataset: str, day: str = START) -> list[Path]:
     s = SCHEMAS[dataset]
-    folder = inbox / ("reference" if s.get("delivery") == "reference" else dataset) / day
-    return sorted(folder.glob(f"{s.get('file_prefix', dataset)}_{day}*"))
+    return sorted((inbox / s.delivery / day).glob(f"{s.file_prefix}_{day}*"))
 
 
 def test_same_seed_gives_byte_identical_files(province, tmp_path):
@@ -101,7 +97,7 @@ def test_manifests_match_files(province):
         on_disk = {p.name for p in m.parent.iterdir()} - {"manifest.json"}
         assert {f["name"] for f in body["files"]} == on_disk
         if body["dataset"] != "reference":
-            assert body["kind"] == SCHEMAS[body["dataset"]]["kind"]
+            assert body["kind"] == SCHEMAS[body["dataset"]].kind
         for f in body["files"]:
             path = m.parent / f["name"]
             assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"], path
@@ -111,24 +107,24 @@ def test_manifests_match_files(province):
                 rows = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
             else:
                 dataset = body["dataset"] if body["dataset"] != "reference" else f["name"].rsplit("_", 1)[0]
-                rows = len(_rows(path, SCHEMAS[dataset]["encoding"]))
+                rows = len(_rows(path, SCHEMAS[dataset].encoding))
             assert rows == f["rows"], path
 
 
 def test_files_decode_and_headers_follow_the_schemas(province):
     inbox = province[0] / "inbox"
     for dataset, s in SCHEMAS.items():
-        sources = [c["source"] for c in s["columns"]]
+        sources = s.source_names
         for path in _dataset_files(inbox, dataset):
-            if s["format"] == "geojson":
+            if s.format == "geojson":
                 features = json.loads(path.read_text(encoding="utf-8"))["features"]
                 for feat in features[:50]:
                     assert set(sources) <= set(feat["properties"]) | {"geometry"}, path
-            elif s["format"] == "jsonl":
+            elif s.format == "jsonl":
                 for line in path.read_text(encoding="utf-8").splitlines():
                     assert list(json.loads(line)) == sources
             else:
-                text = _decode(path, s["encoding"])
+                text = _decode(path, s.encoding)
                 assert text.split("\n", 1)[0].lstrip("\ufeff") == ",".join(sources), path
 
 
@@ -170,7 +166,7 @@ def test_noise_rate_zero_gives_no_damaged_ids(clean_province):
     inbox = clean_province / "inbox"
     for dataset, column in PERSON_DATASETS.items():
         for path in _dataset_files(inbox, dataset):
-            for r in _rows(path, SCHEMAS[dataset]["encoding"]):
+            for r in _rows(path, SCHEMAS[dataset].encoding):
                 assert normalise_id(r[column]).status == "valid" and r[column] == normalise_id(r[column]).value
     with open(clean_province / "truth" / START / "person_records.csv", encoding="utf-8") as f:
         assert {r["id_damage"] for r in csv.DictReader(f)} == {"none"}
@@ -206,8 +202,8 @@ def test_truth_person_records_point_at_rows_in_the_files(province):
     keys: dict[str, set[str]] = {}
     for dataset in PERSON_DATASETS:
         s = SCHEMAS[dataset]
-        source = next(c["source"] for c in s["columns"] if c["name"] == s["business_key"][0])
-        keys[dataset] = {r[source] for p in _dataset_files(inbox, dataset) for r in _rows(p, s["encoding"])}
+        source = s.column(s.business_key[0]).source
+        keys[dataset] = {r[source] for p in _dataset_files(inbox, dataset) for r in _rows(p, s.encoding)}
     keys["waybills"] = {json.loads(line)["waybillNo"] for p in _dataset_files(inbox, "waybills")
                         for line in p.read_text(encoding="utf-8").splitlines()}
     with open(truth / START / "person_records.csv", encoding="utf-8") as f:
