@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from synth.accuracy import format_report, measure
 from gridrisk.config import load_profile
-from synth.generate import generate
 from gridrisk.rules import load_rules
 from jobs import pipeline
+from synth.accuracy import format_report, measure
+from synth.generate import generate
 
 DS = "2026-11-01"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gridrisk.privacy import person_key
 from synth.accuracy import (
     INTACT,
     NOT_PERSON,
@@ -19,7 +20,6 @@ from synth.accuracy import (
     read_person_records,
     to_markdown,
 )
-from gridrisk.privacy import person_key
 
 DS = "2026-11-01"
 KEY = b"test-key"

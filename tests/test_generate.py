@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from gridrisk.config import all_schemas
+from gridrisk.ids import check_char, normalise_id
 from synth.generate import generate, load_noise_defaults
 from synth.generate.config import RULES
 from synth.generate.noise import ID_DAMAGES
 from synth.generate.output import Delivery
 from synth.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
-from gridrisk.config import all_schemas
-from gridrisk.ids import check_char, normalise_id
 
 PERSONS = 2_000
 DAYS = 2

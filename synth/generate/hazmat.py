@@ -39,7 +39,7 @@ from .noise import damage_ids, punctuate
 from .output import DateTable, quote
 from .population import CrewSlot, plate_for
 from .tables import CS_ACTIVE, CT_HAZMAT_DRIVER, CT_HAZMAT_ESCORT
-from .truth import drug_condition, mental_condition
+from .thresholds import condition
 from .vocab import CHEMICAL_WORDS, COMPANY_WORDS, HAZMAT_GOODS
 
 CREW_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -746,8 +746,10 @@ def _at_risk(member: dict | None, day: int) -> bool:
         return False
     m = member.get("mental")
     d = member.get("drug")
-    return bool((m is not None and mental_condition(np.array([m[0]]), np.array([m[1]]))[0])
-                or (d is not None and drug_condition(np.array([d[0]]), np.array([d[1]]), np.array([d[2]]), day)[0]))
+    # A crew member "at risk" is a registry hit as for transport workers (worker.at_risk).
+    c = condition("worker.at_risk")
+    return bool((m is not None and c.mental(np.array([m[0]]), np.array([m[1]]))[0])
+                or (d is not None and c.drugs(np.array([d[0]]), np.array([d[1]]), np.array([d[2]]), day)[0]))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

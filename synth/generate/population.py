@@ -71,7 +71,7 @@ from .tables import (
     U_VACANT,
     Table,
 )
-from .truth import drug_condition, mental_condition
+from .thresholds import any_condition
 from .vocab import DIAGNOSIS_WEIGHTS, GIVEN_FEMALE, GIVEN_MALE, MOBILE_PREFIXES, SURNAMES
 
 #: Planted person-level and rental cases: rule → (positive variants, near-miss variants).
@@ -788,8 +788,8 @@ class Chunk:
         taken[d_people] = True
         dstat = rng.choice(5, len(d_people), p=[0.10, 0.08, 0.12, 0.60, 0.10])
         last_use, release, decision = self._drug_dates(dstat, p.birth[d_people])
-        d_qual = drug_condition(dstat, last_use, release, d0)
-        m_qual = mental_condition(risk, incident)
+        d_qual = any_condition("drugs", dstat, last_use, release, d0)
+        m_qual = any_condition("mental", risk, incident)
         qualifying = np.zeros(n, bool)
         qualifying[m_people[m_qual]] = True
         qualifying[d_people[d_qual]] = True
