@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import io
@@ -288,3 +289,77 @@ def test_noise_knobs_and_vocabulary():
     text += "".join(HOMOPHONES.values())
     text.encode("gbk")  # four departments write GBK
     assert unicodedata.normalize("NFKC", "３２０") == "320"
+
+
+def _conf_copy(tmp_path: Path, edit: dict[str, tuple[str, str]]) -> Path:
+    """A copy of conf/ and schemas/ as a GRIDRISK_HOME, with text replaced: file → (old, new)."""
+    import shutil
+
+    from gridrisk.config import repo_root
+
+    home = tmp_path / "home"
+    for folder in ("conf", "schemas"):
+        shutil.copytree(repo_root() / folder, home / folder)
+    for name, (old, new) in edit.items():
+        path = home / "conf" / "rules" / name
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, (name, old)
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return home
+
+
+def test_truth_and_planted_boundaries_follow_thresholds_changed_in_conf_rules(province, tmp_path, monkeypatch):
+    """No threshold is copied into the generator: change one in YAML and the truth and the
+    boundary cases move with it (a declared rule and a pending fire threshold)."""
+    home = _conf_copy(tmp_path, {
+        "persons.yaml": ("mental_min_risk_level: 3", "mental_min_risk_level: 4"),
+        "fire_thresholds.yaml": ("more_than_days: 365", "more_than_days: 400"),
+    })
+    monkeypatch.setenv("GRIDRISK_HOME", str(home))
+    generate(tmp_path / "inbox", tmp_path / "truth", PERSONS, seed=7, progress=False)
+    planted = json.loads((tmp_path / "truth" / "manifest.json").read_text(encoding="utf-8"))["planted_per_date"]
+    with open(tmp_path / "truth" / START / "flags.csv", encoding="utf-8") as f:
+        flags = list(csv.DictReader(f))
+    mental = [r for r in flags if r["rule_id"] == "driver.mental"]
+    assert mental and all("risk ≥ 4" in r["detail"] for r in mental)
+    # risk3 now plants risk 4 (a positive) and risk2 plants 3 (a near miss): the same cases fire
+    # as with the default threshold, where the risk-3 patients fire and the risk-2 ones do not.
+    with open(province[0] / "truth" / START / "flags.csv", encoding="utf-8") as f:
+        default = [r for r in csv.DictReader(f) if r["rule_id"] == "driver.mental"]
+    assert all("risk ≥ 3" in r["detail"] for r in default)
+    assert len(mental) == len(default) >= planted["driver.mental"]["positives"]
+    # Inspections: positives more than 400 days ago, near misses exactly 400, none of 366–399 flagged.
+    units = {r["单位编号"]: r["最近年度检测日期"] for r in _rows(_dataset_files(tmp_path / "inbox", "fire_units")[0], "utf-8")}
+    day = dt.date(2026, 11, 1)
+    ages = {u: (day - dt.date.fromisoformat(d)).days for u, d in units.items()}
+    overdue = {r["subject_key"] for r in flags if r["rule_id"] == "fire.inspection_overdue"}
+    assert len(overdue) == planted["fire.inspection_overdue"]["positives"]
+    assert overdue == {u for u, a in ages.items() if a > 400}
+    assert sum(a == 400 for a in ages.values()) == planted["fire.inspection_overdue"]["near_misses"]
+
+
+def test_bad_pending_thresholds_are_reported_all_at_once(tmp_path, monkeypatch):
+    from gridrisk.config import ConfigError
+    from synth.generate import thresholds
+
+    home = _conf_copy(tmp_path, {
+        "hazmat_thresholds.yaml": ("    within_m: 200", "    within_metres: 200"),
+        "fire_thresholds.yaml": ("    at_least: 3", "    at_least: three"),
+    })
+    monkeypatch.setenv("GRIDRISK_HOME", str(home))
+    with pytest.raises(ConfigError) as err:
+        thresholds.pending("fire.false_alarms")
+    problems = err.value.problems
+    assert "hazmat_thresholds.yaml thresholds.hazmat.sensitive_stop: missing within_m" in problems
+    assert "hazmat_thresholds.yaml thresholds.hazmat.sensitive_stop: unknown threshold within_metres" in problems
+    assert "fire_thresholds.yaml thresholds.fire.false_alarms: at_least has the wrong type ('three')" in problems
+
+
+def test_the_truth_needs_its_rules_declared(tmp_path, monkeypatch):
+    from synth.generate import thresholds
+
+    home = _conf_copy(tmp_path, {"persons.yaml": ("  - id: driver.mental\n    version: 1\n",
+                                                  "  - id: driver.mental\n    version: 1\n    enabled: false\n")})
+    monkeypatch.setenv("GRIDRISK_HOME", str(home))
+    with pytest.raises(KeyError, match="driver.mental"):
+        thresholds.params("driver.mental")
