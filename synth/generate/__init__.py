@@ -42,9 +42,8 @@ import numpy as np
 from gridrisk.config import DatasetSchema, all_schemas
 from gridrisk.delivery import ManifestFile, write_manifest
 
-from .config import RULES, Settings, load_noise_defaults, settings
+from .config import CATALOG, Settings, load_noise_defaults, settings
 from .extracts import CHUNK_DATASETS, Formatter
-from .fire import CATALOG as FIRE_CATALOG
 from .fire import FireWorld
 from .geo import Province, stream
 from .hazmat import CREW_CATALOG, DAY_CATALOG, HazmatWorld, day_flags, gps_text, waybill_lines
@@ -181,9 +180,7 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     d0 = day_number(start_date)
     table = DateTable()
 
-    planted = {rule: st.planted(rule, persons, len(cat[0]), len(cat[1]))
-               for rule, cat in {**PERSON_CATALOG, **FIRE_CATALOG, **CREW_CATALOG, **DAY_CATALOG}.items()}
-    assert set(planted) == set(RULES)
+    planted = {rule: st.planted(rule, persons, len(cat[0]), len(cat[1])) for rule, cat in CATALOG.items()}
     # Sizes.
     per_chunk = int(sizes["persons_per_chunk"])
     n_chunks = math.ceil(persons / per_chunk)

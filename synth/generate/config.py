@@ -10,20 +10,20 @@ from typing import Any
 
 from gridrisk.config import conf_dir, read_yaml
 
+from .fire import CATALOG as FIRE_CATALOG
+from .hazmat import CREW_CATALOG, DAY_CATALOG
+from .population import CATALOG as PERSON_CATALOG
+
 
 def config_path() -> Path:
     """``conf/generator.yaml`` of the checkout (``GRIDRISK_HOME`` moves it, as for every conf file)."""
     return conf_dir() / "generator.yaml"
 
+#: The planted cases of every rule the generator writes truth for: rule → (positive variants,
+#: near-miss variants). One list, owned by the modules that plant them.
+CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {**PERSON_CATALOG, **FIRE_CATALOG, **CREW_CATALOG, **DAY_CATALOG}
 #: The rule ids of domain.md §4 that the generator plants and writes truth for.
-RULES = (
-    "rental.overcrowded", "rental.concentrated", "driver.mental", "driver.drugs",
-    "worker.at_risk", "data.licence_not_cancelled", "data.qualification_active",
-    "fire.fault_open", "fire.false_alarms", "fire.isolation_long", "fire.offline",
-    "fire.inspection_overdue", "hazmat.no_waybill", "hazmat.crew_unqualified",
-    "hazmat.crew_at_risk", "hazmat.fatigue", "hazmat.speeding", "hazmat.night_ban",
-    "hazmat.sensitive_stop", "hazmat.route_deviation",
-)
+RULES = tuple(CATALOG)
 
 
 def load_config(path: Path | None = None) -> dict[str, Any]:
