@@ -66,7 +66,7 @@ def person_flags(chunk, day: int) -> list[Flag]:
         return (per_person(mh.person, m) if "mental" in c.conditions else zero,
                 per_person(dr.person, d) if "drugs" in c.conditions else zero, c)
 
-    def words(c: th.Condition) -> str:
+    def words(c: th.Condition) -> dict[str, str]:
         return {"mental": f"mental registry incident or risk ≥ {c.mental_min_risk_level}",
                 "drugs": f"drug control status or use/release within {c.drug_recent_years} years"}
 
