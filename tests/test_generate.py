@@ -363,3 +363,23 @@ def test_the_truth_needs_its_rules_declared(tmp_path, monkeypatch):
     monkeypatch.setenv("GRIDRISK_HOME", str(home))
     with pytest.raises(KeyError, match="driver.mental"):
         thresholds.params("driver.mental")
+
+
+def test_sizes_can_be_overridden_and_are_recorded_in_the_truth(province, tmp_path):
+    from synth.generate.config import settings
+
+    with pytest.raises(ValueError) as err:
+        settings(sizes={"no_such_size": 1, "hazmat_vehicles_per_million": -5})
+    assert "unknown size 'no_such_size'" in str(err.value)
+    assert "size 'hazmat_vehicles_per_million' must be a positive number, got -5" in str(err.value)
+
+    summary = generate(tmp_path / "inbox", tmp_path / "truth", PERSONS, seed=7, progress=False,
+                       sizes={"hazmat_vehicles_per_million": 50_000})  # 100 vehicles at 2,000 persons
+    vehicles = [r for r in _rows(_dataset_files(tmp_path / "inbox", "hazmat_vehicles")[0], "utf-8") if r["车辆类型"] != "挂车"]
+    assert len(vehicles) == 100
+    default = province[1]["rows"]["hazmat_vehicles"]["2026-11-01"]
+    assert summary["rows"]["hazmat_vehicles"]["2026-11-01"] > default
+    assert summary["rows"]["gps_points"]["2026-11-01"] > province[1]["rows"]["gps_points"]["2026-11-01"]
+    manifest = json.loads((tmp_path / "truth" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["sizes"] == {"hazmat_vehicles_per_million": 50_000}
+    assert "sizes" not in json.loads((province[0] / "truth" / "manifest.json").read_text(encoding="utf-8"))

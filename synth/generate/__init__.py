@@ -149,11 +149,13 @@ def _companies(prov: Province, rng: np.random.Generator) -> dict[int, list[str]]
 
 
 def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date: dt.date = dt.date(2026, 11, 1),
-             days: int = 1, noise: dict | None = None, progress: bool = True) -> dict:
+             days: int = 1, noise: dict | None = None, progress: bool = True, sizes: dict | None = None) -> dict:
     """Write a synthetic province's deliveries for ``days`` dates from ``start_date``, and the truth.
 
     ``noise`` overrides knobs of ``conf/generator.yaml`` by their flat names (see
-    :func:`load_noise_defaults`), e.g. ``{"id_typo": 0, "oversampling.driver.mental": 10}``.
+    :func:`load_noise_defaults`), e.g. ``{"id_typo": 0, "oversampling.driver.mental": 10}``;
+    ``sizes`` overrides scalar entries of its ``sizes`` section, e.g.
+    ``{"hazmat_vehicles_per_million": 115_000}`` (2,300 vehicles at 20,000 persons).
     Returns a summary: rows per dataset per date, truth flags per rule per date, the files written,
     the seconds taken and where they went (``timings``: per dataset and per phase).
     """
@@ -173,7 +175,7 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
         raise ValueError("days must be at least 1")
     began = time.perf_counter()
     inbox, truth = Path(inbox), Path(truth)
-    st = settings(noise)
+    st = settings(noise, sizes=sizes)
     conf = st.conf
     sizes = conf["sizes"]
     dates_list = [start_date + dt.timedelta(days=i) for i in range(days)]
@@ -336,4 +338,6 @@ def _write_truth_manifest(truth: Path, st: Settings, seed: int, persons: int, da
         "flags": counts,
         "files": {"flags": "<YYYYMMDD>/flags.csv", "person_records": "<YYYYMMDD>/person_records.csv"},
     }
+    if st.sizes:  # only when overridden, so that a default run's truth stays as it was
+        body["sizes"] = st.sizes
     (truth / "manifest.json").write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Settings:
     knobs: dict[str, float]  # flat, after overrides, before scaling (recorded in the truth)
     noise: dict[str, float]  # effective rates (scale applied)
     oversampling: dict[str, float]
+    sizes: dict[str, float] = field(default_factory=dict)  # overridden entries of conf `sizes` (recorded in the truth)
 
     def planted(self, rule: str, persons: int, positives: int, near_misses: int) -> tuple[int, int]:
         """(planted positives, planted near misses) of ``rule`` for one date."""
@@ -58,11 +59,22 @@ class Settings:
         return n_pos, n_nm
 
 
-def settings(overrides: dict | None = None, path: Path | None = None) -> Settings:
-    """Merge ``overrides`` (flat keys as in :func:`load_noise_defaults`) and validate."""
+def settings(overrides: dict | None = None, path: Path | None = None, sizes: dict | None = None) -> Settings:
+    """Merge ``overrides`` (flat keys as in :func:`load_noise_defaults`) and ``sizes`` (scalar
+    entries of the ``sizes`` section, e.g. ``{"hazmat_vehicles_per_million": 115000}``) and
+    validate; every problem is reported at once."""
     conf = copy.deepcopy(load_config(path))
     knobs = load_noise_defaults(path)
     errors: list[str] = []
+    for key, value in (sizes or {}).items():
+        current = conf["sizes"].get(key)
+        if not isinstance(current, int | float) or isinstance(current, bool):
+            known = sorted(k for k, v in conf["sizes"].items() if isinstance(v, int | float))
+            errors.append(f"unknown size {key!r} (known: {', '.join(known)})")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(f"size {key!r} must be a positive number, got {value!r}")
+        else:
+            conf["sizes"][key] = value
     for key, value in (overrides or {}).items():
         if key not in knobs:
             errors.append(f"unknown noise key {key!r} (known: {', '.join(sorted(knobs))})")
@@ -86,4 +98,4 @@ def settings(overrides: dict | None = None, path: Path | None = None) -> Setting
     scale = knobs["scale"]
     noise = {k: min(1.0, v * scale) for k, v in knobs.items() if not k.startswith("oversampling.") and k != "scale"}
     oversampling = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("oversampling.")}
-    return Settings(conf=conf, knobs=knobs, noise=noise, oversampling=oversampling)
+    return Settings(conf=conf, knobs=knobs, noise=noise, oversampling=oversampling, sizes=dict(sizes or {}))
