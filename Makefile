@@ -11,13 +11,15 @@ export GRIDRISK_WORKDIR ?= $(CURDIR)
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: setup.py constraints.txt
+# gridrisk with every extra (spark, airflow, synth, …) and the development package gridrisk-synth
+# (synth/: generator and accuracy oracle), both editable, pinned by constraints.txt.
+$(VENV)/.installed: setup.py synth/pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]' -e ./synth
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv and install the pinned dependencies (constraints.txt)
+venv: $(VENV)/.installed ## create .venv: gridrisk[all,dev] and the synth package, pinned by constraints.txt
 
 java: ## check that Java 17 or 21 is there (Spark needs it)
 	@$(PY) -c "from gridrisk.spark import check_java; print('java', check_java(), 'ok')"
@@ -35,19 +37,19 @@ test-spark: venv java ## the Spark and Airflow tiers without the slow end-to-end
 	$(PY) -m pytest -m "(spark or airflow) and not slow"
 
 lint: venv ## ruff (with the Airflow rules on dags/) and mypy
-	$(VENV)/bin/ruff check gridrisk jobs dags tests benchmarks
+	$(VENV)/bin/ruff check gridrisk jobs dags synth tests benchmarks
 	$(VENV)/bin/mypy gridrisk/taskstore gridrisk/config.py gridrisk/ids.py gridrisk/rules
 
 airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh
 
-bench-generate: venv ## benchmark the generator (PERSONS=1000000)
+bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000)
 	$(PY) benchmarks/bench_generate.py --persons $(or $(PERSONS),1000000)
 
 bench-ingest: venv ## benchmark bronze ingest of a generated province (PERSONS=1000000)
 	$(PY) benchmarks/bench_ingest.py --persons $(or $(PERSONS),1000000)
 
-accuracy: venv ## precision/recall of the rules against the generator's truth (PERSONS=20000)
+accuracy: venv ## precision/recall of the rules against the generator's truth, synth.accuracy (PERSONS=20000)
 	$(PY) benchmarks/rule_accuracy.py --persons $(or $(PERSONS),20000)
 
 clean: ## remove the demo lake, inbox, truth and Airflow home (keeps .venv)

@@ -40,7 +40,7 @@ def _profile(args: argparse.Namespace) -> Profile:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gridrisk.generate import generate
+    from synth.generate import generate
 
     prof = _profile(args)
     inbox = Path(args.inbox or prof.inbox)

@@ -200,8 +200,8 @@ def test_dag_test_runs_a_generated_day_and_publishes_inspection_tasks(spark, air
     ``spark`` is requested so the shared session exists first: the tasks run in-process and
     ``gridrisk.spark.get_spark`` reuses the active session instead of starting another.
     """
-    from gridrisk.generate import generate
     from gridrisk.taskstore import open_store
+    from synth.generate import generate
 
     generate(inbox=tmp_path / "inbox", truth=tmp_path / "truth", persons=1000, seed=7,
              start_date=date(2026, 11, 1), days=1, progress=False)

@@ -22,7 +22,7 @@ DAY1, DAY2 = "2026-11-01", "2026-11-02"
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory):
-    from gridrisk.generate import generate
+    from synth.generate import generate
 
     root = tmp_path_factory.mktemp("province")
     generate(inbox=root / "inbox", truth=root / "truth", persons=1000, seed=11,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import string
+from typing import TYPE_CHECKING
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+from gridrisk.rules.kinds._spark import F
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
 
 from gridrisk.rules.model import Rule
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+from typing import TYPE_CHECKING
+
+from gridrisk.rules.kinds._spark import F
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 from gridrisk.rules.kind import Hits, Input, RuleKind, Window
 from gridrisk.rules.kinds.common import city_param, fmt

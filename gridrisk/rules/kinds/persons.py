@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import reduce
 from operator import or_
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from gridrisk.rules.kinds._spark import F
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
 
 from gridrisk.rules.kind import Hits, Input, ParamType, RuleKind, Window
 from gridrisk.rules.model import Rule
