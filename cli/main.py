@@ -141,6 +141,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_ingest_summary(outcome["ingest"]["results"], prof)
     if outcome.get("silver", {}).get("skipped"):
         print("\nsilver skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["silver"]["skipped"]))
+    if outcome.get("link", {}).get("partial"):
+        print("\nentity resolution ran without (their records are not linked today, the rules they feed skip):\n  "
+              + "\n  ".join(outcome["link"]["partial"]))
     if outcome.get("link", {}).get("skipped"):
         print("\nentity resolution skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["link"]["skipped"]))
     elif "link" in outcome:
@@ -149,8 +152,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("\nperson records linked: " + ", ".join(f"{k} {v:,}" for k, v in sorted(methods.items())))
     if "rules" in outcome:
         r = outcome["rules"]
-        print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}"
-              + (f"; skipped (inputs missing): {', '.join(r['skipped'])}" if r["skipped"] else ""))
+        print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}")
+        for rule_id in r["skipped"]:
+            print(f"  skipped {rule_id}: {(r.get('skip_reasons') or {}).get(rule_id, 'inputs missing')}")
         for rule_id, mode in sorted((r.get("mode") or {}).items()):
             print(f"  {rule_id}: {mode}")
     if "publish" in outcome:

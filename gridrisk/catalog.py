@@ -70,8 +70,10 @@ class Stage:
     """One step of the daily run: the tables it reads and writes and the job that does it.
 
     ``gate``: the stage runs only when every bronze table it reads loaded and passed quality for
-    the day (``all``), or it runs and lets each consumer decide (``none`` — the rules stage skips
-    just the rules whose inputs are missing).
+    the day (``all``); runs when its ``required`` inputs did, with whatever else arrived
+    (``each`` — what it writes from a missing input is left out, so only the rules that read it
+    are skipped); or runs and lets each consumer decide (``none`` — the rules stage skips just
+    the rules whose inputs are missing).
     """
 
     name: str
@@ -81,6 +83,8 @@ class Stage:
     description: str
     gate: str = "all"
     task_id: str = ""
+    #: With ``gate="each"``: the bronze inputs without which the stage cannot run at all.
+    required: tuple[str, ...] = ()
 
     @property
     def bronze_inputs(self) -> tuple[str, ...]:
@@ -164,8 +168,10 @@ class Catalog:
             for ref in s.writes:
                 if ref in self._by_ref and self._by_ref[ref].written_by != s.name:
                     out.append(f"stage {s.name} writes {ref}, which the catalog says {self._by_ref[ref].written_by} writes")
-            if s.gate not in ("all", "none"):
-                out.append(f"stage {s.name}: gate must be all or none")
+            if s.gate not in ("all", "each", "none"):
+                out.append(f"stage {s.name}: gate must be all, each or none")
+            if not set(s.required) <= set(s.bronze_inputs):
+                out.append(f"stage {s.name}: required inputs must be among its bronze inputs")
         order = {s.name: i for i, s in enumerate(self.stages)}
         for s in self.stages:
             for up in self.upstream_of(s.name):
@@ -202,7 +208,10 @@ _STAGES: tuple[Stage, ...] = (
     Stage("link", "jobs.silver.link_persons", _bronze(*LINK_DATASETS, "addresses"),
           ("silver.person_records", "silver.person_master", "silver.person_licences", "silver.person_qualifications",
            "silver.person_registry", "silver.person_profile"),
-          "entity resolution, then the person facts keyed by its person keys", task_id="link_persons"),
+          "entity resolution, then the person facts keyed by its person keys", task_id="link_persons",
+          # persons anchors identities and addresses places them; any other department may be late
+          # or broken: its records are not linked today and the facts (and rules) it feeds skip.
+          gate="each", required=("persons", "addresses")),
     Stage("rules", "jobs.gold.risk_flags",
           ("silver.housing_occupancy", "silver.rented_units", "silver.person_records", "silver.person_licences",
            "silver.person_qualifications", "silver.person_registry", "silver.person_profile"),

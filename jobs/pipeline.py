@@ -124,12 +124,26 @@ def inputs_ready(spark: "SparkSession", profile: Profile, ds: str, datasets: tup
     return problems
 
 
-def _gated(stage: str, run: Callable[["SparkSession", Profile, str], Summary], ds: str, profile: Profile) -> Summary:
-    """Run ``run`` for ``ds`` only when every bronze input the catalog lists for ``stage`` loaded
-    and passed quality; else skip, loudly, without touching the lake."""
+def _gated(stage: str, run: Callable[..., Summary], ds: str, profile: Profile) -> Summary:
+    """Run ``run`` for ``ds`` when its inputs are fit for use, as the catalog's gate says; else
+    skip, loudly, without touching the lake.
+
+    ``gate="all"``: every bronze input must have loaded and passed quality. ``gate="each"``: the
+    ``required`` ones must; the job gets ``available`` (the inputs that are fit) and the summary
+    lists the others under ``partial`` — one department's late or broken delivery then skips
+    only what reads it."""
     ds = check_date(ds)
     spark = spark_for(profile)
-    problems = inputs_ready(spark, profile, ds, CATALOG.stage(stage).bronze_inputs)
+    spec = CATALOG.stage(stage)
+    inputs = spec.bronze_inputs
+    problems = inputs_ready(spark, profile, ds, inputs)
+    if spec.gate == "each":
+        blocking = [p for p in problems if p.split(":", 1)[0] in spec.required]
+        if blocking:
+            return {"stage": stage, "ds": ds, "skipped": blocking, "partial": [], "tables": {}}
+        unfit = {p.split(":", 1)[0] for p in problems}
+        available = frozenset(n for n in inputs if n not in unfit)
+        return {"stage": stage, "ds": ds, "partial": problems, **run(spark, profile, ds, available=available)}
     if problems:
         return {"stage": stage, "ds": ds, "skipped": problems, "tables": {}}
     return {"stage": stage, "ds": ds, **run(spark, profile, ds)}

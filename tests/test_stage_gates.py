@@ -46,3 +46,30 @@ def test_link_waits_for_the_days_addresses_and_never_reads_yesterdays(spark, pro
         layer, name = table.split(".")
         path = profile.table_path(layer, name)
         assert not lake.table_exists(spark, path) or lake.read_partition(spark, profile, layer, name, DAY2).isEmpty(), table
+
+
+def test_a_missing_department_skips_only_the_rules_that_read_it(spark, province, tmp_path):
+    """Waybills and the drug registry did not arrive: entity resolution still links everyone
+    else, and only the rules that read the registry are skipped (saying why); the qualification
+    rule runs."""
+    from gridrisk.config import load_profile
+
+    profile = load_profile("local", env={}, workdir=str(tmp_path)).with_inbox(str(province / "inbox"))
+    arrived = [d for d in CATALOG.stage("link").bronze_inputs if d not in ("waybills", "drug_registry")]
+    pipeline.ingest(DAY1, profile, datasets=arrived)
+
+    link = pipeline.link(DAY1, profile)
+    assert "skipped" not in link
+    assert sorted(p.split(":")[0] for p in link["partial"]) == ["drug_registry", "waybills"]
+    assert link["left_out"] == {"person_registry": ["drug_registry"]}
+    assert {"person_records", "person_licences", "person_qualifications", "person_profile"} <= set(link["tables"])
+    assert "person_registry" not in link["tables"]
+    linked = lake.read_partition(spark, profile, "silver", "person_records", DAY1)
+    assert linked.where("dataset = 'driving_licences'").count() > 0
+    assert linked.where("dataset IN ('waybills', 'drug_registry')").count() == 0
+
+    rules = pipeline.rules(DAY1, profile)
+    assert "data.qualification_active" in rules["evaluated"]
+    for rule_id in ("driver.mental", "driver.drugs", "worker.at_risk", "data.licence_not_cancelled"):
+        assert rule_id in rules["skipped"]
+        assert "person_registry" in rules["skip_reasons"][rule_id]

@@ -210,8 +210,10 @@ def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFra
     return lake.read(spark, profile, "gold", TABLE, version_as_of=lake.version_for_ds(spark, path, as_of))
 
 
-def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
-    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved.
+def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str,
+                reasons: dict[str, str] | None = None) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
+    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved
+    (``reasons``, when given, gets why: rule id → the missing inputs).
 
     Each input is read from the layer the catalog gives it; an event input with a look-back
     (:class:`gridrisk.rules.kind.Input`) reads that many earlier days too."""
@@ -232,6 +234,9 @@ def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: 
                 inputs[spec.table] = df
         if set(kind.input_names()) & missing:
             skipped.append(rule.id)
+            if reasons is not None:
+                absent = ", ".join(sorted(set(kind.input_names()) & missing))
+                reasons[rule.id] = f"no {absent} for {ds} (its departments' delivery is missing, late or failed quality)"
         else:
             ready.append(rule)
     return inputs, ready, skipped
@@ -319,9 +324,10 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     all_rules = load_rules()
     rules, routing = list(all_rules.values()), load_routing()
     compounds = load_compounds(rules=all_rules)
-    inputs, ready, skipped = load_inputs(spark, profile, rules, ds)
+    reasons: dict[str, str] = {}
+    inputs, ready, skipped = load_inputs(spark, profile, rules, ds, reasons)
     if not ready:
-        return {"evaluated": [], "skipped": skipped, "metrics": {}}
+        return {"evaluated": [], "skipped": skipped, "skip_reasons": reasons, "metrics": {}}
     path = profile.table_path("gold", TABLE)
     config = fingerprint(rules, routing, compounds)
     prev_ds = (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
@@ -355,7 +361,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
         counts = {r["rule_id"]: r["count"] for r in rows}
         modes.update({r: f"incremental: {counts.get(r, 0)} subjects re-evaluated" for r, m in modes.items() if m == "incremental"})
     changes.release()
-    return {"evaluated": evaluated, "skipped": skipped, "mode": modes, "metrics": metrics}
+    return {"evaluated": evaluated, "skipped": skipped, "skip_reasons": reasons, "mode": modes, "metrics": metrics}
 
 
 def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":

@@ -127,20 +127,35 @@ def transform(records: "DataFrame", master: "DataFrame", bronze: "dict[str, Data
     return out
 
 
-def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
+#: fact table → the departments it is built from; it is written only when all of them are fit.
+TABLE_SOURCES = {LICENCES: ("driving_licences",), QUALIFICATIONS: ("transport_workers",),
+                 REGISTRY: (MENTAL.dataset, DRUGS.dataset), PROFILE: ("addresses",)}
+
+
+def run(spark: "SparkSession", profile: Profile, ds: str, available: frozenset[str] | None = None) -> dict[str, Any]:
+    """Write the fact tables of ``ds``. ``available``: the departments fit for use today (None:
+    all); a table with a missing source gets no partition for the day, so the rules that read it
+    are skipped instead of resolving every flag (a registry that did not arrive is not a clean
+    registry)."""
     from jobs.silver.person_master import MASTER_TABLE, RECORDS_TABLE
 
     records = lake.read_partition(spark, profile, "silver", RECORDS_TABLE, ds)
     master = lake.read_partition(spark, profile, "silver", MASTER_TABLE, ds)
     bronze: dict[str, DataFrame] = {}
     for dataset in DATASETS:
+        if available is not None and dataset not in available:
+            continue
         if not lake.table_exists(spark, profile.table_path("bronze", dataset)):
             continue
         # The day's own partition, never an older one: the link stage is gated on every input
         # (addresses included) having loaded for ds, so a re-run reads exactly the same rows.
         bronze[dataset] = lake.read_partition(spark, profile, "bronze", dataset, ds)
     written = {}
+    left_out = {t: [d for d in sources if d not in bronze] for t, sources in TABLE_SOURCES.items()}
+    left_out = {t: missing for t, missing in left_out.items() if missing}
     for table, df in transform(records, master, bronze, ds).items():
+        if table in left_out:
+            continue
         written[table] = lake.replace_partition(df, profile.table_path("silver", table), {"ds": ds}).get("numOutputRows", 0)
-    return {"tables": written}
+    return {"tables": written, "left_out": left_out}
 
