@@ -156,15 +156,8 @@ class PersonKind(RuleKind):
         )
 
 
-class LicenceCondition(PersonKind):
-    """A valid licence and a cancellation condition (held more than N days when N is set):
-    driver.mental, driver.drugs, data.licence_not_cancelled."""
-
-    name = "licence_condition"
-    inputs = (_person_input(LICENCES), _person_input(REGISTRY), _person_input(PROFILE))
-    params = {"licence_statuses": list, "held_more_than_days": (int, type(None)), **CONDITION_PARAMS}
-    facts = PERSON_FACTS + ("held_more_than_days",)
-    evidence = ("licences", "registry", "person")
+class ConditionKind(PersonKind):
+    """A person kind that tests the registries for a cancellation condition (CONDITION_PARAMS)."""
 
     # the registries and conditions in words, and the registry rows: for analysts only
     sensitive_facts = ("registries", "conditions")
@@ -173,6 +166,17 @@ class LicenceCondition(PersonKind):
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
         return check_conditions(params)
+
+
+class LicenceCondition(ConditionKind):
+    """A valid licence and a cancellation condition (held more than N days when N is set):
+    driver.mental, driver.drugs, data.licence_not_cancelled."""
+
+    name = "licence_condition"
+    inputs = (_person_input(LICENCES), _person_input(REGISTRY), _person_input(PROFILE))
+    params = {"licence_statuses": list, "held_more_than_days": (int, type(None)), **CONDITION_PARAMS}
+    facts = PERSON_FACTS + ("held_more_than_days",)
+    evidence = ("licences", "registry", "person")
 
     def day_tests(self, rule: Rule) -> dict[str, list[Callable[[Column], Column]]]:
         return {LICENCES: [lambda d: licence_valid(rule, d)],
@@ -203,7 +207,7 @@ class LicenceCondition(PersonKind):
                                 {"licences": F.col("licence_rows"), "registry": F.col("registry_rows")})
 
 
-class WorkerCondition(PersonKind):
+class WorkerCondition(ConditionKind):
     """An active transport qualification and a cancellation condition; for the types in
     ``any_drug_record_cert_types`` any drug record at all; critical for ``critical_cert_types``."""
 
@@ -213,14 +217,6 @@ class WorkerCondition(PersonKind):
               **CONDITION_PARAMS}
     facts = PERSON_FACTS + ("cert_types", "employers")
     evidence = ("qualifications", "registry", "person")
-
-    # the registries and conditions in words, and the registry rows: for analysts only
-    sensitive_facts = ("registries", "conditions")
-    sensitive_evidence = ("registry",)
-
-    @classmethod
-    def check(cls, params: dict[str, Any]) -> list[str]:
-        return check_conditions(params)
 
     def day_tests(self, rule: Rule) -> dict[str, list[Callable[[Column], Column]]]:
         return {QUALIFICATIONS: [lambda d: qualification_active(rule, d)], REGISTRY: [lambda d: registry_condition(rule, d)]}
