@@ -50,8 +50,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, task
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
+from gridrisk import alerts
 from gridrisk.catalog import BRONZE_DATASETS, CATALOG, ingest_task_id
+
+#: A day's run should be done this long after it was queued; past it, an alert goes out.
+RUN_DEADLINE = timedelta(hours=4)
 
 # Every task starts its own Spark driver (a JVM with several GB of heap on the local profile);
 # this caps how many run at once within one DAG run.
@@ -119,7 +125,14 @@ with DAG(
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(hours=2),
+        # A failed task notifies GRIDRISK_ALERT_WEBHOOK (and the log): task, date, reason, link.
+        "on_failure_callback": alerts.on_task_failure,
     },
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=RUN_DEADLINE,
+        callback=SyncCallback(alerts.on_deadline_missed, kwargs={"deadline": str(RUN_DEADLINE)}),
+    ),
     params={
         "profile": Param(
             None,
