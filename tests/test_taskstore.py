@@ -110,9 +110,23 @@ def open_backend(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[C
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+#: The actors of these tests: (id, unit, role). Transitions need a registered actor.
+ACTORS = [("tester", "32", "admin"), ("checker", "32", "admin"), ("中心坐席", "320115", "dispatcher"),
+          ("坐席", "320115", "dispatcher"), ("坐席核查", "320115", "dispatcher"),
+          ("金庭镇分中心", "320115", "admin"), ("网格长金梦辞", "320115001001003", "grid_worker"),
+          ("网格员", "320115001001003", "grid_worker"), ("东山街道", "320115", "admin"),
+          *((f"网格员{w}", "320115001001003", "grid_worker") for w in range(8))]
+
+
+def register_actors(store: TaskStore) -> TaskStore:
+    for actor_id, unit, role in ACTORS:
+        store.add_actor(actor_id, actor_id, unit, role)  # type: ignore[attr-defined]
+    return store
+
+
 @pytest.fixture
 def store(open_backend: Callable[..., TaskStore]) -> TaskStore:
-    return open_backend()
+    return register_actors(open_backend())
 
 
 def walk(store: TaskStore, task_id: str, *steps: tuple[str, dt.datetime]) -> None:
@@ -120,7 +134,9 @@ def walk(store: TaskStore, task_id: str, *steps: tuple[str, dt.datetime]) -> Non
         extra = {"note": "现场核实", "result": "confirmed"} if to_status == "handled" else {}
         if to_status in ("returned", "deferred"):
             extra = {"note": "原因"}
-        store.transition(task_id, to_status, "tester", when, **extra)
+        # The person who handled a task may not verify it: a second admin checks.
+        store.transition(task_id, to_status, "checker" if to_status == "verified" else "tester",
+                         when, **extra)
 
 
 # -- idempotent upsert ------------------------------------------------------------------------
@@ -370,9 +386,10 @@ def test_false_positive_suppresses_its_flag_for_the_window_and_rectified_resolve
     store.transition("task-0001", "handled", "网格员", handled_at, note="实为一家六口", result="false_positive")
     store.transition("task-0002", "handled", "网格员", handled_at, note="已清退两人", result="rectified")
 
-    assert store.suppressed_flags(handled_at - dt.timedelta(seconds=1)) == set()
+    # The window counts logical dates: no pipeline date published, so the handling's own date.
+    assert store.suppressed_flags(handled_at - dt.timedelta(days=1)) == set()
     assert store.suppressed_flags(handled_at) == {"flag-0001"}
-    assert store.suppressed_flags(handled_at + dt.timedelta(days=89, hours=23)) == {"flag-0001"}
+    assert store.suppressed_flags(handled_at + dt.timedelta(days=89, hours=13)) == {"flag-0001"}
     assert store.suppressed_flags(handled_at + dt.timedelta(days=90)) == set()
     outcomes = store.flag_outcomes()
     assert {f: (o.result, o.task_id, o.handled_at) for f, o in outcomes.items()} == {
@@ -383,7 +400,7 @@ def test_false_positive_suppresses_its_flag_for_the_window_and_rectified_resolve
 
 
 def test_the_suppression_window_comes_from_the_sla_config(open_backend: Callable[..., TaskStore]) -> None:
-    store = open_backend(sla=replace(TEST_SLA, false_positive_suppress_days=7))
+    store = register_actors(open_backend(sla=replace(TEST_SLA, false_positive_suppress_days=7)))
     store.upsert_tasks([make_task(1)])
     walk(store, "task-0001", ("dispatched", at(8, 9, 5)), ("signed", at(8, 9, 10)))
     store.transition("task-0001", "handled", "网格员", at(8, 10), note="误报", result="false_positive")
@@ -435,7 +452,13 @@ def test_open311_view_of_a_task(store: TaskStore) -> None:
                      result="rectified", photo_url="https://grid.example/p/1.jpg")
     task = store.get("task-0001")
     assert task is not None
-    assert store.to_open311(task) == {
+    view = store.to_open311(task)
+    extended = view.pop("extended_attributes")
+    assert (extended["lifecycle_status"], extended["priority"], extended["receiving_unit"]) == (
+        task.status, 1, GRID)
+    assert extended["map_url"].startswith("https://www.openstreetmap.org/?mlat=31.950000")
+    assert view.pop("jurisdiction_id") == "js.gridrisk"
+    assert view == {
         "service_request_id": "task-0001",
         "status": "open",
         "status_notes": "处置 handled: 已劝离三人",
@@ -584,7 +607,7 @@ def test_sqlite_store_makes_its_directories_and_uses_wal(tmp_path: object) -> No
     store.upsert_tasks([make_task(1)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
 
 
 def test_unknown_dsns_are_refused() -> None:

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 from gridrisk.taskstore.base import TaskStore
 from gridrisk.taskstore.model import (
+    ACTIONS,
+    ROLES,
     STATUS_LABELS,
     STATUSES,
     TRANSITIONS,
+    Actor,
+    Conflict,
     FlagOutcome,
     IllegalTransition,
     InvalidTask,
+    NotAllowed,
     RawIdRefused,
     Task,
     TaskError,
@@ -30,8 +35,15 @@ from gridrisk.taskstore.model import (
     UpsertResult,
 )
 from gridrisk.taskstore.sla import SlaPolicy, load_sla
+from gridrisk.taskstore.sqlstore import SqlTaskStore
 
 __all__ = [
+    "ACTIONS",
+    "ROLES",
+    "Actor",
+    "Conflict",
+    "NotAllowed",
+    "SqlTaskStore",
     "STATUSES",
     "STATUS_LABELS",
     "TRANSITIONS",
@@ -52,15 +64,14 @@ __all__ = [
 ]
 
 
-def open_store(dsn: str, *, sla: SlaPolicy | None = None, pg_schema: str = "gridrisk") -> TaskStore:
+def open_store(dsn: str, *, sla: SlaPolicy | None = None,
+               pg_schema: str = "gridrisk") -> SqlTaskStore:
     """Open (and on first use create) the task store at ``dsn``.
 
     ``sla`` defaults to ``conf/sla.yaml``; ``pg_schema`` is the PostgreSQL schema holding the
     tables (tests use one per test).
     """
     # Imported here so that a SQLite installation never needs psycopg, and vice versa.
-    from gridrisk.taskstore.sqlstore import SqlTaskStore
-
     if dsn.startswith("sqlite:"):
         from gridrisk.taskstore.sqlite import SqliteDialect
 

@@ -21,6 +21,7 @@ SCHEME = "sqlite:///"
 
 class SqliteDialect(Dialect):
     begin = "BEGIN IMMEDIATE"
+    serial_type = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
