@@ -123,7 +123,19 @@ CREATE TABLE IF NOT EXISTS store_state (
 
 #: Migration n is ``MIGRATIONS[n - 1]``; the applied ones are recorded in ``schema_version``
 #: (SQLite) or by alembic (PostgreSQL, ``gridrisk/taskstore/migrations``).
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# The grid polygons a centre's map page draws (from the grid office's reference delivery).
+_V3 = """
+CREATE TABLE IF NOT EXISTS grids (
+    grid_code     TEXT PRIMARY KEY,
+    name          TEXT,
+    level         TEXT NOT NULL,
+    parent_code   TEXT,
+    geometry_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grids_code_idx ON grids (grid_code {pattern_ops})
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (

@@ -680,6 +680,41 @@ class SqlTaskStore(TaskStore):
         return [{"task_id": r[0], "actor_id": r[1], "at": self.dialect.ts_out(r[2]),
                  "purpose": r[3]} for r in rows]
 
+    # -- grid polygons -----------------------------------------------------------------------------
+
+    def replace_grids(self, grids: Iterable[tuple[str, str | None, str, str | None, str]]) -> int:
+        """Store the grid office's polygons: ``(grid_code, name, level, parent_code,
+        geometry_json)`` rows replace the previous snapshot."""
+        rows = list(grids)
+        with self._connect() as db, db.transaction():
+            db.run("DELETE FROM grids")
+            for code, name, level, parent, geometry in rows:
+                db.run("INSERT INTO grids (grid_code, name, level, parent_code, geometry_json) "
+                       "VALUES (:c, :n, :l, :p, :g)", c=code, n=name, l=level, p=parent, g=geometry)
+        return len(rows)
+
+    def grids(self, unit: str, level: str | None = "grid") -> list[dict[str, Any]]:
+        """The polygons of ``unit``'s subtree (GeoJSON geometry as a string)."""
+        _scope(unit, None)
+        where, params = "grid_code LIKE :p", {"p": unit + "%"}
+        if level is not None:
+            where += " AND level = :l"
+            params["l"] = level
+        with self._connect() as db:
+            rows = db.all(f"SELECT grid_code, name, level, parent_code, geometry_json FROM grids "
+                          f"WHERE {where} ORDER BY grid_code", **params)
+        return [{"grid_code": r[0], "name": r[1], "level": r[2], "parent_code": r[3],
+                 "geometry_json": r[4]} for r in rows]
+
+    def open_counts_by_grid(self, unit: str) -> dict[str, int]:
+        where, params = _scope(unit, None)
+        status_list, status_params = _in_list("s", OPEN_STATUSES)
+        with self._connect() as db:
+            rows = db.all(f"SELECT grid_code, COUNT(*) FROM tasks WHERE {where} "
+                          f"AND status IN {status_list} GROUP BY grid_code", **params,
+                          **status_params)
+        return {r[0]: int(r[1]) for r in rows}
+
     # -- outbox ----------------------------------------------------------------------------------
 
     def enqueue_deliveries(self, subscriber: str, unit: str, at: _dt.datetime) -> int:
