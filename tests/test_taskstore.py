@@ -315,13 +315,13 @@ def test_concurrent_sign_for_the_same_task_only_one_wins(
         store: TaskStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # Hold each transaction open a moment after it has read the status, so that without the
     # row lock every thread would read "dispatched" and try to sign.
-    real_check = sqlstore.check_transition
+    real_check = sqlstore.check_action
 
-    def slow_check(*args: object, **kwargs: object) -> None:
+    def slow_check(*args: object, **kwargs: object) -> object:
         time.sleep(0.05)
-        real_check(*args, **kwargs)  # type: ignore[arg-type]
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sqlstore, "check_transition", slow_check)
+    monkeypatch.setattr(sqlstore, "check_action", slow_check)
     tasks = [make_task(n) for n in range(1, 5)]
     store.upsert_tasks(tasks)
     for t in tasks:

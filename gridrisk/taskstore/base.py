@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from gridrisk.taskstore.model import (
-    TZ,
     RESOLVED_NOTE,
+    TZ,
     FlagOutcome,
     Task,
     TaskEvent,

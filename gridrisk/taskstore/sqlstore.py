@@ -15,6 +15,7 @@ import hashlib
 import logging
 import secrets
 import statistics
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 from gridrisk.taskstore import schema
 from gridrisk.taskstore.base import TaskStore
 from gridrisk.taskstore.model import (
+    ACTIONS,
     OPEN_STATUSES,
     RESOLVED_NOTE,
     ROLES,
@@ -43,7 +45,6 @@ from gridrisk.taskstore.model import (
     TaskStats,
     UpsertResult,
     check_action,
-    check_transition,
     refuse_raw_ids,
     to_second,
 )
@@ -383,12 +384,13 @@ class SqlTaskStore(TaskStore):
         task = self._task(row)
         actor = self._actor_for(db, actor_id, task)
         current = task.status
+        role = actor.role if actor else SYSTEM_ACTOR
+        allowed = ACTIONS.get(action)
+        if allowed is not None and role not in allowed.roles:  # who first, then what and when
+            raise NotAllowed(f"a {role} may not {action} ({allowed.label}); allowed: "
+                             + ", ".join(sorted(allowed.roles)))
         spec = check_action(task_id, current, action, note, result, new_deadline=new_deadline,
                             rating=rating)
-        role = actor.role if actor else SYSTEM_ACTOR
-        if role not in spec.roles:
-            raise NotAllowed(f"a {role} may not {action} ({spec.label}); allowed: "
-                             + ", ".join(sorted(spec.roles)))
         if expected_version is not None and expected_version != task.version:
             raise Conflict(task_id, current, spec.target or current,
                            f"changed meanwhile: version {task.version}, not {expected_version}; "
@@ -487,6 +489,11 @@ class SqlTaskStore(TaskStore):
         """
         where, params = _scope(unit, None)
         with self._connect() as db, db.transaction():
+            claimer = self._get_actor(db, actor)
+            if claimer is None or not claimer.active or claimer.role not in ACTIONS["sign"].roles:
+                raise NotAllowed(f"{actor!r} is not an active grid worker; only they claim tasks")
+            if not unit.startswith(claimer.unit):
+                raise NotAllowed(f"unit {unit} is outside {actor}'s territory ({claimer.unit})")
             row = db.one(f"SELECT task_id FROM tasks WHERE {where} AND status = 'dispatched' "
                          "AND assignee IS NULL ORDER BY priority, deadline, task_id LIMIT 1"
                          f"{self.dialect.skip_locked}", **params)
@@ -669,8 +676,9 @@ class SqlTaskStore(TaskStore):
                           purpose: str) -> None:
         with self._connect() as db, db.transaction():
             db.run("INSERT INTO evidence_reads (read_id, task_id, actor_id, at, purpose) "
-                   "VALUES (:r, :t, :a, :at, :p)", r=uuid.uuid4().hex, t=task_id, a=actor_id,
-                   at=to_second(at), p=purpose)
+                   "VALUES (:r, :t, :a, :at, :p)", t=task_id, a=actor_id,
+                   at=to_second(at), p=purpose,
+                   r=f"{time.time_ns():020d}{uuid.uuid4().hex[:8]}")  # sorts in reading order
 
     def evidence_reads(self, task_id: str | None = None) -> list[dict[str, Any]]:
         with self._connect() as db:

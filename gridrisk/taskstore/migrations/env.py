@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from alembic import context
 
-connection = context.config.attributes["connection"]
-schema = context.config.attributes["schema"]
-context.configure(connection=connection, version_table_schema=schema,
-                  transaction_per_migration=False)
-with context.begin_transaction():
-    context.run_migrations()
+
+def run_migrations() -> None:
+    config = context.config
+    context.configure(connection=config.attributes["connection"],
+                      version_table_schema=config.attributes["schema"],
+                      transaction_per_migration=False)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+try:
+    context.config
+except (NameError, AttributeError):  # imported outside alembic (e.g. by doctest collection)
+    pass
+else:
+    run_migrations()
