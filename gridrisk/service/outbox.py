@@ -5,7 +5,7 @@ so nothing is lost when the service dies between the two. ``deliver_once`` gives
 subscriber a pending delivery for every event of its unit's subtree it has not had yet, then
 POSTs the due ones **in event order** with the event key as ``Idempotency-Key``. A 2xx marks
 the delivery done; a network error, 408, 429 or 5xx is retried with exponential backoff;
-another 4xx, or a delivery still failing ``dead_after_hours`` after its event, goes to the
+another 4xx, or a delivery still failing ``dead_after_hours`` after it was queued, goes to the
 dead-letter list with the last error. Delivery status lives apart from task status.
 
 Delivery is at least once (a crash after the POST and before the mark sends it again); the
@@ -55,12 +55,16 @@ def _signature(body: bytes, subscriber: Subscriber) -> dict[str, str]:
 def deliver_once(store: SqlTaskStore, config: ServiceConfig, client: httpx.Client,
                  now: _dt.datetime | None = None) -> dict[str, DeliveryRound]:
     """One round for every subscriber; returns what happened per subscriber."""
+    def clock() -> _dt.datetime:
+        return to_second(now or _dt.datetime.now(_dt.UTC))
+
     rounds: dict[str, DeliveryRound] = {}
     for sub in config.subscribers:
-        at = to_second(now or _dt.datetime.now(_dt.UTC))
+        at = clock()
         store.enqueue_deliveries(sub.name, sub.unit, at)
         outcome = rounds[sub.name] = DeliveryRound()
-        for event_key, payload, attempts in store.due_deliveries(sub.name, at, config.delivery_batch):
+        for event_key, payload, attempts, enqueued in store.due_deliveries(sub.name, at,
+                                                                          config.delivery_batch):
             body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
             headers = {"Content-Type": "application/json", "Idempotency-Key": event_key,
                        "X-Gridrisk-Event": event_key, **_signature(body, sub)}
@@ -70,17 +74,15 @@ def deliver_once(store: SqlTaskStore, config: ServiceConfig, client: httpx.Clien
                 response = client.post(sub.url, content=body, headers=headers,
                                        timeout=config.delivery_timeout_s)
                 if 200 <= response.status_code < 300:
-                    store.mark_delivery(sub.name, event_key, to_second(_dt.datetime.now(_dt.UTC)),
-                                        delivered=True)
+                    store.mark_delivery(sub.name, event_key, clock(), delivered=True)
                     outcome.delivered += 1
                     continue
                 error = f"HTTP {response.status_code}: {response.text[:200]}"
                 permanent = 400 <= response.status_code < 500 and response.status_code not in RETRYABLE
             except httpx.HTTPError as err:
                 error = f"{type(err).__name__}: {err}"[:300]
-            failed_at = to_second(_dt.datetime.now(_dt.UTC))
-            created = _dt.datetime.fromisoformat(payload["event"]["at"])
-            expired = failed_at - created > _dt.timedelta(hours=config.dead_after_hours)
+            failed_at = clock()
+            expired = failed_at - enqueued > _dt.timedelta(hours=config.dead_after_hours)
             if permanent or expired:
                 store.mark_delivery(sub.name, event_key, failed_at, delivered=False, error=error)
                 outcome.dead += 1

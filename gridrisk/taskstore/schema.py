@@ -109,6 +109,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     subscriber      TEXT NOT NULL,
     status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
     attempts        INTEGER NOT NULL DEFAULT 0,
+    enqueued_at     {timestamp} NOT NULL,
     next_attempt_at {timestamp} NOT NULL,
     last_error      TEXT,
     delivered_at    {timestamp},

@@ -731,21 +731,24 @@ class SqlTaskStore(TaskStore):
         where, params = _scope(unit, None, alias="o.")
         with self._connect() as db, db.transaction():
             return int(db.run(
-                "INSERT INTO deliveries (event_key, subscriber, status, attempts, next_attempt_at) "
-                f"SELECT o.event_key, :sub, 'pending', 0, :at FROM outbox o WHERE {where} "
+                "INSERT INTO deliveries (event_key, subscriber, status, attempts, enqueued_at, "
+                f"next_attempt_at) SELECT o.event_key, :sub, 'pending', 0, :at, :at FROM outbox o "
+                f"WHERE {where} "
                 "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_key = o.event_key "
                 "AND d.subscriber = :sub)", sub=subscriber, at=to_second(at), **params).rowcount)
 
     def due_deliveries(self, subscriber: str, at: _dt.datetime,
-                       limit: int = 100) -> list[tuple[str, dict[str, Any], int]]:
-        """``(event_key, payload, attempts)`` of pending deliveries due at ``at``, in event order."""
+                       limit: int = 100) -> list[tuple[str, dict[str, Any], int, _dt.datetime]]:
+        """``(event_key, payload, attempts, enqueued_at)`` of pending deliveries due at ``at``,
+        in event order."""
         with self._connect() as db:
-            rows = db.all("SELECT d.event_key, o.payload, d.attempts FROM deliveries d "
+            rows = db.all("SELECT d.event_key, o.payload, d.attempts, d.enqueued_at FROM deliveries d "
                           "JOIN outbox o ON o.event_key = d.event_key WHERE d.subscriber = :sub "
                           "AND d.status = 'pending' AND d.next_attempt_at <= :at "
                           "ORDER BY o.position LIMIT :limit", sub=subscriber, at=to_second(at),
                           limit=int(limit))
-        return [(r[0], self.dialect.json_out(r[1]), int(r[2])) for r in rows]
+        return [(r[0], self.dialect.json_out(r[1]), int(r[2]), self.dialect.ts_out(r[3]))
+                for r in rows]
 
     def mark_delivery(self, subscriber: str, event_key: str, at: _dt.datetime, *,
                       delivered: bool, error: str | None = None,
