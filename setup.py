@@ -32,6 +32,10 @@ setup(
         "opencc-python-reimplemented>=0.1.7",
         "splink>=5,<6",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10"]},
+    extras_require={
+        # The grid centres' task service (gridrisk serve): no pyspark needed for it.
+        "service": ["fastapi>=0.115", "uvicorn>=0.30", "alembic>=1.13", "sqlalchemy>=2", "httpx>=0.27"],
+        "dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "playwright>=1.45", "openapi-spec-validator>=0.7"],
+    },
     entry_points={"console_scripts": ["gridrisk=gridrisk.cli:main"]},
 )

@@ -395,7 +395,8 @@ def create_app(store: SqlTaskStore, config: ServiceConfig | None = None, *,
         kwargs: dict[str, Any] = {"rule_id": service_code, "filed_since": since, "filed_until": until}
         tasks = store.list_tasks(scope, status=statuses, limit=size, offset=(page - 1) * size, **kwargs)
         total = store.count_tasks(scope, status=statuses, **kwargs)
-        rows = [to_open311(t, store.events(t.task_id)) for t in tasks]
+        events = store.events_of([t.task_id for t in tasks])
+        rows = [to_open311(t, events[t.task_id]) for t in tasks]
         return fmt_response(fmt, "service_requests", "request", rows,
                             {"X-Total-Count": str(total), "X-Page": str(page),
                              "X-Page-Size": str(size)})

@@ -32,12 +32,13 @@ from gridrisk.taskstore.model import ACTIONS, RATINGS, RESULTS, ROLES, TZ
 DEFAULT_SINCE_DAYS = 30
 
 
-def _store(args: argparse.Namespace) -> Any:
+def _store(args: argparse.Namespace, pool_size: int = 0) -> Any:
     from gridrisk.config import load_profile
     from gridrisk.taskstore import open_store
 
     dsn = getattr(args, "store", None) or load_profile(args.profile).task_store
-    return open_store(dsn, pg_schema=os.environ.get("GRIDRISK_PG_SCHEMA", "gridrisk"))
+    return open_store(dsn, pg_schema=os.environ.get("GRIDRISK_PG_SCHEMA", "gridrisk"),
+                      pool_size=pool_size)
 
 
 def _when(text: str | None, name: str = "--at") -> dt.datetime | None:
@@ -68,7 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = load_service_config(args.config)
-    app = create_app(_store(args), config, scheduler=not args.no_scheduler)
+    app = create_app(_store(args, pool_size=config.pool_size), config,
+                     scheduler=not args.no_scheduler)
     # No uvicorn access log: it would print query strings, and Open311's api_key travels there.
     uvicorn.run(app, host=args.host or config.host, port=args.port or config.port,
                 access_log=False, log_level="info")

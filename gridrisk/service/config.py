@@ -30,6 +30,7 @@ class ServiceConfig:
     page_size: int = 50
     max_page_size: int = 500
     token_days: int = 90
+    pool_size: int = 8
     escalation_every_s: float = 600
     delivery_every_s: float = 5
     delivery_timeout_s: float = 10
@@ -72,6 +73,7 @@ def service_config_from_dict(conf: dict[str, Any], source: str = "service config
         page_size=int(number(conf.get("page_size", base.page_size), "page_size", 1)),
         max_page_size=int(number(conf.get("max_page_size", base.max_page_size), "max_page_size", 1)),
         token_days=int(number(conf.get("token_days", base.token_days), "token_days", 1)),
+        pool_size=int(number(conf.get("pool_size", base.pool_size), "pool_size", 0)),
         escalation_every_s=number(sched.get("escalation_every_s", base.escalation_every_s),
                                   "scheduler.escalation_every_s"),
         delivery_every_s=number(sched.get("delivery_every_s", base.delivery_every_s),

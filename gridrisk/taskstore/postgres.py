@@ -57,6 +57,9 @@ class PostgresDialect(Dialect):
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s,
                                options=f"-c search_path={self.schema} -c TimeZone=Asia/Shanghai")
 
+    def idle(self, raw: Any) -> bool:
+        return bool(raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+
     def sql(self, text: str) -> str:
         return _pyformat(text)
 

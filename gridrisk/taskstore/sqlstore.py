@@ -13,6 +13,7 @@ import abc
 import datetime as _dt
 import hashlib
 import logging
+import queue
 import secrets
 import statistics
 import time
@@ -122,6 +123,10 @@ class Dialect(abc.ABC):
     def prepare(self, raw: Any) -> None:
         """Once per store, before the migrations, outside any transaction."""
 
+    def idle(self, raw: Any) -> bool:
+        """Whether ``raw`` is outside any transaction (so it can be reused)."""
+        return not raw.in_transaction
+
     def lock_for_migration(self, db: Database) -> None:
         """Inside the migration transaction, before reading the schema version."""
 
@@ -212,9 +217,13 @@ def _scope(unit: str, department: str | None, alias: str = "") -> tuple[str, dic
 class SqlTaskStore(TaskStore):
     """The task store over a ``Dialect``; use ``open_store(dsn)`` rather than this directly."""
 
-    def __init__(self, dialect: Dialect, sla: SlaPolicy | None = None) -> None:
+    def __init__(self, dialect: Dialect, sla: SlaPolicy | None = None, pool_size: int = 0) -> None:
         self.dialect = dialect
         self.sla = sla if sla is not None else load_sla()
+        # Idle connections kept for reuse (the service: opening a PostgreSQL connection costs
+        # more than most queries). 0: every call opens and closes its own.
+        self.pool_size = pool_size
+        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._migrate()
 
     def __repr__(self) -> str:
@@ -224,11 +233,19 @@ class SqlTaskStore(TaskStore):
 
     @contextmanager
     def _connect(self) -> Iterator[Database]:
-        raw = self.dialect.connect()
+        try:
+            raw = self._pool.get_nowait()
+        except queue.Empty:
+            raw = self.dialect.connect()
+        reusable = False
         try:
             yield Database(raw, self.dialect)
+            reusable = self.pool_size > 0 and self.dialect.idle(raw)
         finally:
-            raw.close()
+            if reusable and self._pool.qsize() < self.pool_size:
+                self._pool.put(raw)
+            else:  # an error may have left it in any state: never reuse it
+                raw.close()
 
     def _migrate(self) -> None:
         with self._connect() as db:
@@ -863,6 +880,18 @@ class SqlTaskStore(TaskStore):
     def events(self, task_id: str) -> list[TaskEvent]:
         with self._connect() as db:
             return self.events_in(db, task_id)
+
+    def events_of(self, task_ids: Sequence[str]) -> dict[str, list[TaskEvent]]:
+        """The events of several tasks in one query (a page of a list)."""
+        found: dict[str, list[TaskEvent]] = {t: [] for t in task_ids}
+        with self._connect() as db:
+            for start in range(0, len(task_ids), _IN_CHUNK):
+                id_list, id_params = _in_list("t", list(task_ids[start:start + _IN_CHUNK]))
+                for row in db.all(f"SELECT {', '.join(EVENT_COLUMNS)} FROM task_events "
+                                  f"WHERE task_id IN {id_list} ORDER BY task_id, seq", **id_params):
+                    event = self._event(row)
+                    found[event.task_id].append(event)
+        return found
 
     def events_in(self, db: Database, task_id: str) -> list[TaskEvent]:
         rows = db.all(f"SELECT {', '.join(EVENT_COLUMNS)} FROM task_events "
