@@ -29,9 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from service_world import free_port, start_server, stop  # noqa: E402
+
 from gridrisk.taskstore import Task, open_store  # noqa: E402
 from gridrisk.taskstore.model import TZ  # noqa: E402
-from service_world import free_port, start_server, stop  # noqa: E402
 
 DISTRICTS = ("320115", "320506", "320102", "320213")
 

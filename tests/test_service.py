@@ -21,11 +21,6 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-
-from gridrisk.service.app import create_app
-from gridrisk.service.config import ServiceConfig
-from gridrisk.service.escalation import run_escalation
-from gridrisk.taskstore.model import TZ, contains_id_number
 from service_world import (
     EVIDENCE,
     JN_GRID,
@@ -39,6 +34,11 @@ from service_world import (
     start_server,
     stop,
 )
+
+from gridrisk.service.app import create_app
+from gridrisk.service.config import ServiceConfig
+from gridrisk.service.escalation import run_escalation
+from gridrisk.taskstore.model import TZ, contains_id_number
 
 JN_TASK, WZ_TASK = f"T00001{JN_GRID[:6]}", f"T00100{WZ_GRID[:6]}"
 
@@ -246,7 +246,7 @@ def test_the_whole_case_loop_with_its_rules(world: World) -> None:
         ("reopen", "dispatched", "jn-dispatch2")]
     assert events[9]["detail"] == {"rating": "unsatisfied"}
     assert c.get(f"/api/v1/tasks/{JN_TASK}", headers=d).json()["actions"] == [
-        "close", "return", "remind", "grant_extension", "refuse_extension"]
+        "close", "return", "remind"]
 
 
 def test_nobody_verifies_their_own_work(world: World) -> None:

@@ -16,10 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from gridrisk.service.config import ServiceConfig, Subscriber
-from gridrisk.service.outbox import backoff_s, deliver_once
-from gridrisk.taskstore.model import TZ
 from service_world import (
     JN_GRID,
     World,
@@ -31,6 +27,10 @@ from service_world import (
     stop,
     wait_http,
 )
+
+from gridrisk.service.config import ServiceConfig, Subscriber
+from gridrisk.service.outbox import backoff_s, deliver_once
+from gridrisk.taskstore.model import TZ
 
 RECEIVER = textwrap.dedent('''
     """A centre's own system: records every event key once (its idempotency check)."""

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_world import JN_GRID, JN_GRID2, World, build_world, drop_world, free_port, make_task, start_server, stop
 
 from gridrisk.taskstore.model import TZ
-from service_world import JN_GRID, JN_GRID2, World, build_world, drop_world, free_port, make_task, start_server, stop
 
 BROWSER = shutil.which("chromium-headless-shell") or "/usr/lib/chromium/chromium-headless-shell"
 

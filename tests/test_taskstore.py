@@ -607,7 +607,7 @@ def test_sqlite_store_makes_its_directories_and_uses_wal(tmp_path: object) -> No
     store.upsert_tasks([make_task(1)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_version")] == [1, 2, 3]
 
 
 def test_unknown_dsns_are_refused() -> None:
@@ -646,3 +646,57 @@ def test_table_and_detail_read_well(store: TaskStore) -> None:
     assert "next" in detail and "handled, returned, deferred" in detail
     assert '"occupants": 6' in detail
     assert "2026-10-08 09:02:00" in detail and "dispatched → signed" in detail
+
+
+def test_a_store_of_the_first_schema_is_migrated_and_keeps_its_tasks(tmp_path: object) -> None:
+    """A store written before the service (schema 1, no alembic) opens, upgrades and keeps data."""
+    from gridrisk.taskstore import schema
+    from gridrisk.taskstore.postgres import PostgresDialect
+    from gridrisk.taskstore.sqlite import SqliteDialect
+
+    old_row = ("task-0001", "flag-0001", "group_rental", "1", "medium", 3, "k" * 64, None, GRID,
+               "grid", GRID, "网格", "群租房核查", "出租屋", "{}", "2026-10-08T09:00:00+08:00", None, None,
+               "2026-10-15T09:00:00+08:00", "signed", "2026-10-08T10:00:00+08:00")
+    for backend in ("sqlite", "postgresql"):
+        if backend == "sqlite":
+            dsn, pg_schema = f"sqlite:///{tmp_path}/old.sqlite", "gridrisk"
+            conn: object = sqlite3.connect(f"{tmp_path}/old.sqlite", isolation_level=None)
+            types = SqliteDialect.ddl_types()
+            run = conn.execute  # type: ignore[attr-defined]
+            mark = "?"
+        else:
+            if not os.environ.get(PG_ENV):
+                continue
+            import psycopg
+
+            dsn, pg_schema = os.environ[PG_ENV], f"old_{uuid.uuid4().hex[:10]}"
+            conn = psycopg.connect(dsn, autocommit=True)
+            run = conn.execute  # type: ignore[attr-defined]
+            run(f"CREATE SCHEMA {pg_schema}")
+            run(f"SET search_path = {pg_schema}")
+            types = PostgresDialect.ddl_types()
+            mark = "%s"
+        for stmt in schema.render(schema.VERSION_TABLE, **types) + schema.render(schema.MIGRATIONS[0], **types):
+            run(stmt)
+        run(f"INSERT INTO schema_version VALUES (1, {mark})", ("2026-10-01T00:00:00+08:00",))
+        run(f"INSERT INTO tasks VALUES ({', '.join([mark] * len(old_row))})", old_row)
+        run(f"INSERT INTO task_events (task_id, seq, to_status, actor, at) VALUES ({mark}, 1, 'filed', "
+            f"'system', {mark})", ("task-0001", "2026-10-08T09:00:00+08:00"))
+        try:
+            store = register_actors(open_store(dsn, sla=TEST_SLA, pg_schema=pg_schema))
+            task = store.get("task-0001")
+            assert task is not None and (task.status, task.version, task.source) == ("signed", 1, "rules")
+            event = store.transition("task-0001", "handled", "网格员", at(8, 11), note="已核实", result="confirmed")
+            assert (event.seq, event.action) == (2, "handle")
+            if backend == "postgresql":
+                assert run(f"SELECT version_num FROM {pg_schema}.alembic_version").fetchone() == (
+                    f"{len(schema.MIGRATIONS):04d}",)
+            else:
+                assert [r[0] for r in run("SELECT version FROM schema_version")] == list(
+                    range(1, len(schema.MIGRATIONS) + 1))
+        finally:
+            if backend == "postgresql":
+                run(f"DROP SCHEMA {pg_schema} CASCADE")
+            conn.close()  # type: ignore[attr-defined]
+    if not os.environ.get(PG_ENV) and os.environ.get("CI") == "true":
+        pytest.fail(f"{PG_ENV} is not set under CI=true")

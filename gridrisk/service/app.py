@@ -45,6 +45,7 @@ from gridrisk.taskstore import (
     SqlTaskStore,
     Task,
     TaskError,
+    TaskEvent,
     TaskNotFound,
 )
 from gridrisk.taskstore.model import OPEN_STATUSES, STATUS_LABELS, STATUSES, TRANSITIONS, TZ, to_second
@@ -132,11 +133,16 @@ class ReportBody(BaseModel):
         return value
 
 
-def available_actions(task: Task, role: str) -> list[str]:
+def available_actions(task: Task, role: str, events: list[TaskEvent] | None = None) -> list[str]:
     """The actions ``role`` may take on ``task`` now (what the page offers)."""
+    pending = False
+    for e in events or []:
+        pending = e.action == "request_extension" or (pending and e.action not in (
+            "grant_extension", "refuse_extension"))
+    skip = {"request_extension"} if pending else {"grant_extension", "refuse_extension"}
     found = []
     for name, spec in ACTIONS.items():
-        if role not in spec.roles or name == "escalate":
+        if role not in spec.roles or name == "escalate" or name in skip:
             continue
         if spec.target is not None and name != "reopen":
             ok = spec.target in TRANSITIONS[task.status] and task.status in spec.from_statuses
@@ -426,7 +432,7 @@ def create_app(store: SqlTaskStore, config: ServiceConfig | None = None, *,
         events = store.events(task_id)
         return {"request": to_open311(task, events), "version": task.version,
                 "status_label": STATUS_LABELS[task.status],
-                "actions": available_actions(task, actor.role),
+                "actions": available_actions(task, actor.role, events),
                 "events": [event_view(e) for e in events]}
 
     @app.get("/api/v1/tasks/{task_id}/events", tags=["tasks"])

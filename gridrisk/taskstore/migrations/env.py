@@ -15,7 +15,7 @@ def run_migrations() -> None:
 
 
 try:
-    context.config
+    context.config  # noqa: B018 — raises outside an alembic run
 except (NameError, AttributeError):  # imported outside alembic (e.g. by doctest collection)
     pass
 else:
