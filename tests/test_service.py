@@ -518,3 +518,16 @@ def test_the_cli_issues_lists_and_revokes_tokens(sqlite_world: World) -> None:
     run("tokens", "revoke", token_id)
     assert sqlite_world.store.authenticate(secret) is None
     assert re.search(rf"{token_id}\s+jn-worker\s+revoked", run("tokens", "list"))
+
+
+def test_the_services_own_scheduler_runs_the_sla_check(sqlite_world: World) -> None:
+    import time
+
+    late = dt.datetime(2026, 11, 9, 9, 30, tzinfo=TZ)
+    config = ServiceConfig(escalation_every_s=0.2, delivery_every_s=0)
+    with TestClient(create_app(sqlite_world.store, config, clock=lambda: late, scheduler=True)):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sqlite_world.store.events(JN_TASK)[-1].action != "escalate":
+            time.sleep(0.1)
+    escalations = [e for e in sqlite_world.store.events(JN_TASK) if e.action == "escalate"]
+    assert [(e.actor, e.detail["priority"]) for e in escalations] == [("system", [3, 2])]  # type: ignore[index]
