@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java demo test test-fast test-spark lint airflow bench-generate bench-ingest accuracy clean
+.PHONY: help venv java demo test test-fast test-spark lint serve airflow bench-generate bench-ingest accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-spark: venv java ## the Spark and Airflow tiers without the slow end-to-end
 lint: venv ## ruff (with the Airflow rules on dags/) and mypy
 	$(VENV)/bin/ruff check gridrisk jobs dags synth tests benchmarks
 	$(VENV)/bin/mypy
+
+serve: venv ## the grid centres' task service on the embedded store (http://127.0.0.1:8311/, Open311 at /open311/v2)
+	$(VENV)/bin/gridrisk serve
 
 airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh

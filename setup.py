@@ -11,6 +11,8 @@ install is split so that each user takes only what their part imports:
 * ``airflow`` — the DAGs (the tasks they run need ``spark`` too: ``all`` has both);
 * ``synth`` — the third-party libraries of the development package ``gridrisk-synth``
   (``synth/``: the generator and the accuracy oracle), read from ``synth/pyproject.toml``;
+* ``service`` — the grid centres' task service (``gridrisk serve``: FastAPI, uvicorn, alembic),
+  on the core alone, no Spark;
 * ``dev`` — tests, linters and the benchmark helpers;
 * ``all`` — every extra above except ``dev``.
 
@@ -47,14 +49,16 @@ EXTRAS = {
         "apache-airflow>=3.1,<3.4",  # no apache-spark provider: it pulls pyspark-client
     ],
     "synth": synth_requirements(),
-    # Other areas add their own groups here ("service": the web API, "report": …); list each
-    # in "all" below as well.
+    # The grid centres' task service (gridrisk serve): no pyspark needed for it.
+    "service": ["fastapi>=0.115", "uvicorn>=0.30", "alembic>=1.13", "sqlalchemy>=2", "httpx>=0.27"],
     "dev": [
         "pytest>=8",
         "ruff>=0.6",
         "mypy>=1.10",
         "shapely>=2",  # tests/test_generate.py checks the grid geometry
         "psutil>=5.9",  # benchmarks: peak memory of the Python + JVM process tree
+        "playwright>=1.45",  # browser tests (with Debian's chromium-headless-shell)
+        "openapi-spec-validator>=0.7",
     ],
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "dev" for req in reqs})

@@ -9,7 +9,9 @@
     gridrisk flags --as-of 2026-11-01     the flags open on a date (Delta time travel)
     gridrisk tasks list --unit 320115     a grid centre's tasks (its own unit and everything below)
     gridrisk tasks show <id>              one task with its history
-    gridrisk tasks transition <id> --to signed --actor 张网格员
+    gridrisk tasks transition <id> --to signed --actor <actor id>
+    gridrisk serve                        the grid centres' task service (Open311 API + page)
+    gridrisk tokens issue <actor>         a unit's API credentials
 
 Every command takes ``--profile`` (default ``GRIDRISK_PROFILE`` or ``local``).
 """
@@ -167,39 +169,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(outcome, ensure_ascii=False, indent=1, default=str))
     failed = [r for r in outcome.get("ingest", {}).get("results", []) if r["status"] != "loaded"]
     return 1 if failed and args.strict else 0
-
-
-# --------------------------------------------------------------------------- tasks
-
-
-def cmd_tasks(args: argparse.Namespace) -> int:
-    from gridrisk.taskstore import open_store
-    from gridrisk.taskstore.render import format_task_detail, format_task_table
-
-    prof = _profile(args)
-    store = open_store(prof.task_store)
-    if args.tasks_cmd == "list":
-        tasks = store.list_tasks(args.unit, status=args.status or None, department=args.department, limit=args.limit)
-        if not tasks:
-            print(f"no tasks for unit {args.unit}")
-            return 0
-        print(format_task_table(tasks))
-        print(f"\n{len(tasks)} task(s) for unit {args.unit} and below" + (" (limit reached)" if len(tasks) == args.limit else ""))
-        return 0
-    task_id = store.resolve_id(args.task_id)
-    if args.tasks_cmd == "transition":
-        at = dt.datetime.fromisoformat(args.at) if args.at else dt.datetime.now(TZ)
-        event = store.transition(task_id, args.to, actor=args.actor, at=at, note=args.note, result=args.result,
-                                 photo_url=args.photo)
-        print(f"task {task_id}: {event.from_status} → {event.to_status} by {event.actor} at {event.at:%Y-%m-%d %H:%M:%S}")
-        return 0
-    task = store.get(task_id)
-    assert task is not None
-    if args.open311:
-        print(json.dumps(store.to_open311(task), ensure_ascii=False, indent=1))
-    else:
-        print(format_task_detail(task, store.events(task_id)))
-    return 0
 
 
 # --------------------------------------------------------------------------- flags
@@ -360,26 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--date", required=True)
     sm.add_argument("--unit", help="only this city or district code")
 
-    t = add("tasks", "a grid centre's inspection tasks", cmd_tasks)
-    tsub = t.add_subparsers(dest="tasks_cmd", required=True)
-    tl = tsub.add_parser("list", help="tasks of a unit and everything below it")
-    tl.add_argument("--unit", required=True, help="division or grid code: 32 (province) … 15-digit grid")
-    tl.add_argument("--status", action="append")
-    tl.add_argument("--department")
-    tl.add_argument("--limit", type=int, default=50)
-    ts = tsub.add_parser("show", help="one task with its history")
-    ts.add_argument("task_id", help="the id or its first characters")
-    ts.add_argument("--open311", action="store_true", help="as an Open311 GeoReport v2 service request")
-    tt = tsub.add_parser("transition", help="move a task along its lifecycle")
-    tt.add_argument("task_id")
-    tt.add_argument("--to", required=True, help="dispatched, signed, handled, verified, closed, returned, deferred")
-    tt.add_argument("--actor", required=True)
-    tt.add_argument("--note")
-    tt.add_argument("--result", choices=["confirmed", "rectified", "false_positive"])
-    tt.add_argument("--photo")
-    tt.add_argument("--at", help="ISO timestamp (default: now, Asia/Shanghai)")
-    for p in (tl, ts, tt):
-        p.add_argument("--profile")
+    # serve, tokens and tasks live with the service (no pyspark there).
+    from gridrisk.service.cli import register
+
+    register(sub)
     return parser
 
 

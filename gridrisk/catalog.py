@@ -15,7 +15,7 @@ Example:
     >>> CATALOG.stage("silver").bronze_inputs
     ('housing_units', 'residence_registrations', 'addresses')
     >>> [s.name for s in CATALOG.downstream_of("bronze.addresses")]
-    ['silver', 'link']
+    ['silver', 'link', 'publish']
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ BRONZE_DATASETS: tuple[str, ...] = (
     "sensitive_places",
     "roads",
 )
+#: The grid office's reference deliveries: no personal data.
+REFERENCE_DATASETS = ("grids", "addresses", "sensitive_places", "roads")
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,10 @@ class Catalog:
 
 
 _TABLES: tuple[Table, ...] = (
-    *(Table("bronze", n, ("ds",), "ingest", f"the {n} delivery as landed, typed", restricted=True) for n in BRONZE_DATASETS),
+    # Department deliveries carry raw IDs, names and registry details; the grid office's
+    # reference tables (places, grids, roads) do not.
+    *(Table("bronze", n, ("ds",), "ingest", f"the {n} delivery as landed, typed", restricted=n not in REFERENCE_DATASETS)
+      for n in BRONZE_DATASETS),
     Table("bronze", "_quarantine", ("dataset", "ds"), "ingest", "rows that failed typing or a row-level expectation, with the reason",
           restricted=True),
     Table("bronze", "_ingest_log", ("dataset", "ds"), "ingest", "one row per delivery: read, accepted, quarantined, status"),
@@ -217,8 +222,9 @@ _STAGES: tuple[Stage, ...] = (
            "silver.person_qualifications", "silver.person_registry", "silver.person_profile"),
           ("gold.risk_flags", "gold.risk_summary"),
           "the risk rules → gold flags (a rule whose own input is missing is skipped) and the daily summary", gate="none"),
-    Stage("publish", "jobs.gold.publish_tasks", ("gold.risk_flags",), (),
-          "file one inspection task per open flag in the task store", gate="none"),
+    Stage("publish", "jobs.gold.publish_tasks", ("gold.risk_flags", "bronze.addresses", "bronze.grids"), (),
+          "file one inspection task per open flag in the task store (with the address text), and the grid "
+          "polygons the centres' map page draws", gate="none"),
 )
 
 CATALOG = Catalog(_TABLES, _STAGES)

@@ -97,7 +97,7 @@ def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     # rules runs when both sides are done, whatever happened to one of them: a failed side only
     # skips its own rules (they report it), it does not hold up the other slice.
     assert dag.get_task("rules").trigger_rule == "all_done"
-    assert dag.get_task("publish").upstream_task_ids == {"rules"}
+    assert dag.get_task("publish").upstream_task_ids == {"rules", "ingest_addresses", "ingest_grids"}
     assert dag.get_task("publish").downstream_task_ids == set()
     # A broken persons delivery must not hold up the housing slice.
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids

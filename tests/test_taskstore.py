@@ -110,9 +110,23 @@ def open_backend(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[C
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+#: The actors of these tests: (id, unit, role). Transitions need a registered actor.
+ACTORS = [("tester", "32", "admin"), ("checker", "32", "admin"), ("中心坐席", "320115", "dispatcher"),
+          ("坐席", "320115", "dispatcher"), ("坐席核查", "320115", "dispatcher"),
+          ("金庭镇分中心", "320115", "admin"), ("网格长金梦辞", "320115001001003", "grid_worker"),
+          ("网格员", "320115001001003", "grid_worker"), ("东山街道", "320115", "admin"),
+          *((f"网格员{w}", "320115001001003", "grid_worker") for w in range(8))]
+
+
+def register_actors(store: TaskStore) -> TaskStore:
+    for actor_id, unit, role in ACTORS:
+        store.add_actor(actor_id, actor_id, unit, role)  # type: ignore[attr-defined]
+    return store
+
+
 @pytest.fixture
 def store(open_backend: Callable[..., TaskStore]) -> TaskStore:
-    return open_backend()
+    return register_actors(open_backend())
 
 
 def walk(store: TaskStore, task_id: str, *steps: tuple[str, dt.datetime]) -> None:
@@ -120,7 +134,9 @@ def walk(store: TaskStore, task_id: str, *steps: tuple[str, dt.datetime]) -> Non
         extra = {"note": "现场核实", "result": "confirmed"} if to_status == "handled" else {}
         if to_status in ("returned", "deferred"):
             extra = {"note": "原因"}
-        store.transition(task_id, to_status, "tester", when, **extra)
+        # The person who handled a task may not verify it: a second admin checks.
+        store.transition(task_id, to_status, "checker" if to_status == "verified" else "tester",
+                         when, **extra)
 
 
 # -- idempotent upsert ------------------------------------------------------------------------
@@ -299,13 +315,13 @@ def test_concurrent_sign_for_the_same_task_only_one_wins(
         store: TaskStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # Hold each transaction open a moment after it has read the status, so that without the
     # row lock every thread would read "dispatched" and try to sign.
-    real_check = sqlstore.check_transition
+    real_check = sqlstore.check_action
 
-    def slow_check(*args: object, **kwargs: object) -> None:
+    def slow_check(*args: object, **kwargs: object) -> object:
         time.sleep(0.05)
-        real_check(*args, **kwargs)  # type: ignore[arg-type]
+        return real_check(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sqlstore, "check_transition", slow_check)
+    monkeypatch.setattr(sqlstore, "check_action", slow_check)
     tasks = [make_task(n) for n in range(1, 5)]
     store.upsert_tasks(tasks)
     for t in tasks:
@@ -370,9 +386,10 @@ def test_false_positive_suppresses_its_flag_for_the_window_and_rectified_resolve
     store.transition("task-0001", "handled", "网格员", handled_at, note="实为一家六口", result="false_positive")
     store.transition("task-0002", "handled", "网格员", handled_at, note="已清退两人", result="rectified")
 
-    assert store.suppressed_flags(handled_at - dt.timedelta(seconds=1)) == set()
+    # The window counts logical dates: no pipeline date published, so the handling's own date.
+    assert store.suppressed_flags(handled_at - dt.timedelta(days=1)) == set()
     assert store.suppressed_flags(handled_at) == {"flag-0001"}
-    assert store.suppressed_flags(handled_at + dt.timedelta(days=89, hours=23)) == {"flag-0001"}
+    assert store.suppressed_flags(handled_at + dt.timedelta(days=89, hours=13)) == {"flag-0001"}
     assert store.suppressed_flags(handled_at + dt.timedelta(days=90)) == set()
     outcomes = store.flag_outcomes()
     assert {f: (o.result, o.task_id, o.handled_at) for f, o in outcomes.items()} == {
@@ -383,7 +400,7 @@ def test_false_positive_suppresses_its_flag_for_the_window_and_rectified_resolve
 
 
 def test_the_suppression_window_comes_from_the_sla_config(open_backend: Callable[..., TaskStore]) -> None:
-    store = open_backend(sla=replace(TEST_SLA, false_positive_suppress_days=7))
+    store = register_actors(open_backend(sla=replace(TEST_SLA, false_positive_suppress_days=7)))
     store.upsert_tasks([make_task(1)])
     walk(store, "task-0001", ("dispatched", at(8, 9, 5)), ("signed", at(8, 9, 10)))
     store.transition("task-0001", "handled", "网格员", at(8, 10), note="误报", result="false_positive")
@@ -435,7 +452,13 @@ def test_open311_view_of_a_task(store: TaskStore) -> None:
                      result="rectified", photo_url="https://grid.example/p/1.jpg")
     task = store.get("task-0001")
     assert task is not None
-    assert store.to_open311(task) == {
+    view = store.to_open311(task)
+    extended = view.pop("extended_attributes")
+    assert (extended["lifecycle_status"], extended["priority"], extended["receiving_unit"]) == (
+        task.status, 1, GRID)
+    assert extended["map_url"].startswith("https://www.openstreetmap.org/?mlat=31.950000")
+    assert view.pop("jurisdiction_id") == "js.gridrisk"
+    assert view == {
         "service_request_id": "task-0001",
         "status": "open",
         "status_notes": "处置 handled: 已劝离三人",
@@ -584,7 +607,7 @@ def test_sqlite_store_makes_its_directories_and_uses_wal(tmp_path: object) -> No
     store.upsert_tasks([make_task(1)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_version")] == [1, 2, 3]
 
 
 def test_unknown_dsns_are_refused() -> None:
@@ -623,3 +646,57 @@ def test_table_and_detail_read_well(store: TaskStore) -> None:
     assert "next" in detail and "handled, returned, deferred" in detail
     assert '"occupants": 6' in detail
     assert "2026-10-08 09:02:00" in detail and "dispatched → signed" in detail
+
+
+def test_a_store_of_the_first_schema_is_migrated_and_keeps_its_tasks(tmp_path: object) -> None:
+    """A store written before the service (schema 1, no alembic) opens, upgrades and keeps data."""
+    from gridrisk.taskstore import schema
+    from gridrisk.taskstore.postgres import PostgresDialect
+    from gridrisk.taskstore.sqlite import SqliteDialect
+
+    old_row = ("task-0001", "flag-0001", "group_rental", "1", "medium", 3, "k" * 64, None, GRID,
+               "grid", GRID, "网格", "群租房核查", "出租屋", "{}", "2026-10-08T09:00:00+08:00", None, None,
+               "2026-10-15T09:00:00+08:00", "signed", "2026-10-08T10:00:00+08:00")
+    for backend in ("sqlite", "postgresql"):
+        if backend == "sqlite":
+            dsn, pg_schema = f"sqlite:///{tmp_path}/old.sqlite", "gridrisk"
+            conn: object = sqlite3.connect(f"{tmp_path}/old.sqlite", isolation_level=None)
+            types = SqliteDialect.ddl_types()
+            run = conn.execute  # type: ignore[attr-defined]
+            mark = "?"
+        else:
+            if not os.environ.get(PG_ENV):
+                continue
+            import psycopg
+
+            dsn, pg_schema = os.environ[PG_ENV], f"old_{uuid.uuid4().hex[:10]}"
+            conn = psycopg.connect(dsn, autocommit=True)
+            run = conn.execute  # type: ignore[attr-defined]
+            run(f"CREATE SCHEMA {pg_schema}")
+            run(f"SET search_path = {pg_schema}")
+            types = PostgresDialect.ddl_types()
+            mark = "%s"
+        for stmt in schema.render(schema.VERSION_TABLE, **types) + schema.render(schema.MIGRATIONS[0], **types):
+            run(stmt)
+        run(f"INSERT INTO schema_version VALUES (1, {mark})", ("2026-10-01T00:00:00+08:00",))
+        run(f"INSERT INTO tasks VALUES ({', '.join([mark] * len(old_row))})", old_row)
+        run(f"INSERT INTO task_events (task_id, seq, to_status, actor, at) VALUES ({mark}, 1, 'filed', "
+            f"'system', {mark})", ("task-0001", "2026-10-08T09:00:00+08:00"))
+        try:
+            store = register_actors(open_store(dsn, sla=TEST_SLA, pg_schema=pg_schema))
+            task = store.get("task-0001")
+            assert task is not None and (task.status, task.version, task.source) == ("signed", 1, "rules")
+            event = store.transition("task-0001", "handled", "网格员", at(8, 11), note="已核实", result="confirmed")
+            assert (event.seq, event.action) == (2, "handle")
+            if backend == "postgresql":
+                assert run(f"SELECT version_num FROM {pg_schema}.alembic_version").fetchone() == (
+                    f"{len(schema.MIGRATIONS):04d}",)
+            else:
+                assert [r[0] for r in run("SELECT version FROM schema_version")] == list(
+                    range(1, len(schema.MIGRATIONS) + 1))
+        finally:
+            if backend == "postgresql":
+                run(f"DROP SCHEMA {pg_schema} CASCADE")
+            conn.close()  # type: ignore[attr-defined]
+    if not os.environ.get(PG_ENV) and os.environ.get("CI") == "true":
+        pytest.fail(f"{PG_ENV} is not set under CI=true")

@@ -13,6 +13,7 @@ from typing import Any
 
 from gridrisk.taskstore.model import (
     RESOLVED_NOTE,
+    TZ,
     FlagOutcome,
     Task,
     TaskEvent,
@@ -96,11 +97,23 @@ class TaskStore(abc.ABC):
                       until: _dt.datetime | None = None) -> dict[str, FlagOutcome]:
         """The latest handling result per flag (handled in ``(since, until]``), for the rules."""
 
-    def suppressed_flags(self, at: _dt.datetime) -> set[str]:
-        """Flags handled as ``false_positive`` within the suppression window before ``at``."""
+    def suppressed_flags(self, at: _dt.datetime | _dt.date) -> set[str]:
+        """Flags whose latest handling was ``false_positive`` within the window before ``at``.
+
+        The window counts in **logical dates** (the pipeline's date the handling counts for,
+        not the wall clock): a flag handled on logical day h is suppressed on the days
+        ``h … h + window - 1``. ``at`` may be a date or a datetime (its date is used).
+        """
+        day = at.date() if isinstance(at, _dt.datetime) else at
+        if isinstance(at, _dt.datetime) and at.tzinfo is not None:
+            day = at.astimezone(TZ).date()
         window = _dt.timedelta(days=self.sla.false_positive_suppress_days)
-        outcomes = self.flag_outcomes(since=at - window, until=at)
-        return {flag for flag, o in outcomes.items() if o.result == "false_positive"}
+        suppressed = set()
+        for flag, o in self.flag_outcomes().items():
+            handled_on = o.logical_date or o.handled_at.date()
+            if o.result == "false_positive" and day - window < handled_on <= day:
+                suppressed.add(flag)
+        return suppressed
 
     def to_open311(self, task: Task) -> dict[str, Any]:
         """The task as an Open311 GeoReport v2 service request (see ``open311.to_open311``)."""

@@ -29,6 +29,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 SEVERITIES = ("low", "medium", "high", "critical")
 PRIORITIES = (1, 2, 3, 4)  # 1 = highest
 RESULTS = ("confirmed", "rectified", "false_positive")
+RATINGS = ("satisfied", "unsatisfied")  # 回访/评价 after closure
 
 #: Receiving level → length of the division code of a unit at that level (GB/T 2260 + grid).
 UNIT_CODE_LENGTH = {"grid": 15, "community": 12, "street": 9, "district": 6}
@@ -69,6 +70,64 @@ NOTE_REQUIRED = frozenset({"handled", "returned", "deferred"})
 #: Moving into ``handled`` needs one of ``RESULTS``; no other transition takes a result.
 RESULT_REQUIRED = frozenset({"handled"})
 SYSTEM_ACTOR = "system"
+#: Statuses in which the case is still being worked on.
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+
+#: Who may do what. A role is held by an actor (a registered person or platform account,
+#: never free text); ``system`` is the pipeline and the SLA check.
+ROLES = ("dispatcher", "grid_worker", "analyst", "admin")
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One thing a person can do to a case.
+
+    ``target`` is the status it moves to (``None``: the status stays, the action is only
+    recorded); ``from_statuses`` where it can start; ``needs`` the fields it requires.
+    """
+
+    label: str
+    target: str | None
+    from_statuses: tuple[str, ...]
+    roles: frozenset[str]
+    needs: frozenset[str] = frozenset()
+
+
+_D, _W, _A, _S = "dispatcher", "grid_worker", "admin", SYSTEM_ACTOR
+#: Every action of the case loop. Status-moving actions also obey ``TRANSITIONS``.
+ACTIONS: dict[str, ActionSpec] = {
+    "dispatch": ActionSpec("派遣", "dispatched", ("filed", "returned"), frozenset({_D, _A})),
+    "sign": ActionSpec("签收", "signed", ("dispatched", "deferred"), frozenset({_W, _A})),
+    "handle": ActionSpec("处置", "handled", ("signed",), frozenset({_W, _A}),
+                         frozenset({"note", "result"})),
+    "verify": ActionSpec("核查", "verified", ("handled",), frozenset({_D, _A})),
+    "close": ActionSpec("结案", "closed", ("filed", "dispatched", "returned", "verified"),
+                        frozenset({_D, _A, _S})),
+    "return": ActionSpec("退单", "returned", ("dispatched", "signed"), frozenset({_D, _W, _A}),
+                         frozenset({"note"})),
+    "defer": ActionSpec("挂账", "deferred", ("signed", "handled"), frozenset({_W, _D, _A}),
+                        frozenset({"note"})),
+    "reopen": ActionSpec("返工", "dispatched", ("closed",), frozenset({_D, _A}),
+                         frozenset({"note"})),
+    "remind": ActionSpec("督办/催办", None, OPEN_STATUSES, frozenset({_D, _A, _S})),
+    "request_extension": ActionSpec("延期申请", None, ("dispatched", "signed", "deferred",
+                                                   "handled"), frozenset({_W, _A}),
+                                    frozenset({"note", "new_deadline"})),
+    "grant_extension": ActionSpec("延期批准", None, ("dispatched", "signed", "deferred",
+                                                  "handled"), frozenset({_D, _A})),
+    "refuse_extension": ActionSpec("延期驳回", None, ("dispatched", "signed", "deferred",
+                                                   "handled"), frozenset({_D, _A}),
+                                   frozenset({"note"})),
+    "follow_up": ActionSpec("回访/评价", None, ("closed",), frozenset({_D, _A}),
+                            frozenset({"rating"})),
+    "escalate": ActionSpec("超期升级", None, OPEN_STATUSES, frozenset({_S})),
+}
+#: The status a status-moving action leads to, per target status (for ``transition``).
+STATUS_ACTION = {"dispatched": "dispatch", "signed": "sign", "handled": "handle",
+                 "verified": "verify", "closed": "close", "returned": "return",
+                 "deferred": "defer"}
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    role: frozenset(a for a, spec in ACTIONS.items() if role in spec.roles) for role in ROLES}
 RESOLVED_NOTE = "风险标记已消除，系统自动结案 (flag no longer fires)"
 
 # Any run of 17 digits + digit/X, found at every offset (a raw ID glued to other digits too).
@@ -94,10 +153,19 @@ class IllegalTransition(TaskError, ValueError):
     def __init__(self, task_id: str, current: str, to_status: str, reason: str | None = None):
         self.task_id, self.current, self.to_status = task_id, current, to_status
         self.allowed = TRANSITIONS.get(current, ())
-        allowed = ", ".join(self.allowed) or "none (the case is closed)"
+        allowed = (", ".join(self.allowed)
+                   or "none (the case is closed); reopen (返工) sends it back to dispatch")
         label = STATUS_LABELS.get(current, "?")
         message = reason or f"cannot go to {to_status}; allowed next: {allowed}"
         super().__init__(f"task {task_id} is {current} ({label}): {message}")
+
+
+class Conflict(IllegalTransition):
+    """Someone else changed the task between reading it and moving it (or the version given)."""
+
+
+class NotAllowed(TaskError, PermissionError):
+    """The actor is unknown, inactive, or its role may not take this action."""
 
 
 class InvalidTask(TaskError, ValueError):
@@ -168,9 +236,22 @@ class Task:
     deadline: _dt.datetime | None = None
     status: str = "filed"
     updated_at: _dt.datetime | None = None
+    #: The street address of ``address_code`` (from the lake's addresses reference).
+    address_text: str | None = None
+    #: The pipeline's logical date the task was filed for (``YYYY-MM-DD``); ``None`` for a
+    #: grid worker's own report.
+    logical_date: str | None = None
+    #: ``rules`` (a risk flag) or ``patrol`` (网格员上报).
+    source: str = "rules"
+    # Owned by the store: bumped by every event (optimistic concurrency), who claimed it,
+    # how often the SLA check escalated it and since when it is overdue.
+    version: int = 1
+    assignee: str | None = None
+    escalation_level: int = 0
+    overdue_since: _dt.datetime | None = None
 
     def __post_init__(self) -> None:
-        for name in ("filed_at", "deadline", "updated_at"):
+        for name in ("filed_at", "deadline", "updated_at", "overdue_since"):
             value = getattr(self, name)
             if isinstance(value, _dt.datetime):
                 object.__setattr__(self, name, to_second(value))
@@ -210,6 +291,13 @@ def task_problems(task: Task) -> list[str]:
             json.dumps(task.evidence, ensure_ascii=False)
         except (TypeError, ValueError) as err:
             problems.append(f"evidence is not JSON-serialisable: {err}")
+    if task.source not in ("rules", "patrol"):
+        problems.append(f"source {task.source!r} is not rules or patrol")
+    if task.logical_date is not None:
+        try:
+            _dt.date.fromisoformat(task.logical_date)
+        except (TypeError, ValueError):
+            problems.append(f"logical_date {task.logical_date!r} is not YYYY-MM-DD")
     if not isinstance(task.filed_at, _dt.datetime):
         problems.append("filed_at must be a datetime")
     for name, low, high in (("lon", -180, 180), ("lat", -90, 90)):
@@ -232,6 +320,12 @@ class TaskEvent:
     note: str | None = None
     result: str | None = None
     photo_url: str | None = None
+    #: The action taken (``dispatch``, ``remind`` …; ``file`` for the first event).
+    action: str | None = None
+    #: The pipeline's logical date the event counts for (suppression windows use it).
+    logical_date: str | None = None
+    #: What else the action carried: requested deadline, rating, escalation, assignee.
+    detail: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", to_second(self.at))
@@ -254,6 +348,22 @@ class FlagOutcome:
     task_id: str
     result: str
     handled_at: _dt.datetime
+    logical_date: _dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person or platform account that acts on tasks: an id, a unit (their territory: the
+    unit and everything below) and a role."""
+
+    actor_id: str
+    display_name: str
+    unit: str
+    role: str
+    active: bool = True
+
+    def covers(self, unit: str) -> bool:
+        return unit.startswith(self.unit)
 
 
 @dataclass(frozen=True)
@@ -280,6 +390,33 @@ class TaskStats:
 
 def allowed_next(status: str) -> tuple[str, ...]:
     return TRANSITIONS[status]
+
+
+def check_action(task_id: str, current: str, action: str, note: str | None = None,
+                 result: str | None = None, **given: Any) -> ActionSpec:
+    """Raise ``IllegalTransition`` unless ``action`` may be taken on a task in ``current``."""
+    spec = ACTIONS.get(action)
+    if spec is None:
+        raise IllegalTransition(task_id, current, action,
+                                f"unknown action {action!r}; use {', '.join(ACTIONS)}")
+    if spec.target is not None and action != "reopen":
+        check_transition(task_id, current, spec.target, note, result)
+    elif current not in spec.from_statuses:
+        raise IllegalTransition(task_id, current, spec.target or current,
+                                f"{action} ({spec.label}) is possible only when the task is "
+                                f"{' or '.join(spec.from_statuses)}")
+    if action != "handle" and result is not None:
+        raise IllegalTransition(task_id, current, spec.target or current,
+                                f"a result is recorded only when going to handled, not {action}")
+    for name in sorted(spec.needs - {"result"}):
+        value = note if name == "note" else given.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise IllegalTransition(task_id, current, spec.target or current,
+                                    f"{action} ({spec.label}) needs a {name}")
+    if "rating" in spec.needs and given.get("rating") not in RATINGS:
+        raise IllegalTransition(task_id, current, current,
+                                f"rating must be one of {', '.join(RATINGS)}")
+    return spec
 
 
 def check_transition(task_id: str, current: str, to_status: str, note: str | None = None,

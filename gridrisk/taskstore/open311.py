@@ -6,10 +6,39 @@ The evidence and the subject key stay in the store.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from gridrisk.taskstore.model import STATUS_LABELS, Task, TaskEvent
+from gridrisk.taskstore.model import ACTIONS, STATUS_LABELS, Task, TaskEvent
+
+#: Open311's ``jurisdiction_id`` of this installation (the province's grid system).
+JURISDICTION_ID = "js.gridrisk"
+
+
+def map_link(task: Task) -> str | None:
+    """A link to the place on OpenStreetMap (the service's own page draws its grids offline)."""
+    if task.lat is None or task.lon is None:
+        return None
+    query = urllib.parse.urlencode({"mlat": f"{task.lat:.6f}", "mlon": f"{task.lon:.6f}"})
+    return f"https://www.openstreetmap.org/?{query}#map=18/{task.lat:.6f}/{task.lon:.6f}"
+
+
+def event_view(event: TaskEvent) -> dict[str, Any]:
+    """One event as the service and the webhooks show it."""
+    label = ACTIONS[event.action].label if event.action in ACTIONS else STATUS_LABELS[event.to_status]
+    return {"seq": event.seq, "action": event.action or "file", "label": label,
+            "from_status": event.from_status, "to_status": event.to_status,
+            "actor": event.actor, "at": event.at.isoformat(), "note": event.note,
+            "result": event.result, "photo_url": event.photo_url,
+            "logical_date": event.logical_date, "detail": event.detail}
+
+
+def event_payload(task: Task, event: TaskEvent) -> dict[str, Any]:
+    """What a centre's own system receives for one event: the event and the task as Open311
+    shows it (never the evidence or the subject key). Its ``event_key`` is the idempotency key."""
+    return {"event_key": f"{event.task_id}:{event.seq}", "jurisdiction_id": JURISDICTION_ID,
+            "event": event_view(event), "request": to_open311(task, [event])}
 
 
 def to_open311(task: Task, events: Sequence[TaskEvent] = ()) -> dict[str, Any]:
@@ -47,10 +76,28 @@ def to_open311(task: Task, events: Sequence[TaskEvent] = ()) -> dict[str, Any]:
         "requested_datetime": task.filed_at.isoformat(),
         "updated_datetime": (task.updated_at or task.filed_at).isoformat(),
         "expected_datetime": task.deadline.isoformat() if task.deadline else None,
-        "address": None,
+        "address": task.address_text,
         "address_id": task.address_code,
         "zipcode": None,
         "lat": task.lat,
         "long": task.lon,
         "media_url": photos[-1] if photos else None,
+        # GeoReport v2 extension fields: the fine-grained lifecycle and the place.
+        "jurisdiction_id": JURISDICTION_ID,
+        "extended_attributes": {
+            "lifecycle_status": task.status,
+            "lifecycle_label": label,
+            "priority": task.priority,
+            "severity": task.severity,
+            "receiving_level": task.receiving_level,
+            "receiving_unit": task.receiving_unit,
+            "department": task.department,
+            "grid_code": task.grid_code,
+            "assignee": task.assignee,
+            "escalation_level": task.escalation_level,
+            "overdue_since": task.overdue_since.isoformat() if task.overdue_since else None,
+            "version": task.version,
+            "source": task.source,
+            "map_url": map_link(task),
+        },
     }

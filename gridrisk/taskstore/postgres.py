@@ -38,6 +38,8 @@ class PostgresDialect(Dialect):
     timestamp_type = "TIMESTAMPTZ"
     json_type = "JSONB"
     pattern_ops = "text_pattern_ops"
+    serial_type = "BIGSERIAL PRIMARY KEY"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, dsn: str, schema: str = "gridrisk", connect_timeout_s: int = 10) -> None:
         if not dsn.startswith(SCHEMES):
@@ -55,13 +57,51 @@ class PostgresDialect(Dialect):
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s,
                                options=f"-c search_path={self.schema} -c TimeZone=Asia/Shanghai")
 
+    def idle(self, raw: Any) -> bool:
+        return bool(raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+
     def sql(self, text: str) -> str:
         return _pyformat(text)
 
-    def lock_for_migration(self, db: Database) -> None:
-        # Two processes starting at once must not both create the tables.
-        db.run("SELECT pg_advisory_xact_lock(:key)", key=zlib.crc32(self.schema.encode()))
-        db.run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+    def migrate(self, db: Database) -> None:
+        """alembic ``upgrade head`` (``gridrisk/taskstore/migrations``) under an advisory lock.
+
+        A store created before alembic (``schema_version`` only) is stamped at its version first.
+        """
+        import sqlalchemy as sa
+        from alembic import command
+        from alembic.config import Config
+
+        from gridrisk.taskstore.migrations import SCRIPT_LOCATION
+
+        engine = sa.create_engine("postgresql+psycopg://", poolclass=sa.pool.NullPool,
+                                  creator=lambda: psycopg.connect(
+                                      self.dsn, connect_timeout=self.connect_timeout_s,
+                                      options=f"-c search_path={self.schema} "
+                                              "-c TimeZone=Asia/Shanghai"))
+        key = zlib.crc32(self.schema.encode())
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {self.schema}"))
+                    conn.commit()
+                    cfg = Config()
+                    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+                    cfg.attributes.update(connection=conn, schema=self.schema)
+                    names = set(sa.inspect(conn).get_table_names(schema=self.schema))
+                    if "alembic_version" not in names and "schema_version" in names:
+                        legacy = conn.execute(sa.text(
+                            f"SELECT MAX(version) FROM {self.schema}.schema_version")).scalar()
+                        if legacy:
+                            command.stamp(cfg, f"{int(legacy):04d}")
+                    command.upgrade(cfg, "head")
+                    conn.commit()
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        finally:
+            engine.dispose()
 
     def ts_in(self, value: _dt.datetime) -> _dt.datetime:
         return to_second(value)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SLA_PATH = Path(__file__).resolve().parents[2] / "conf" / "sla.yaml"
 STEPS = ("sign", "handle", "close")
+ESCALATION_STEPS = ("raise_priority", "move_up")
 _MAX_DAYS = 3 * 366  # a calendar with no working day at all must not loop forever
 _warned_years: set[int] = set()
 
@@ -103,6 +104,11 @@ class SlaPolicy:
     limits: Mapping[int, Mapping[str, int]]
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     false_positive_suppress_days: int = 90
+    #: What the SLA check does to an overdue task the first time and then every
+    #: ``escalation_repeat_s`` working seconds: ``raise_priority`` or ``move_up``.
+    escalation_first: str = "raise_priority"
+    escalation_then: str = "move_up"
+    escalation_repeat_s: int = 7 * 3600
 
     def deadlines(self, filed_at: _dt.datetime, priority: int) -> Deadlines:
         limits = self.limits[priority]
@@ -184,9 +190,23 @@ def sla_from_dict(conf: Mapping[str, Any], source: str = "sla config") -> SlaPol
     days = conf.get("false_positive_suppress_days", 90)
     if not isinstance(days, int) or days < 0:
         problems.append(f"false_positive_suppress_days: expected a whole number ≥ 0, got {days!r}")
+    escalation = conf.get("escalation") or {}
+    steps = {}
+    for key, default in (("first", "raise_priority"), ("then", "move_up")):
+        steps[key] = escalation.get(key, default)
+        if steps[key] not in ESCALATION_STEPS:
+            problems.append(f"escalation.{key}: {steps[key]!r} is not one of "
+                            f"{', '.join(ESCALATION_STEPS)}")
+    try:
+        repeat = parse_duration(escalation.get("repeat_after", "1d"), calendar.seconds_per_day)
+    except ValueError as err:
+        problems.append(f"escalation.repeat_after: {err}")
+        repeat = calendar.seconds_per_day
     if problems:
         raise ValueError(f"{source}:\n- " + "\n- ".join(problems))
-    return SlaPolicy(limits=limits, calendar=calendar, false_positive_suppress_days=days)
+    return SlaPolicy(limits=limits, calendar=calendar, false_positive_suppress_days=days,
+                     escalation_first=steps["first"], escalation_then=steps["then"],
+                     escalation_repeat_s=repeat)
 
 
 def load_sla(path: str | Path | None = None) -> SlaPolicy:

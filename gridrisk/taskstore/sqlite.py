@@ -21,6 +21,7 @@ SCHEME = "sqlite:///"
 
 class SqliteDialect(Dialect):
     begin = "BEGIN IMMEDIATE"
+    serial_type = "INTEGER PRIMARY KEY AUTOINCREMENT"
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
@@ -41,7 +42,9 @@ class SqliteDialect(Dialect):
         return f"sqlite {self.path}"
 
     def connect(self) -> sqlite3.Connection:
-        raw = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        # check_same_thread off: a pooled connection moves between threads, one at a time.
+        raw = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                              check_same_thread=False)
         raw.execute("PRAGMA foreign_keys = ON")
         # Makes LIKE 'prefix%' case sensitive, which lets it use the receiving_unit index.
         raw.execute("PRAGMA case_sensitive_like = ON")

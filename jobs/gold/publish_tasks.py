@@ -21,7 +21,7 @@ from gridrisk import lake
 from gridrisk.config import Profile
 
 if TYPE_CHECKING:
-    from pyspark.sql import Row, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
     from gridrisk.taskstore import Task
 
@@ -45,7 +45,8 @@ def task_evidence(row: "Row", allowed: tuple[str, ...]) -> dict[str, Any]:
     return evidence
 
 
-def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] = ()) -> "Task":
+def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] = (),
+                   logical_date: str | None = None) -> "Task":
     from gridrisk.disclosure import DisclosureError, task_problems
     from gridrisk.taskstore import Task
 
@@ -74,6 +75,8 @@ def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] =
         filed_at=filed_at,
         lon=row["lon"],
         lat=row["lat"],
+        address_text=row.asDict().get("address_text"),
+        logical_date=logical_date,
     )
 
 
@@ -103,17 +106,45 @@ def run(spark: "SparkSession", profile: Profile, ds: str, now: dt.datetime | Non
     store = open_store(profile.task_store)
     filed_at = (now or dt.datetime.now(TZ)).replace(microsecond=0)
     totals = {"created": 0, "unchanged": 0, "updated": 0}
-    open_today = flags.where((F.col("status") == "open") & (F.col("last_seen") == day))
+    open_today = with_address_text(spark, profile, ds, flags.where((F.col("status") == "open") & (F.col("last_seen") == day)))
+    publish_grids(spark, profile, ds, store)
     # A subject without a known place (a person no register gives an address for) has no grid to
     # go to: it stays in gold for analysts and is counted here, never filed to a wrong unit.
     routable = F.col("grid_code").isNotNull() & F.col("receiving_unit").isNotNull()
     unroutable = open_today.where(~routable).count()
     for batch in _batches(open_today.where(routable).orderBy("flag_id").toLocalIterator(), BATCH):
-        result = store.upsert_tasks([task_from_flag(r, filed_at, allowed.get(r["rule_id"], ())) for r in batch], at=filed_at)
+        result = store.upsert_tasks([task_from_flag(r, filed_at, allowed.get(r["rule_id"], ()), ds) for r in batch],
+                                    at=filed_at, logical_date=ds)
         for key in totals:
             totals[key] += getattr(result, key)
     resolved = [r["flag_id"] for r in flags.where((F.col("status") == "resolved") & (F.col("resolved_on") == day))
                 .select("flag_id").collect()]
     closed = store.close_resolved(resolved, at=filed_at) if resolved else []
     return {**totals, "closed": len(closed), "unroutable": unroutable}
+
+
+def with_address_text(spark: "SparkSession", profile: Profile, ds: str, flags: "DataFrame") -> "DataFrame":
+    """``flags`` with ``address_text`` from the grid office's addresses reference (null without one)."""
+    from pyspark.sql import functions as F
+
+    if not lake.table_exists(spark, profile.table_path("bronze", "addresses")):
+        return flags.withColumn("address_text", F.lit(None).cast("string"))
+    try:
+        addresses = lake.read_latest(spark, profile, "bronze", "addresses", ds)
+    except LookupError:
+        return flags.withColumn("address_text", F.lit(None).cast("string"))
+    texts = addresses.select("address_code", "address_text").dropDuplicates(["address_code"])
+    return flags.join(texts, "address_code", "left")
+
+
+def publish_grids(spark: "SparkSession", profile: Profile, ds: str, store: Any) -> None:
+    """The grid polygons of the reference delivery, for the centres' map page."""
+    if not lake.table_exists(spark, profile.table_path("bronze", "grids")):
+        return
+    try:
+        grids = lake.read_latest(spark, profile, "bronze", "grids", ds)
+    except LookupError:
+        return
+    rows = grids.select("grid_code", "grid_name", "level", "parent_code", "geometry_json").collect()
+    store.replace_grids([tuple(r) for r in rows])
 
