@@ -147,15 +147,13 @@ def case_handling(profile: Profile, ds: str, days: int, scope: D.Scope,
                   names: dict[str, str]) -> tuple[pd.DataFrame, dict[str, Any] | None, list[str]]:
     """Per receiving unit (the scope's child units × department): filed vs closed, on-time
     closure rate, median time per step over the report's days, and tasks overdue at the end of
-    ``ds``. Only events up to the end of ``ds`` count."""
+    the day. The day ends when ``ds``'s run published its tasks (:func:`data.run_cutoff`):
+    only events before then count, so a later rebuild gives the same figures."""
     from gridrisk.taskstore import Task, TaskStore, open_store
 
     if not _store_available(profile.task_store):
         return pd.DataFrame(columns=list(D.CASE_COLUMNS)), None, ["任务库尚未建立（还没有下发任何任务）"]
     store: TaskStore = open_store(profile.task_store)
-    end = dt.datetime.combine(dt.date.fromisoformat(ds) + dt.timedelta(days=1), dt.time(), TZ)
-    day_start = end - dt.timedelta(days=1)
-    since = end - dt.timedelta(days=days)
     tasks: list[Task] = []
     page = 5000
     while True:
@@ -163,11 +161,17 @@ def case_handling(profile: Profile, ds: str, days: int, scope: D.Scope,
         tasks.extend(batch)
         if len(batch) < page:
             break
+    commits = lake_reader.history(profile, "gold", "risk_flags")
+    filed_times = sorted({t.filed_at for t in tasks})
+
+    def cutoff(day: str) -> dt.datetime:
+        return D.run_cutoff(day, commits, filed_times, TZ)
+
+    end, day_start, since = cutoff(ds), cutoff(previous_day(ds)), cutoff(previous_day(ds, days))
     tasks = [t for t in tasks if t.filed_at < end]
     groups: dict[tuple[str, str], int] = {}
     for t in tasks:
-        unit = t.receiving_unit[:scope.child_length]
-        key = (unit, t.department)
+        key = (t.receiving_unit[:scope.child_length], t.department)
         groups.setdefault(key, 0)
         if t.deadline is not None and t.deadline < end and _open_at(store, t, end):
             groups[key] += 1
@@ -180,6 +184,7 @@ def case_handling(profile: Profile, ds: str, days: int, scope: D.Scope,
     if tasks:
         total = D.case_row(scope.store_unit, "合计", "全部", store.stats(scope.store_unit, since, end),
                            store.stats(scope.store_unit, day_start, end), sum(groups.values()))
+        total["until"] = end.isoformat()
     return pd.DataFrame(rows, columns=list(D.CASE_COLUMNS)), total, []
 
 

@@ -227,31 +227,49 @@ def _round_coords(value: Any, digits: int) -> Any:
     return value
 
 
-def map_features(grids: pd.DataFrame, flags_open: pd.DataFrame, scope: Scope, digits: int = 5) -> list[dict[str, Any]]:
+#: Past this many grid polygons in a scope, the map ships only the grids with open flags (drawn over
+#: their communities): every grid of a province would make the page several megabytes.
+MAX_PLAIN_GRIDS = 3000
+
+
+def map_features(grids: pd.DataFrame, flags_open: pd.DataFrame, scope: Scope, digits: int = 4,
+                 max_plain_grids: int = MAX_PLAIN_GRIDS) -> list[dict[str, Any]]:
     """GeoJSON features of every division in scope (levels of :data:`MAP_LEVELS` below the scope)
-    with ``open``/``open_high`` counts, for the choropleth. Coordinates rounded to ``digits``
-    decimals (~1 m at 5): the file stays small and identical between builds."""
+    with ``open``/``open_high`` counts, for the choropleth.
+
+    Coordinates are rounded to ``digits`` decimals (4 ≈ 10 m): the page stays small and the same
+    between builds. When the scope holds more than ``max_plain_grids`` grids, only grids with
+    open flags are kept (the map draws them over the community layer).
+    """
     feats: list[dict[str, Any]] = []
     counts = {level: open_by_division(flags_open, level).set_index("code") for level in MAP_LEVELS}
-    for rec in grids.sort_values(["level", "grid_code"], kind="mergesort").to_dict("records"):
-        level = rec.get("level")
-        if level not in MAP_LEVELS or LEVEL_LENGTH[level] <= scope.length:
-            continue
-        code = division_code_of_feature(str(rec["grid_code"]), level)
-        if not scope.contains(code):
+    inside = grids[grids["level"].isin(MAP_LEVELS)].copy()
+    inside["code"] = [division_code_of_feature(str(c), str(lv)) for c, lv in zip(inside["grid_code"], inside["level"])]
+    inside = inside[[LEVEL_LENGTH[lv] > scope.length and scope.contains(c) for c, lv in zip(inside["code"], inside["level"])]]
+    sparse = int((inside["level"] == "grid").sum()) > max_plain_grids
+    for rec in inside.sort_values(["level", "code"], kind="mergesort").to_dict("records"):
+        level, code = str(rec["level"]), str(rec["code"])
+        table = counts[level]
+        open_, high = (int(table.at[code, "open"]), int(table.at[code, "open_high"])) if code in table.index else (0, 0)
+        if sparse and level == "grid" and open_ == 0:
             continue
         try:
             geometry = json.loads(rec["geometry_json"])
         except (TypeError, ValueError):
             continue  # a reference row without usable geometry is reported by its quality suite
-        table = counts[level]
-        open_, high = (int(table.at[code, "open"]), int(table.at[code, "open_high"])) if code in table.index else (0, 0)
         feats.append({"type": "Feature",
                       "geometry": {"type": geometry["type"], "coordinates": _round_coords(geometry["coordinates"], digits)},
                       "properties": {"code": code, "name": rec.get("grid_name") or code, "level": level,
                                      "open": open_, "open_high": high}})
     order = {lvl: i for i, lvl in enumerate(MAP_LEVELS)}
     return sorted(feats, key=lambda f: (order[f["properties"]["level"]], f["properties"]["code"]))
+
+
+def default_map_level(features: list[dict[str, Any]], most: int = 400) -> str:
+    """The finest level with at most ``most`` polygons (a province opens on districts, a street on grids)."""
+    levels = [lv for lv in MAP_LEVELS if any(f["properties"]["level"] == lv for f in features)]
+    fitting = [lv for lv in levels if sum(f["properties"]["level"] == lv for f in features) <= most]
+    return fitting[-1] if fitting else levels[0]
 
 
 def division_names(grids: pd.DataFrame) -> dict[str, str]:
@@ -404,6 +422,40 @@ def quality_by_department(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- case handling
+
+
+def run_cutoff(day: str, commits: Iterable[Any], filed_at: Iterable[dt.datetime], tz: dt.tzinfo) -> dt.datetime:
+    """The moment the task store's figures of logical date ``day`` stop (exclusive).
+
+    A day's run publishes its tasks after the day is over (Airflow runs a date after its
+    interval; a backfill or a demo runs it weeks later), and the report of that day should
+    count them. So the day ends at midnight, or when the day's run published its tasks if that
+    was later: the first task filed after the run's ``risk_flags`` commit and before the next
+    run's (all tasks of one publish share a filing time), else the commit itself. ``commits``
+    are ``lake_reader.Commit`` of risk_flags; both inputs are history that never changes, so the
+    cut-off — and the report — is the same whenever it is built.
+
+    Example:
+        >>> from gridrisk.lake_reader import Commit
+        >>> utc = dt.timezone.utc
+        >>> runs = [Commit(1, dt.datetime(2026, 11, 29, 2, 0, tzinfo=utc), "MERGE", "ds=2026-11-01 rules=x")]
+        >>> filed = [dt.datetime(2026, 11, 29, 2, 3, tzinfo=utc)]
+        >>> run_cutoff("2026-11-01", runs, filed, utc).isoformat()
+        '2026-11-29T02:03:01+00:00'
+        >>> run_cutoff("2026-10-31", runs, filed, utc).isoformat()
+        '2026-11-01T00:00:00+00:00'
+    """
+    end = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), tz)
+    tagged = [c for c in commits if c.run_date is not None and c.timestamp is not None]
+    mine = [c for c in tagged if c.run_date <= day]
+    if not mine:
+        return end
+    run = max(mine, key=lambda c: c.version)
+    later = [c.timestamp for c in tagged if c.version > run.version]
+    until = min(later) if later else None
+    filed = [f for f in filed_at if f >= run.timestamp and (until is None or f < until)]
+    published = min(filed) if filed else run.timestamp
+    return max(end, published + dt.timedelta(seconds=1))
 
 
 def step_key(from_status: str, to_status: str) -> str:

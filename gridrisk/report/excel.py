@@ -88,7 +88,7 @@ def workbook_bytes(report: ReportData) -> bytes:
     map_rows = [{**f["properties"]} for f in report.map_features if f["properties"]["open"] > 0]
     _write_sheet(wb, "地图", MAP, map_rows, note=f"有未结标记的区划（共 {len(report.map_features)} 个区划面）")
     cases = list(data["cases"]) + ([data["case_total"]] if data["case_total"] else [])
-    _write_sheet(wb, "案件办理", CASES, cases, note=f"近 {report.days} 日，截至 {report.ds} 24:00；末行为合计")
+    _write_sheet(wb, "案件办理", CASES, cases, note=f"近 {report.days} 日，截至 {(report.case_total or {}).get('until', report.ds + ' 24:00')}；末行为合计")
     _write_sheet(wb, "数据质量-部门", QUALITY_DEPARTMENTS, data["quality_departments"])
     _write_sheet(wb, "数据质量-数据集", QUALITY, data["quality"])
     _write_sheet(wb, "风险标记明细", FLAGS, records(report.drill),

@@ -25,11 +25,33 @@ SEVERITY_LABELS = {"low": "低", "medium": "中", "high": "高", "critical": "�
 
 @functools.lru_cache(maxsize=1)
 def vega_bundle() -> str:
-    """Vega + Vega-Lite + vega-embed as one script (built offline by vl-convert, ~0.9 MB)."""
+    """Vega + Vega-Lite + vega-embed as one script (~0.9 MB), built offline by vl-convert.
+
+    Bundling takes seconds (tens on a loaded machine), so the result is kept on disk per
+    vl-convert and Vega-Lite version under ``$GRIDRISK_CACHE`` (default ``~/.cache/gridrisk``);
+    the content depends on those versions alone.
+    """
+    import importlib.metadata
+    import os
+    from pathlib import Path
+
     import vl_convert
 
+    version = importlib.metadata.version("vl-convert-python")
+    cache = Path(os.environ.get("GRIDRISK_CACHE") or Path.home() / ".cache" / "gridrisk")
+    path = cache / f"vega-bundle-{version}-vl{charts.VEGA_LITE_VERSION}.js"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
     bundle = vl_convert.javascript_bundle(vl_version=charts.VEGA_LITE_VERSION)  # type: ignore[call-arg]  # snippet is optional
-    return str(bundle).replace("</script", "<\\/script")
+    text = str(bundle).replace("</script", "<\\/script")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)  # atomic: a concurrent build never reads half a bundle
+    except OSError:
+        pass  # a read-only home only costs the next build the bundling time
+    return text
 
 
 def to_json(value: Any) -> str:
@@ -92,8 +114,7 @@ def chart_specs(report: ReportData) -> dict[str, dict[str, Any]]:
     }
     if report.map_features:
         levels = [lv for lv in D.MAP_LEVELS if any(f["properties"]["level"] == lv for f in report.map_features)]
-        specs["map"] = charts.map_chart(report.map_features, report.tracks, levels,
-                                        "grid" if "grid" in levels else levels[-1])
+        specs["map"] = charts.map_chart(report.map_features, report.tracks, levels, D.default_map_level(report.map_features))
     if not report.cases.empty:
         specs["cases"] = charts.cases_chart(report.cases, report.names)
         specs["steps"] = charts.steps_chart(report.case_total)

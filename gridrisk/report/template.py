@@ -81,7 +81,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 28px 30px; }
 <section id="districts">
 <h2>按市 / 区县</h2>
 <div class="charts"><div class="chart" id="chart-by_district" data-chart-box="by_district"></div></div>
-<table id="by-district">
+<div class="scroll"><table id="by-district">
 <thead><tr><th>市</th><th>区县</th><th>名称</th><th class="n">未结</th><th class="n">前一日</th><th class="n">变化</th><th class="n">新增</th><th class="n">消除</th><th class="n">高危</th></tr></thead>
 <tbody>
 {% for row in by_district %}
@@ -90,7 +90,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 28px 30px; }
 <td class="n" data-field="change">{{ row.change|change }}</td><td class="n" data-field="new">{{ row.new|int }}</td>
 <td class="n" data-field="resolved">{{ row.resolved|int }}</td><td class="n" data-field="open_high">{{ row.open_high|int }}</td></tr>
 {% endfor %}
-</tbody></table>
+</tbody></table></div>
 </section>
 
 <section id="map">
@@ -103,7 +103,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 28px 30px; }
 </section>
 
 <section id="cases">
-<h2>案件办理（近 {{ r.days }} 日，截至 {{ r.ds }} 24:00）</h2>
+<h2>案件办理（近 {{ r.days }} 日{% if r.case_total %}，截至 {{ r.case_total.until[:19]|replace('T', ' ') }}{% endif %}）</h2>
 {% if r.case_total %}
 <div class="kpis">
   <div class="kpi"><b data-total="filed">{{ r.case_total.filed|int }}</b><span>立案</span></div>
@@ -127,7 +127,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 28px 30px; }
 {% for key, label in steps %}<td class="n" data-field="{{ key }}">{{ row[key]|seconds }}</td>{% endfor %}</tr>
 {% endfor %}
 </tbody></table></div>
-<p class="note">立案、结案、按期率与各环节中位用时取自任务库的统计（截至当日 24:00 的事件）；超期 = 当日 24:00 时已过时限仍未结案。用时精确到秒。</p>
+<p class="note">立案、结案、按期率与各环节中位用时取自任务库的统计。一日截止于当日 24:00，或当日批次下发任务之时（若更晚）；此后的办理计入次日。超期 = 截止时已过时限仍未结案。用时精确到秒。</p>
 {% else %}<p>范围内还没有下发的任务。</p>{% endif %}
 </section>
 
