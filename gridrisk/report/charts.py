@@ -25,7 +25,7 @@ WIDTH = 640
 def config() -> dict[str, Any]:
     """The Vega config every chart shares: Chinese-capable fonts, quiet axes."""
     return {"font": FONT_STACK, "axis": {"labelFont": FONT_STACK, "titleFont": FONT_STACK, "labelFontSize": 11},
-            "legend": {"labelFont": FONT_STACK, "titleFont": FONT_STACK}, "title": {"font": FONT_STACK},
+            "legend": {"labelFont": FONT_STACK, "titleFont": FONT_STACK, "labelLimit": 320}, "title": {"font": FONT_STACK},
             "view": {"stroke": None}}
 
 
@@ -56,7 +56,7 @@ def by_rule_chart(by_rule: pd.DataFrame, titles: dict[str, str]) -> dict[str, An
         if rec.get("open_before") is not None and not pd.isna(rec["open_before"]):
             rows.append({"rule": label, "day": "前一日", "open": int(rec["open_before"])})
     chart = alt.Chart(_data("rows")).mark_bar().encode(
-        y=alt.Y("rule:N", title=None, sort=None),
+        y=alt.Y("rule:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
         yOffset=alt.YOffset("day:N", sort=["当日", "前一日"]),
         x=alt.X("open:Q", title="未结风险标记（条）"),
         color=alt.Color("day:N", title=None, sort=["当日", "前一日"], scale=alt.Scale(range=["#c0392b", "#bbbbbb"])),

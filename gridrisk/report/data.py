@@ -219,6 +219,31 @@ def division_code_of_feature(grid_code: str, level: str) -> str:
     return grid_code[:LEVEL_LENGTH[level]]
 
 
+def _ring_area(ring: list[list[float]]) -> float:
+    """Twice the planar signed area of a ring: positive when it runs counter-clockwise."""
+    return sum(x0 * y1 - x1 * y0 for (x0, y0, *_), (x1, y1, *_) in zip(ring, ring[1:] + ring[:1]))
+
+
+def rewind(geometry: dict[str, Any]) -> dict[str, Any]:
+    """Polygons wound as d3-geo (which Vega draws with) expects: outer rings clockwise, holes
+    counter-clockwise. GeoJSON (RFC 7946) winds them the other way round, and d3 reads a
+    counter-clockwise outer ring as the whole globe but the polygon: one shape filling the map.
+
+    Example:
+        >>> square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+        >>> rewind(square)["coordinates"][0]
+        [[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]
+    """
+    def polygon(rings: list[Any]) -> list[Any]:
+        return [ring[::-1] if (_ring_area(ring) > 0) == (i == 0) else ring for i, ring in enumerate(rings)]
+
+    if geometry.get("type") == "Polygon":
+        return {"type": "Polygon", "coordinates": polygon(geometry["coordinates"])}
+    if geometry.get("type") == "MultiPolygon":
+        return {"type": "MultiPolygon", "coordinates": [polygon(p) for p in geometry["coordinates"]]}
+    return geometry
+
+
 def _round_coords(value: Any, digits: int) -> Any:
     if isinstance(value, float):
         return round(value, digits)
@@ -257,18 +282,22 @@ def map_features(grids: pd.DataFrame, flags_open: pd.DataFrame, scope: Scope, di
             geometry = json.loads(rec["geometry_json"])
         except (TypeError, ValueError):
             continue  # a reference row without usable geometry is reported by its quality suite
-        feats.append({"type": "Feature",
-                      "geometry": {"type": geometry["type"], "coordinates": _round_coords(geometry["coordinates"], digits)},
-                      "properties": {"code": code, "name": rec.get("grid_name") or code, "level": level,
-                                     "open": open_, "open_high": high}})
+        props: dict[str, Any] = {"code": code, "name": rec.get("grid_name") or code, "level": level,
+                                 "open": open_, "open_high": high}
+        if sparse and level == "grid":
+            props["sparse"] = 1
+        geometry = rewind({"type": geometry["type"], "coordinates": _round_coords(geometry["coordinates"], digits)})
+        feats.append({"type": "Feature", "geometry": geometry, "properties": props})
     order = {lvl: i for i, lvl in enumerate(MAP_LEVELS)}
     return sorted(feats, key=lambda f: (order[f["properties"]["level"]], f["properties"]["code"]))
 
 
 def default_map_level(features: list[dict[str, Any]], most: int = 400) -> str:
-    """The finest level with at most ``most`` polygons (a province opens on districts, a street on grids)."""
+    """The finest level with at most ``most`` polygons (a province opens on districts, a street on
+    grids); a level shipped sparse (only its flagged grids) is never the first view."""
     levels = [lv for lv in MAP_LEVELS if any(f["properties"]["level"] == lv for f in features)]
-    fitting = [lv for lv in levels if sum(f["properties"]["level"] == lv for f in features) <= most]
+    fitting = [lv for lv in levels if sum(f["properties"]["level"] == lv for f in features) <= most
+               and not any(f["properties"]["level"] == lv and f["properties"].get("sparse") for f in features)]
     return fitting[-1] if fitting else levels[0]
 
 

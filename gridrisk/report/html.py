@@ -117,7 +117,8 @@ def chart_specs(report: ReportData) -> dict[str, dict[str, Any]]:
         specs["map"] = charts.map_chart(report.map_features, report.tracks, levels, D.default_map_level(report.map_features))
     if not report.cases.empty:
         specs["cases"] = charts.cases_chart(report.cases, report.names)
-        specs["steps"] = charts.steps_chart(report.case_total)
+        if any((report.case_total or {}).get(f"median_s_{a}_{b}") is not None for a, b in D.STEPS):
+            specs["steps"] = charts.steps_chart(report.case_total)
     if not report.quality.empty:
         specs["quality"] = charts.quality_chart(report.quality)
     for spec in specs.values():

@@ -113,7 +113,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 28px 30px; }
 </div>
 <div class="charts">
 <div class="chart" id="chart-cases" data-chart-box="cases"></div>
-<div class="chart" id="chart-steps" data-chart-box="steps"></div>
+{% if specs.steps is defined %}<div class="chart" id="chart-steps" data-chart-box="steps"></div>{% endif %}
 </div>
 <div class="scroll"><table id="case-table">
 <thead><tr><th>接收单位</th><th>名称</th><th>部门</th><th class="n">当日立案</th><th class="n">当日结案</th><th class="n">立案</th><th class="n">结案</th><th class="n">按期结案</th><th class="n">按期率</th><th class="n">系统结案</th><th class="n">超期</th>{% for key, label in steps %}<th class="n">{{ label }}</th>{% endfor %}</tr></thead>
