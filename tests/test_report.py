@@ -190,6 +190,13 @@ def province(spark, tmp_path_factory):
             "store": store}
 
 
+def _map_counts(html: str) -> list[dict]:
+    """The divisions the map colours, with their counts, from the map's Vega-Lite data."""
+    m = re.search(r'<script type="application/json" data-chart="map">(.*?)</script>', html, re.S)
+    assert m, "the page has a map"
+    return [f["properties"] for f in json.loads(m.group(1))["datasets"]["divisions"] if f["properties"]["open"] > 0]
+
+
 def _embedded(html: str) -> dict:
     m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
     assert m, "the page embeds its figures"
@@ -210,7 +217,8 @@ def test_page_figures_equal_the_gold_tables(spark, province):
     from jobs.gold.risk_flags import flags_as_of
 
     profile = province["profile"]
-    page = _embedded(Path(province["day2"].html).read_text(encoding="utf-8"))
+    html = Path(province["day2"].html).read_text(encoding="utf-8")
+    page = _embedded(html)
     for ds in (DAY1, DAY2):
         gold = {r["rule_id"]: r.asDict() for r in lake.read_partition(spark, profile, "gold", "risk_summary", ds)
                 .groupBy("rule_id").agg(*(F.sum(c).alias(c) for c in D.COUNTS)).collect()}
@@ -225,7 +233,7 @@ def test_page_figures_equal_the_gold_tables(spark, province):
     opened = flags_as_of(spark, profile, DAY2).where((F.col("status") == "open") & (F.col("last_seen") == F.lit(DAY2).cast("date")))
     assert page["drill_total"] == opened.count() == sum(r["open"] for r in page["by_rule"])
     by_grid = {r["grid_code"]: r["count"] for r in opened.groupBy("grid_code").count().collect()}
-    page_grids = {r["code"]: r["open"] for r in page["map"]["open_by_division"] if r["level"] == "grid"}
+    page_grids = {r["code"]: r["open"] for r in _map_counts(html) if r["level"] == "grid"}
     assert page_grids == {g: n for g, n in by_grid.items() if g in page_grids}
     assert sum(page_grids.values()) + page["map"]["unmapped"] == page["drill_total"]
     # Case handling: the store's events, counted independently of its statistics.
@@ -256,15 +264,16 @@ def test_unit_scoped_report_shows_only_its_subtree(spark, province):
     full = _embedded(Path(province["day2"].html).read_text(encoding="utf-8"))
     district = max(full["by_district"], key=lambda r: r["open"])["district_code"]
     out = province["root"] / "out" / "district"
-    page = _embedded(Path(build_report(profile, DAY2, unit=district, out_dir=str(out)).html).read_text(encoding="utf-8"))
+    html = Path(build_report(profile, DAY2, unit=district, out_dir=str(out)).html).read_text(encoding="utf-8")
+    page = _embedded(html)
     gold = {r["rule_id"]: r["open"] for r in lake.read_partition(spark, profile, "gold", "risk_summary", DAY2)
             .where(F.col("district_code") == district).groupBy("rule_id").agg(F.sum("open").alias("open")).collect()}
     assert {r["rule_id"]: r["open"] for r in page["by_rule"]} == gold
     assert {r["district_code"] for r in page["by_district"]} == {district}
-    assert all(r["code"].startswith(district) for r in page["map"]["open_by_division"])
+    assert all(r["code"].startswith(district) for r in _map_counts(html))
     assert all(r["unit"].startswith(district) for r in page["cases"])
     # A street: finer than risk_summary, counted over the flags as of the day, same totals.
-    street = max((r for r in page["map"]["open_by_division"] if r["level"] == "street"), key=lambda r: r["open"])
+    street = max((r for r in _map_counts(html) if r["level"] == "street"), key=lambda r: r["open"])
     narrow = _embedded(Path(build_report(profile, DAY2, unit=street["code"], out_dir=str(out)).html).read_text(encoding="utf-8"))
     assert sum(r["open"] for r in narrow["by_rule"]) == street["open"] == narrow["drill_total"]
 
@@ -307,7 +316,6 @@ def test_page_renders_in_a_headless_browser(province, tmp_path):
     from playwright.sync_api import sync_playwright
 
     html = Path(province["day2"].html)
-    page_data = _embedded(html.read_text(encoding="utf-8"))
     errors: list[str] = []
     requests: list[str] = []
     with sync_playwright() as p:
@@ -324,8 +332,11 @@ def test_page_renders_in_a_headless_browser(province, tmp_path):
         for name in boxes:
             marks = page.eval_on_selector(f"#chart-{name}", "e => e.querySelectorAll('svg path, svg rect, svg line').length")
             assert marks > 5, f"chart {name} drew nothing"
-        grid_shapes = page.eval_on_selector("#chart-map", "e => e.querySelectorAll('svg path[aria-roledescription=\"geoshape\"], svg .mark-geoshape path').length")
-        assert grid_shapes >= len([r for r in page_data["map"]["open_by_division"] if r["level"] == "grid"])
+        spec = json.loads(re.search(r'data-chart="map">(.*?)</script>', html.read_text(encoding="utf-8"), re.S).group(1))
+        level = next(p["value"] for p in spec["params"] if p["name"] == "map_level")
+        divisions = [f for f in spec["datasets"]["divisions"] if f["properties"]["level"] == level]
+        shapes = page.eval_on_selector("#chart-map", "e => e.querySelectorAll('svg .mark-geoshape path').length")
+        assert len(divisions) > 0 and shapes >= len(divisions), (level, shapes, len(divisions))
         rendered_text = page.inner_text("#headline")
         assert "未结风险标记" in rendered_text
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)

@@ -94,11 +94,9 @@ def payload(report: ReportData) -> dict[str, Any]:
         "flags_version": report.flags_version,
         "by_rule": records(report.by_rule), "by_district": records(report.by_district),
         "trend": records(report.trend), "trend_days": report.trend_days,
+        # The counts per division travel once, in the map's own data (its spec's ``datasets``).
         "map": {"levels": sorted({f["properties"]["level"] for f in report.map_features}, key=D.MAP_LEVELS.index),
-                "open_by_division": [{"level": f["properties"]["level"], "code": f["properties"]["code"],
-                                      "open": f["properties"]["open"], "open_high": f["properties"]["open_high"]}
-                                     for f in report.map_features if f["properties"]["open"] > 0],
-                "tracks": len(report.tracks), "unmapped": report.unmapped},
+                "shapes": len(report.map_features), "tracks": len(report.tracks), "unmapped": report.unmapped},
         "cases": records(report.cases), "case_total": report.case_total,
         "quality": records(report.quality), "quality_departments": records(report.quality_departments),
         "drill_total": report.drill_total, "drill_shown": len(report.drill), "drill_cap": report.drill_cap,
