@@ -360,3 +360,15 @@ def test_page_renders_in_a_headless_browser(province, tmp_path):
     assert not errors, errors
     assert not requests, f"the page fetched from the network: {requests[:3]}"
     assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def test_cli_says_what_is_missing(tmp_path, monkeypatch, capsys):
+    from gridrisk.cli import main
+
+    monkeypatch.setenv("GRIDRISK_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("GRIDRISK_LAKE", str(tmp_path / "lake"))
+    assert main(["report", "--date", DAY1]) == 1
+    assert "gold/risk_flags: no Delta table at" in capsys.readouterr().err
+    assert main(["report", "--date", DAY1, "--unit", "3201x"]) == 2
+    assert "not a division code" in capsys.readouterr().err
+    assert not (tmp_path / "lake").exists(), "a report never creates anything in the lake"

@@ -18,9 +18,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     try:
         paths = build_report(profile, args.date, unit=args.unit, days=args.days, out_dir=args.out)
-    except LakeReadError as exc:
+    except LakeReadError as exc:  # nothing to report on: the lake lacks the table, run or partition
         print(f"gridrisk report: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a bad --date, --unit or --days
+        print(f"gridrisk report: {exc}", file=sys.stderr)
+        return 2
     print(f"report:   {paths.html}  ({paths.html_bytes / 1024:,.0f} KiB)")
     print(f"workbook: {paths.xlsx}  ({paths.xlsx_bytes / 1024:,.0f} KiB)")
     print(f"built in {paths.seconds:.1f} s")
