@@ -42,8 +42,8 @@ class Scope:
     Example:
         >>> Scope("320115").contains("320115101001003"), Scope("320115").contains("320116000000000")
         (True, False)
-        >>> Scope(None).child_length, Scope("3201").child_length, Scope("320115").child_length
-        (6, 6, 9)
+        >>> [Scope(u).child_length for u in (None, "3201", "320115", "320115101001003")]
+        [6, 6, 9, 15]
     """
 
     unit: str | None = None
@@ -67,7 +67,8 @@ class Scope:
     def child_length(self) -> int:
         """The code length of the units one row of a per-unit table stands for (district for a
         province or city report, then one level down)."""
-        return next(n for n in LEVEL_LENGTH.values() if n > max(self.length, LEVEL_LENGTH["city"]))
+        deeper = [n for n in LEVEL_LENGTH.values() if n > max(self.length, LEVEL_LENGTH["city"])]
+        return deeper[0] if deeper else LEVEL_LENGTH["grid"]  # a grid's report has one row: itself
 
     @property
     def summary_grain(self) -> bool:
@@ -128,7 +129,7 @@ def summary_counts(flags: pd.DataFrame, ds: str, scope: Scope = Scope(None)) -> 
     if flags.empty:
         return pd.DataFrame(columns=columns)
     cond = flag_conditions(flags, ds)
-    inside = division_code(flags, 15).map(lambda c: c == UNKNOWN and scope.unit is None or scope.contains(c))
+    inside = division_code(flags, 15).map(scope.contains)  # a flag of no known place counts province-wide only
     frame = pd.concat([flags[["rule_id"]], cond.astype(int)], axis=1)
     frame["city_code"] = division_code(flags, LEVEL_LENGTH["city"])
     frame["district_code"] = division_code(flags, LEVEL_LENGTH["district"])
