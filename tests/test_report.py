@@ -18,6 +18,7 @@ import pytest
 from gridrisk.report import data as D
 
 DAY1, DAY2 = "2026-11-01", "2026-11-02"
+DATASETS = ["addresses", "grids", "housing_units", "residence_registrations", "persons"]
 TZ = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -159,7 +160,17 @@ def province(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     generate(inbox=root / "inbox", truth=root / "truth", persons=1000, seed=5, start_date=d(DAY1), days=2, progress=False)
     profile = load_profile("local", env={}, workdir=str(root))
-    pipeline.run_daily(DAY1, profile)
+    def run_day(ds):
+        # The housing slice of the daily pipeline (ingest of its departments and the reference
+        # grids, silver, rules, publish): the person rules need entity resolution, minutes of
+        # Splink that add nothing the report does not already get from the housing rules.
+        loaded = pipeline.ingest(ds, profile, datasets=DATASETS)
+        assert [r["status"] for r in loaded["results"]] == ["loaded"] * len(DATASETS)
+        pipeline.silver(ds, profile)
+        assert pipeline.rules(ds, profile)["evaluated"]
+        pipeline.publish(ds, profile)
+
+    run_day(DAY1)
     store = open_store(profile.task_store)
     tasks = store.list_tasks("32", limit=10_000)
     assert len(tasks) >= 4, "the province filed too few tasks to work some of them"
@@ -182,7 +193,7 @@ def province(spark, tmp_path_factory):
     # The next day: more work on the tasks, the pipeline's second day, then the report of day 1 again.
     store.transition(second.task_id, "signed", actor="网格员", at=at(4))
     store.transition(third.task_id, "dispatched", actor="区中心坐席", at=at(5))
-    pipeline.run_daily(DAY2, profile)
+    run_day(DAY2)
     again = build_report(profile, DAY1, out_dir=str(out / "first"))
     second_build = (Path(again.html).read_bytes(), Path(again.xlsx).read_bytes())
     day2 = build_report(profile, DAY2, out_dir=str(out / "second"))
@@ -294,6 +305,9 @@ def test_no_raw_id_name_or_diagnosis_in_page_or_workbook(province):
     raw_ids = {i for i in raw_ids if len(i) >= 15}
     legacy = {i[:6] + i[8:17] for i in raw_ids if len(i) == 18}
     names = {str(n) for n in people["name"].dropna() if len(str(n)) >= 2}
+    # Place names may read like a person's (陈良镇 holds 陈良): take them out of the text first.
+    places = sorted(set(lake_reader.read(profile, "bronze", "grids", columns=["grid_name"])["grid_name"].dropna()),
+                    key=len, reverse=True)
     diagnoses = set(load_schema("mental_health_registry").column("diagnosis").enum or ())
     assert raw_ids and names and len(diagnoses) == 6
     outputs = {"page": Path(province["day2"].html).read_text(encoding="utf-8"),
@@ -302,6 +316,8 @@ def test_no_raw_id_name_or_diagnosis_in_page_or_workbook(province):
     for what, text in outputs.items():
         # the page's script bundle is library code, not data: scan what is not the bundle
         text = re.sub(r"<script>.*?</script>", "", text, flags=re.S) if what.startswith("page") else text
+        for place in places:
+            text = text.replace(place, "")
         eighteen = {m for m in re.findall(r"(?<!\d)\d{17}[\dXx](?!\d)", text) if ids.normalise_id(m).status == "valid"}
         assert not eighteen, f"{what} holds ID numbers: {sorted(eighteen)[:3]}"
         assert not [i for i in raw_ids | legacy if i in text], f"{what} holds a raw ID number"
