@@ -388,3 +388,14 @@ def test_cli_says_what_is_missing(tmp_path, monkeypatch, capsys):
     assert main(["report", "--date", DAY1, "--unit", "3201x"]) == 2
     assert "not a division code" in capsys.readouterr().err
     assert not (tmp_path / "lake").exists(), "a report never creates anything in the lake"
+
+
+def test_report_and_lake_reader_need_no_spark():
+    """The report runs as an Airflow task after publish and as a quick CLI command: no JVM."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gridrisk.report.build, gridrisk.report.html, gridrisk.report.excel, gridrisk.lake_reader; "
+            "print(sorted(m for m in ('pyspark', 'jobs', 'great_expectations') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
