@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java demo test test-fast test-spark lint serve airflow bench-generate bench-ingest accuracy clean
+.PHONY: help venv java demo test test-fast test-spark lint serve airflow bench-generate bench-ingest bench-report accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000
 
 bench-ingest: venv ## benchmark bronze ingest of a generated province (PERSONS=1000000)
 	$(PY) benchmarks/bench_ingest.py --persons $(or $(PERSONS),1000000)
+
+bench-report: venv java ## build time and file size of the analysts' report (PERSONS=20000)
+	$(PY) benchmarks/bench_report.py --persons $(or $(PERSONS),20000)
 
 accuracy: venv ## precision/recall of the rules against the generator's truth, synth.accuracy (PERSONS=20000)
 	$(PY) benchmarks/rule_accuracy.py --persons $(or $(PERSONS),20000)
