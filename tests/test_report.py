@@ -151,7 +151,7 @@ def province(spark, tmp_path_factory):
     """A generated province run for two days, with tasks worked in between; the report of day 1
     is built after day 1 and again after day 2."""
     from gridrisk.config import load_profile
-    from gridrisk.generate import generate
+    from synth.generate import generate
     from gridrisk.report import build_report
     from gridrisk.taskstore import open_store
     from jobs import pipeline
