@@ -46,8 +46,8 @@ serve: venv ## the grid centres' task service on the embedded store (http://127.
 airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh
 
-bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000)
-	$(PY) benchmarks/bench_generate.py --persons $(or $(PERSONS),1000000)
+bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000, VEHICLES=2300 sizes the hazmat fleet)
+	$(PY) benchmarks/bench_generate.py --persons $(or $(PERSONS),1000000) $(if $(VEHICLES),--vehicles $(VEHICLES),)
 
 bench-ingest: venv ## benchmark bronze ingest of a generated province (PERSONS=1000000)
 	$(PY) benchmarks/bench_ingest.py --persons $(or $(PERSONS),1000000)
