@@ -14,6 +14,8 @@ setup(
     description="Big-data risk screening for grid-based social governance",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["gridrisk", "gridrisk.*", "jobs", "jobs.*"]),
+    # Data Docs' front-end files, vendored for offline use (gridrisk/quality/gx_report.py)
+    package_data={"gridrisk.quality": ["static/vendor/*", "static/vendor/**/*"]},
     install_requires=[
         "pyspark>=4.2,<4.3",
         "delta-spark>=4.4,<4.5",
@@ -32,6 +34,7 @@ setup(
         "opencc-python-reimplemented>=0.1.7",
         "splink>=5,<6",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10"]},
+    # playwright: the offline Data Docs browser test (drives Debian's chromium-headless-shell)
+    extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "playwright>=1.50"]},
     entry_points={"console_scripts": ["gridrisk=gridrisk.cli:main"]},
 )

@@ -101,6 +101,8 @@ GX_IMAGES_URL = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.co
 #: Subresource integrity and CORS mode make a browser refuse a script loaded from ``file://``.
 _SRI = re.compile(r'\s+(?:integrity="[^"]*"|crossorigin="[^"]*")')
 _LINK = re.compile(r'(?P<attr>(?:src|href)=")(?P<url>https?://[^"]+)"')
+_STATIC = re.compile(r'(?P<attr>(?:src|href)=")(?:\./|(?:\.\./)+)?static/')
+_GX_IMAGE = re.compile(re.escape(GX_IMAGES_URL) + r"(?P<file>[\w.-]+)")
 _log = logging.getLogger(__name__)
 
 
@@ -387,19 +389,24 @@ def install_vendor_assets(site_dir: Path) -> None:
 
 
 def localise_page(page: Path, site_dir: Path) -> None:
-    """Point a page's CDN links at the site's vendored copies; drop SRI/CORS attributes."""
+    """Point a page's CDN links at the site's vendored copies; drop SRI/CORS attributes.
+
+    GX's logo images (navbar, the dark theme's CSS) point at its web bucket; the same files ship
+    in its ``static/images``, and one that does not (the dark logo) falls back to the light one.
+    """
     html = page.read_text(encoding="utf-8")
     up = "../" * (len(page.relative_to(site_dir).parts) - 1)
+    images = site_dir / "static" / "images"
 
-    def local(m: re.Match[str]) -> str:
+    def vendored(m: re.Match[str]) -> str:
         url = m.group("url")
-        if url in VENDOR_MAP:
-            return f'{m.group("attr")}{up}static/vendor/{VENDOR_MAP[url]}"'
-        if url.startswith(GX_IMAGES_URL):
-            return f'{m.group("attr")}{up}static/images/{url[len(GX_IMAGES_URL):]}"'
-        return m.group(0)
+        return f'{m.group("attr")}{up}static/vendor/{VENDOR_MAP[url]}"' if url in VENDOR_MAP else m.group(0)
 
-    out = _LINK.sub(local, html).replace(f'"{GX_IMAGES_URL}', f'"{up}static/images/')
-    out = _SRI.sub("", out)
+    def image(m: re.Match[str]) -> str:
+        name = m.group("file") if (images / m.group("file")).is_file() else "logo-long.png"
+        return f"{up}static/images/{name}"
+
+    out = _SRI.sub("", _GX_IMAGE.sub(image, _LINK.sub(vendored, html)))
+    out = _STATIC.sub(lambda m: f'{m.group("attr")}{up}static/', out)  # GX counts some depths wrong (favicon)
     if out != html:
         page.write_text(out, encoding="utf-8")
