@@ -82,8 +82,8 @@ def offline_page(browser, url: str):
 
     page.route("**/*", only_files)
     page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
-    page.goto(url)
-    page.wait_for_load_state("networkidle")
+    page.set_default_timeout(120_000)  # a loaded CI machine
+    page.goto(url, wait_until="load")
     page.evaluate("document.fonts.ready.then(() => true)")
     return page, failed, blocked
 
@@ -104,6 +104,7 @@ def test_data_docs_list_every_suite_of_the_day_keep_older_runs_and_work_offline(
         browser = pw.chromium.launch(executable_path=CHROME)
         try:
             page, failed, blocked = offline_page(browser, index.as_uri())
+            page.wait_for_selector(".ge-index-page-validation-results-table tbody tr")  # drawn by bootstrap-table
             rows = page.eval_on_selector_all(
                 ".ge-index-page-validation-results-table tbody tr",
                 """rows => rows.map(r => ({text: r.innerText,
@@ -117,8 +118,8 @@ def test_data_docs_list_every_suite_of_the_day_keep_older_runs_and_work_offline(
             by_run = {(suite, run): r for r in rows for suite in ("bronze.gps_points", "bronze.hazmat_vehicles",
                                                                   "bronze.persons") for run in (DS, DS_BEFORE)
                       if suite in r["text"] and run in r["text"]}
-            assert sorted(by_run) == [("bronze.gps_points", DS), ("bronze.hazmat_vehicles", DS),
-                                      ("bronze.hazmat_vehicles", DS_BEFORE), ("bronze.persons", DS)]
+            assert sorted(by_run) == [("bronze.gps_points", DS), ("bronze.hazmat_vehicles", DS_BEFORE),
+                                      ("bronze.hazmat_vehicles", DS), ("bronze.persons", DS)]
             # pass/fail marks are drawn by the vendored Font Awesome (a glyph, not an empty box)
             mark = {k: [i for i in r["icons"] if "fa-check" in i["cls"] or "fa-times" in i["cls"]]
                     for k, r in by_run.items()}
@@ -133,6 +134,8 @@ def test_data_docs_list_every_suite_of_the_day_keep_older_runs_and_work_offline(
 
             [persons_page] = [p for p in pages if "/persons/" in p]
             page, failed, blocked = offline_page(browser, (index.parent / persons_page).as_uri())
+            page.get_by_text("Show more info...").first.click()  # the Info block (Bootstrap collapse)
+            page.get_by_text("Logical date").first.wait_for(state="visible")
             text = page.inner_text("body")
             assert (failed, blocked) == ([], [])
             assert re.search(rf"Logical date\s+{DS}", text) and re.search(rf"Run Name\s+{DS}", text)
