@@ -66,6 +66,9 @@ if TYPE_CHECKING:
 #: Beijing time: run times are shown here with their offset, never as ``Z``.
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 SITE_NAME = "gridrisk"
+#: The index lists the newest runs (~4 months of 17 suites a day): GX reads every listed result
+#: on each build. Older pages stay on disk under ``validations/``; nothing is deleted.
+INDEX_RUNS = 2000
 VALIDATIONS_STORE = "gridrisk_validations"
 SUITES_STORE = "gridrisk_suites"
 #: Keys of a GX result that hold sample values of the validated column(s).
@@ -348,6 +351,7 @@ def _site_builder(ctx: AbstractDataContext, site: DocsSite) -> SiteBuilder:
         site_name=SITE_NAME,
         show_how_to_buttons=False,
         site_index_builder={"class_name": "DefaultSiteIndexBuilder", "show_cta_footer": False,
+                            "validation_results_limit": INDEX_RUNS,
                             "renderer": {"module_name": here, "class_name": BeijingSiteIndexPageRenderer.__name__}},
         site_section_builders={
             "expectations": {"source_store_name": SUITES_STORE},
