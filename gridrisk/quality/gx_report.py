@@ -44,7 +44,11 @@ from great_expectations.core.expectation_validation_result import (  # noqa: E40
     ExpectationValidationResult,
 )
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
-from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults  # noqa: E402
+from great_expectations.data_context.types.base import (  # noqa: E402
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
 from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
     ExpectationSuiteIdentifier,
     ValidationResultIdentifier,
@@ -233,11 +237,11 @@ def _context(site: DocsSite | None) -> AbstractDataContext:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
     ctx = gx.get_context(project_config=config, mode="ephemeral")
-    ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}  # type: ignore[assignment]
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     if site is not None:
         for name, cls, sub in ((VALIDATIONS_STORE, "ValidationResultsStore", "validations"),
                                (SUITES_STORE, "ExpectationsStore", "expectations")):
-            ctx.add_store(name, {"class_name": cls, "store_backend": {  # type: ignore[typeddict-item]
+            ctx.add_store(name, {"class_name": cls, "store_backend": {
                 "class_name": "TupleFilesystemStoreBackend", "base_directory": str(site.store_dir / sub)}})
     return ctx
 
@@ -307,7 +311,7 @@ def _run_name(run_id: Any) -> str:
     return str(run_id or "__none__")
 
 
-class LogicalDateValidationPageRenderer(ValidationResultsPageRenderer):  # type: ignore[misc]
+class LogicalDateValidationPageRenderer(ValidationResultsPageRenderer):
     """GX's validation page with Beijing run times (``+08:00``, not ``Z``) and the logical date."""
 
     def _parse_run_values(self, validation_results: ExpectationSuiteValidationResult) -> tuple[str, str]:
@@ -324,7 +328,7 @@ class LogicalDateValidationPageRenderer(ValidationResultsPageRenderer):  # type:
         return info
 
 
-class BeijingSiteIndexPageRenderer(SiteIndexPageRenderer):  # type: ignore[misc]
+class BeijingSiteIndexPageRenderer(SiteIndexPageRenderer):
     """GX's index page with run times in Beijing time (GX uses the machine's zone)."""
 
     @classmethod
