@@ -72,6 +72,8 @@ setup(
     description="Big-data risk screening for grid-based social governance",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["gridrisk", "gridrisk.*", "jobs", "jobs.*", "cli", "cli.*"]),
+    # Data Docs' front-end files, vendored for offline use (gridrisk/quality/gx_report.py)
+    package_data={"gridrisk.quality": ["static/vendor/*", "static/vendor/**/*"]},
     install_requires=[
         "pyyaml>=6",
         "tabulate>=0.9",

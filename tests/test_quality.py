@@ -9,7 +9,7 @@ import os
 import pytest
 
 from gridrisk import ids, lake, quality
-from gridrisk.config import ConfigError, schema_names
+from gridrisk.config import ConfigError, repo_root, schema_names
 from gridrisk.delivery import write_delivery
 from jobs.bronze import ingest
 from jobs.quality import validate
@@ -77,7 +77,7 @@ def test_every_bronze_table_and_silver_occupancy_has_a_valid_business_suite():
 def test_a_broken_expectation_file_lists_every_problem(tmp_path, monkeypatch):
     for sub in ("schemas", "conf", "expectations"):
         (tmp_path / sub).mkdir()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(quality.__file__)))
+    root = str(repo_root())
     for name in ("persons.yaml",):
         (tmp_path / "schemas" / name).write_bytes(open(os.path.join(root, "schemas", name), "rb").read())
     (tmp_path / "conf" / "quality.yaml").write_text("default: {max_bad_share: 0.05}\n")

@@ -31,10 +31,13 @@ import datetime as dt
 import json
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridrisk import lake, quality
+from gridrisk import lake
 from gridrisk.config import Profile, load_profile
+from gridrisk.quality import Check, policy, references_needed, suite_checks
+from gridrisk.quality.masking import masked_samples, masker_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -56,7 +59,13 @@ class QualityError(RuntimeError):
 
 
 def data_docs_dir(profile: Profile) -> str:
+    """The Data Docs site (``index.html`` lists every run of every suite)."""
     return f"{profile.reports.rstrip('/')}/data_docs"
+
+
+def data_docs_store_dir(profile: Profile) -> str:
+    """The (masked) results and suites the site is rebuilt from; beside the site, not in it."""
+    return f"{profile.reports.rstrip('/')}/data_docs_store"
 
 
 def _ingest_entry(spark: "SparkSession", profile: Profile, dataset: str, ds: str) -> dict[str, Any] | None:
@@ -69,9 +78,9 @@ def _ingest_entry(spark: "SparkSession", profile: Profile, dataset: str, ds: str
     return row.asDict(recursive=True) if row else None
 
 
-def _references(spark: "SparkSession", profile: Profile, checks: list[quality.Check], ds: str) -> dict[str, "DataFrame"]:
+def _references(spark: "SparkSession", profile: Profile, checks: list[Check], ds: str) -> dict[str, "DataFrame"]:
     refs = {}
-    for name in sorted(quality.references_needed(checks)):
+    for name in sorted(references_needed(checks)):
         if lake.table_exists(spark, profile.table_path("bronze", name)):
             try:
                 refs[name] = lake.read_latest(spark, profile, "bronze", name, ds)
@@ -107,23 +116,28 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from gridrisk.quality.gx_report import DocsSite, validate
+    from gridrisk.quality.row_flags import flag_rows
+    from jobs.silver.standardise import normalise_id  # the one definition of ID damage
+
     started = time.monotonic()
     entry = _ingest_entry(spark, profile, dataset, ds)
     if entry is None or entry["status"] != "loaded":
         status = "no ingest log entry" if entry is None else f"ingest status {entry['status']}"
         return {"dataset": dataset, "ds": ds, "passed": False, "status": "skipped",
                 "message": f"QUALITY SKIPPED {dataset} {ds}: {status} — nothing to validate, downstream stops"}
-    checks = quality.suite_checks(dataset)
-    pol = quality.policy(dataset)
+    checks = suite_checks(dataset)
+    pol = policy(dataset)
     row_names = [c.name for c in checks if c.level == "row"]
     batch_id = entry["batch_id"]
     bronze = lake.read_partition(spark, profile, "bronze", dataset, ds)
     columns = [c for c in bronze.columns if not c.startswith("_") and c != "ds"]
-    flagged = quality.flag_rows(bronze, checks, ds, _references(spark, profile, checks, ds))
+    flagged = flag_rows(bronze, checks, ds, _references(spark, profile, checks, ds), id_parser=normalise_id)
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    site = DocsSite(Path(data_docs_dir(profile)), Path(data_docs_store_dir(profile))) if data_docs else None
     try:
-        outcome = quality.validate(flagged, f"bronze.{dataset}", checks, f"bronze.{dataset} {ds}",
-                                   data_docs_dir(profile) if data_docs else None)
+        outcome = validate(flagged, f"bronze.{dataset}", checks, ds, site, masker_for(dataset),
+                           {"dataset": dataset, "ingest_batch_id": batch_id})
         qpath = profile.table_path("bronze", QUARANTINE)
         existing = (lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).where(F.col("dataset") == dataset)
                     if lake.table_exists(spark, qpath) else None)
@@ -207,22 +221,29 @@ def _write_log(spark: "SparkSession", profile: Profile, result: dict[str, Any]) 
                            {"dataset": result["dataset"], "ds": result["ds"]})
 
 
-def read_quality_log(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:
-    path = profile.table_path("bronze", QUALITY_LOG)
+def _read_log(spark: "SparkSession", profile: Profile, table: str, ds: str) -> list[dict[str, Any]]:
+    """Rows of a bronze log table (``_ingest_log``, ``_quality_log``) for ``ds``, by dataset."""
+    path = profile.table_path("bronze", table)
     if not lake.table_exists(spark, path):
         return []
     return [r.asDict(recursive=True) for r in
-            lake.read_partition(spark, profile, "bronze", QUALITY_LOG, ds).orderBy("dataset").collect()]
+            lake.read_partition(spark, profile, "bronze", table, ds).orderBy("dataset").collect()]
+
+
+def read_quality_log(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:
+    return _read_log(spark, profile, QUALITY_LOG, ds)
 
 
 # --------------------------------------------------------------------------- summary
 
 
 def summary(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:
-    """Per dataset for ``ds``: rows read, accepted (after quality), quarantined by reason, verdict."""
-    from jobs.bronze.ingest import read_log
+    """Per dataset for ``ds``: rows read, accepted (after quality), quarantined by reason, verdict.
 
-    ingest = {r["dataset"]: r for r in read_log(spark, profile, ds)}
+    ``failing_values`` holds a few sample values per failed expectation, masked (ID numbers,
+    names and other ``sensitive`` columns of the schema): the quality log keeps them raw in bronze.
+    """
+    ingest = {r["dataset"]: r for r in _read_log(spark, profile, INGEST_LOG, ds)}
     checks = {r["dataset"]: r for r in read_quality_log(spark, profile, ds)}
     reasons: dict[str, dict[str, int]] = {}
     qpath = profile.table_path("bronze", QUARANTINE)
@@ -243,8 +264,13 @@ def summary(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, 
             "suite": "-" if q is None else ("pass" if q["success"] else "FAIL"),
             "bad_share": None if q is None else q["bad_share"],
             "failed_expectations": [] if q is None else list(q["failed_expectations"] or []),
+            "failing_values": {} if q is None else masked_samples(dataset, json.loads(q["expectations"] or "[]")),
         })
     return out
+
+
+def _failed_line(name: str, samples: list[str] | None) -> str:
+    return f"{name} (e.g. {', '.join(samples[:3])})" if samples else name
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
@@ -255,7 +281,7 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
         [r["dataset"], r["ingest_status"], r["rows_read"], r["rows_accepted"], r["rows_quarantined"],
          "\n".join(f"{code}: {n}" for code, n in r["quarantined_by_reason"].items()) or "-",
          r["suite"] + ("" if r["bad_share"] is None else f" ({r['bad_share']:.1%} bad)"),
-         "\n".join(r["failed_expectations"]) or "-"]
+         "\n".join(_failed_line(name, r.get("failing_values", {}).get(name)) for name in r["failed_expectations"]) or "-"]
         for r in rows
     ]
     return tabulate(table, headers=["dataset", "ingest", "read", "accepted", "quarantined", "by reason", "suite",
