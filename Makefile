@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java demo test test-fast test-spark lint airflow bench-generate bench-ingest accuracy clean
+.PHONY: help venv java demo test test-fast test-spark lint airflow bench-generate bench-ingest bench-report accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -14,7 +14,7 @@ help: ## list the entry points
 $(VENV)/.installed: setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,report]'
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv and install the pinned dependencies (constraints.txt)
@@ -36,7 +36,7 @@ test-spark: venv java ## the Spark and Airflow tiers without the slow end-to-end
 
 lint: venv ## ruff (with the Airflow rules on dags/) and mypy
 	$(VENV)/bin/ruff check gridrisk jobs dags tests benchmarks
-	$(VENV)/bin/mypy gridrisk/taskstore gridrisk/config.py gridrisk/ids.py gridrisk/rules
+	$(VENV)/bin/mypy gridrisk/taskstore gridrisk/config.py gridrisk/ids.py gridrisk/rules gridrisk/report gridrisk/lake_reader.py
 
 airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh
@@ -46,6 +46,9 @@ bench-generate: venv ## benchmark the generator (PERSONS=1000000)
 
 bench-ingest: venv ## benchmark bronze ingest of a generated province (PERSONS=1000000)
 	$(PY) benchmarks/bench_ingest.py --persons $(or $(PERSONS),1000000)
+
+bench-report: venv java ## build time and file size of the analysts' report (PERSONS=20000)
+	$(PY) benchmarks/bench_report.py --persons $(or $(PERSONS),20000)
 
 accuracy: venv ## precision/recall of the rules against the generator's truth (PERSONS=20000)
 	$(PY) benchmarks/rule_accuracy.py --persons $(or $(PERSONS),20000)

@@ -7,6 +7,7 @@
     gridrisk quality --date 2026-11-01    per dataset: read, accepted, quarantined by reason, suite verdicts
     gridrisk link --date … --explain driving_licences:<档案编号>   why a record was linked to its person
     gridrisk flags --as-of 2026-11-01     the flags open on a date (Delta time travel)
+    gridrisk report --date 2026-11-01     the analysts' report: one offline HTML page + an Excel workbook
     gridrisk tasks list --unit 320115     a grid centre's tasks (its own unit and everything below)
     gridrisk tasks show <id>              one task with its history
     gridrisk tasks transition <id> --to signed --actor 张网格员
@@ -376,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--at", help="ISO timestamp (default: now, Asia/Shanghai)")
     for p in (tl, ts, tt):
         p.add_argument("--profile")
+    from gridrisk.report.cli import register as register_report
+
+    register_report(sub)
     return parser
 
 
