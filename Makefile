@@ -14,7 +14,7 @@ help: ## list the entry points
 $(VENV)/.installed: setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,report]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,report,cli]'
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv and install the pinned dependencies (constraints.txt)

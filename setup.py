@@ -36,6 +36,8 @@ setup(
         "dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10", "playwright>=1.50"],
         # gridrisk report: the lake read without a JVM, Vega-Lite charts inlined, the workbook.
         "report": ["deltalake>=1.0,<2", "altair>=5.4", "vl-convert-python>=1.7", "openpyxl>=3.1", "Jinja2>=3.1"],
+        # the gridrisk command: read-only answers without a JVM; tables measured in display width.
+        "cli": ["deltalake>=1.0,<2", "wcwidth>=0.2"],
     },
     entry_points={"console_scripts": ["gridrisk=cli.main:main"]},
 )

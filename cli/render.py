@@ -22,8 +22,6 @@ MIN_WRAP = 24
 
 def display_width(text: str) -> int:
     """Terminal cells ``text`` takes (its widest line)."""
-    from wcwidth import wcswidth
-
     widths = [wcswidth(line) for line in str(text).splitlines() or [""]]
     return max(w if w >= 0 else len(line) for w, line in zip(widths, str(text).splitlines() or [""], strict=True))
 
@@ -83,6 +81,18 @@ def _best_break(line: list[str], width: int) -> int:
         if tok.rstrip() and tok.rstrip()[-1] in CLOSING and used >= width // 2 and i < len(line):
             best = i
     return best
+
+
+def wcswidth(line: str) -> int:
+    """Cells of one line (-1 when it holds a control character), by ``wcwidth`` — which tabulate
+    uses too — or, without the cli extra, by the East Asian width property."""
+    try:
+        from wcwidth import wcswidth as measure
+    except ImportError:
+        import unicodedata
+
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+    return int(measure(line))
 
 
 def terminal_width(default: int = 120) -> int:

@@ -240,6 +240,19 @@ def test_run_with_nothing_delivered_for_the_date_fails_at_once(tmp_path, monkeyp
     assert rc == 1 and f"nothing delivered for {D1} in" in one_line_error(err)
 
 
+def test_a_bad_task_store_address_stops_the_run_before_any_work(tmp_path, monkeypatch, capsys):
+    from gridrisk.delivery import write_delivery
+    from jobs import pipeline
+
+    monkeypatch.setenv("GRIDRISK_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("GRIDRISK_TASK_STORE", "/path/without/scheme")
+    monkeypatch.setattr(pipeline, "spark_for", lambda _: pytest.fail("Spark started with a bad configuration"))
+    write_delivery(tmp_path / "inbox", "fire_units", D1, "snapshot", {"fire_units_20261101.csv": (b"h\n", 0)})
+    rc, _, err = run(["run", "--date", D1], capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "unknown task store DSN scheme '/path/without/scheme'" in err
+
+
 def test_flags_before_any_run_is_a_failure_not_a_traceback(lake, capsys):
     rc, out, err = run(["flags", "--as-of", "2026-10-01"], capsys)
     assert rc == 1 and out == ""
@@ -474,7 +487,6 @@ def test_the_demo_hints_can_be_pasted_and_name_a_task_that_was_printed(tmp_path,
 # --------------------------------------------------------------------------- the same numbers as the Spark code
 
 
-@pytest.mark.slow
 def test_read_only_answers_match_the_spark_code_paths(spark, profile, monkeypatch):
     """On a lake Spark wrote (MERGE-tagged flags, summary, quality logs, person records), the
     JVM-free readers give what the Spark functions give."""
@@ -533,3 +545,38 @@ def test_read_only_answers_match_the_spark_code_paths(spark, profile, monkeypatc
                            analyst.linked_records(profile, D1, "driving_licences", [key]))
         assert mine == explain(spark, profile, D1, "driving_licences", key)
 
+
+
+# --------------------------------------------------------------------------- a Spark-backed command, as people see it
+
+
+@pytest.mark.slow
+def test_a_spark_command_shows_progress_and_no_jvm_chatter(tmp_path):
+    """``gridrisk ingest`` in a fresh process: progress per dataset on stderr, no Ivy resolution
+    report and no Spark log lines (they are in lake/_logs/spark.log); an empty events delivery
+    (rows: 0) loads as 0 rows."""
+    from gridrisk.delivery import write_delivery
+    from gridrisk.spark import delta_package, staged_jars
+
+    header = "事件编号,单位编号,设备编号,事件类型,发生时间,确认结果,恢复时间\n".encode()
+    write_delivery(tmp_path / "inbox", "fire_events", D1, "events", {"fire_events_20261101.csv": (header, 0)})
+    env = {**os.environ, "GRIDRISK_WORKDIR": str(tmp_path), "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    for var in ("GRIDRISK_LAKE", "GRIDRISK_PROFILE", "GRIDRISK_TASK_STORE", "GRIDRISK_INBOX"):
+        env.pop(var, None)
+    argv = [sys.executable, "-m", "cli", "ingest", "--date", D1, "--dataset", "fire_events"]
+
+    def ingest() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
+
+    if staged_jars(delta_package()) is None:
+        ingest()  # the first run on this machine resolves the Delta jars (and says so); the next does not
+    proc = ingest()
+    assert proc.returncode == 0, proc.stderr
+    chatter = [line for line in proc.stderr.splitlines()
+               if any(s in line for s in (":: resolving", "Ivy Default Cache", "found io.delta", "artifacts copied",
+                                          " WARN ", "INFO ", "log4j", "setLogLevel"))]
+    assert chatter == []
+    assert "[ingest] fire_events: reading (1/1 started)" in proc.stderr
+    assert "[ingest] fire_events: 0 rows accepted in " in proc.stderr
+    assert "fire_events" in proc.stdout and "loaded" in proc.stdout
+    assert (tmp_path / "lake" / "_logs" / "spark.log").exists()
