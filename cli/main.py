@@ -457,6 +457,18 @@ def version_text() -> str:
     return f"gridrisk {v('gridrisk')} (Python {platform.python_version()}, {libs})"
 
 
+class VersionAction(argparse.Action):
+    """``--version``, with the versions looked up only when asked (not on every command)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 #: Extra sub-commands from other parts of the code base: ``register(subparsers)`` adds a parser
 #: whose ``func`` default runs it (e.g. ``gridrisk report``).
 def _hooks() -> list[Callable[[Any], Any]]:
@@ -468,7 +480,7 @@ def _hooks() -> list[Callable[[Any], Any]]:
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="gridrisk", description="Risk screening for grid-based social governance.",
                             epilog="exit status: 0 done, 1 the work failed, 2 bad arguments or configuration")
-    parser.add_argument("--version", action="version", version=version_text(), help="print the versions and exit")
+    parser.add_argument("--version", action=VersionAction, help="print the versions and exit")
     parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     common = ArgumentParser(add_help=False)
     common.add_argument("--profile", help="conf/profiles/<name>.yaml (default: $GRIDRISK_PROFILE or local)")
