@@ -565,11 +565,7 @@ def _failure(exc: BaseException) -> tuple[int, str, bool]:
     """(exit status, one-line message, whether it was unexpected) for an exception from a command."""
     from gridrisk.privacy import MissingKey
     from gridrisk.spark import EnvironmentProblem
-
-    try:
-        from gridrisk.taskstore import TaskError
-    except ImportError:  # pragma: no cover — the task store is part of the package
-        TaskError = UsageError  # noqa: N806
+    from gridrisk.taskstore import TaskError
     if isinstance(exc, UsageError):
         return 2, str(exc), False
     if isinstance(exc, ConfigError):
@@ -583,7 +579,11 @@ def _failure(exc: BaseException) -> tuple[int, str, bool]:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
     if type(exc).__module__.startswith(("pyspark", "py4j")):
-        return 1, f"Spark failed: {first}", True
+        # A worker's or the JVM's error arrives as a whole traceback: its last "XError: …" line says what.
+        import re
+
+        causes = re.findall(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception): .+)$", text, flags=re.M)
+        return 1, f"Spark failed: {causes[-1].strip() if causes else first}", True
     return 1, f"internal error ({type(exc).__name__}: {first})", True
 
 

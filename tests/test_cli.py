@@ -302,6 +302,18 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(lake, mon
         assert rc == 1 and "Traceback (most recent call last)" in err and "RuntimeError: disk on fire" in err
 
 
+def test_a_spark_failure_is_told_by_its_cause_not_its_first_line():
+    class PythonException(Exception):
+        pass
+
+    PythonException.__module__ = "pyspark.errors.exceptions.captured"
+    exc = PythonException("An exception was thrown from the Python worker:\nTraceback (most recent call last):\n"
+                          '  File "worker.py", line 1, in main\n'
+                          "TypeError: parse_file() takes from 3 to 4 positional arguments but 5 were given\n")
+    assert cli._failure(exc) == (
+        1, "Spark failed: TypeError: parse_file() takes from 3 to 4 positional arguments but 5 were given", True)
+
+
 # --------------------------------------------------------------------------- the read-only answers
 
 
@@ -565,8 +577,9 @@ def test_a_spark_command_shows_progress_and_no_jvm_chatter(tmp_path):
         env.pop(var, None)
     argv = [sys.executable, "-m", "cli", "ingest", "--date", D1, "--dataset", "fire_events"]
 
-    def ingest() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
+    def ingest() -> subprocess.CompletedProcess[str]:  # from the checkout, as people run it (and Spark's workers import it)
+        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(cli.__file__).parents[1],
+                              timeout=1200)
 
     if staged_jars(delta_package()) is None:
         ingest()  # the first run on this machine resolves the Delta jars (and says so); the next does not

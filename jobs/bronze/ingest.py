@@ -197,7 +197,7 @@ def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = N
 
         meta = ["_kind", "_source_file", "_row_number", "_line_number", "_raw", "_parse_error",
                 "_error_column", "_file_sha256", "_file_rows", "_file_error"]
-        empty = {k: [] for k in meta + names}
+        empty: dict[str, list[Any]] = {k: [] for k in meta + names}
 
         def flush(buf: dict[str, list[Any]]) -> "pa.RecordBatch":
             return pa.RecordBatch.from_pydict(buf, schema=arrow_schema)
@@ -207,7 +207,7 @@ def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = N
         for batch in batches:
             for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
                 file = path.rsplit("/", 1)[-1]
-                buf = {k: [] for k in empty}
+                buf: dict[str, list[Any]] = {k: [] for k in empty}
                 rows, sha, error = 0, None, None
                 try:
                     sha, records = parse_file(content, file, schema, (declared_rows or {}).get(file))
@@ -232,7 +232,7 @@ def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = N
                     buf = {k: [] for k in empty}  # the dataset stops: none of this file's rows count
                 if buf["_kind"]:
                     yield flush(buf)
-                stats = {k: [None] for k in empty}
+                stats: dict[str, list[Any]] = {k: [None] for k in empty}
                 stats.update(_kind=["file"], _source_file=[file], _file_sha256=[sha], _file_rows=[rows],
                              _file_error=[error])
                 yield flush(stats)
