@@ -573,7 +573,8 @@ def test_a_spark_command_shows_progress_and_no_jvm_chatter(tmp_path):
     header = "事件编号,单位编号,设备编号,事件类型,发生时间,确认结果,恢复时间\n".encode()
     write_delivery(tmp_path / "inbox", "fire_events", D1, "events", {"fire_events_20261101.csv": (header, 0)})
     env = {**os.environ, "GRIDRISK_WORKDIR": str(tmp_path), "PYTHONPATH": str(Path(cli.__file__).parents[1])}
-    for var in ("GRIDRISK_LAKE", "GRIDRISK_PROFILE", "GRIDRISK_TASK_STORE", "GRIDRISK_INBOX"):
+    for var in ("GRIDRISK_LAKE", "GRIDRISK_PROFILE", "GRIDRISK_TASK_STORE", "GRIDRISK_INBOX",
+                "PYSPARK_PYTHON"):  # conftest sets PYSPARK_PYTHON=python3 for the test session: not for people
         env.pop(var, None)
     argv = [sys.executable, "-m", "cli", "ingest", "--date", D1, "--dataset", "fire_events"]
 
