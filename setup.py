@@ -13,6 +13,7 @@ install is split so that each user takes only what their part imports:
   (``synth/``: the generator and the accuracy oracle), read from ``synth/pyproject.toml``;
 * ``service`` — the grid centres' task service (``gridrisk serve``: FastAPI, uvicorn, alembic),
   on the core alone, no Spark;
+* ``cli`` — what the ``gridrisk`` command's read-only answers need without a JVM (delta-rs, wcwidth);
 * ``report`` — the analysts' report (``gridrisk report``: delta-rs, Vega-Lite, openpyxl), no JVM;
 * ``dev`` — tests, linters and the benchmark helpers;
 * ``all`` — every extra above except ``dev``.
@@ -54,6 +55,8 @@ EXTRAS = {
     "service": ["fastapi>=0.115", "uvicorn>=0.30", "alembic>=1.13", "sqlalchemy>=2", "httpx>=0.27"],
     # gridrisk report: the lake read without a JVM, Vega-Lite charts inlined, the workbook.
     "report": ["deltalake>=1.0,<2", "altair>=5.4", "vl-convert-python>=1.7", "openpyxl>=3.1", "Jinja2>=3.1"],
+    # the gridrisk command: read-only answers without a JVM; tables measured in display width.
+    "cli": ["deltalake>=1.0,<2", "wcwidth>=0.2"],
     "dev": [
         "pytest>=8",
         "ruff>=0.6",

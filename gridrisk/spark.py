@@ -2,7 +2,16 @@
 
 Delta Lake's extension and catalog are always on; the Delta jars come from Maven Central
 through Spark's Ivy resolver on first use and are cached (``~/.ivy2.5.2``). The first run
-says so, with the download size, so a slow first start is not a mystery.
+says so, with the download size, so a slow first start is not a mystery. It then records the
+resolved jar files (``<ivy>/gridrisk-<package>.jars``), and later sessions load exactly those
+with ``spark.jars``: no resolution, no Ivy report on the terminal, no network.
+
+The JVM's own logging (Spark, Delta, Hadoop, Ivy's log4j messages) goes to a log file at its
+true level, not to the terminal: ``<lake>/_logs/spark.log`` for a lake on local disk, else
+``$GRIDRISK_LOG_DIR`` (default ``./logs``). ``GRIDRISK_SPARK_LOG_LEVEL`` sets the file's level
+(default ``WARN``) and ``GRIDRISK_SPARK_CONSOLE_LEVEL`` what still reaches stderr (default
+``OFF``: a failed job reaches the user as the Python exception). A profile that sets
+``-Dlog4j2.configurationFile`` in ``spark.driver.extraJavaOptions`` keeps its own.
 
 Jobs never build sessions: ``main()`` entry points call :func:`get_spark` and pass the
 session into ``run(spark, …)``.
@@ -83,6 +92,116 @@ def delta_jars_cached(package: str | None = None) -> bool:
     return (ivy_dir() / "jars" / f"{group}_{artifact}-{ver}.jar").exists()
 
 
+def _jar_list_file(package: str) -> Path:
+    return ivy_dir() / f"gridrisk-{package.replace(':', '_')}.jars"
+
+
+def staged_jars(package: str) -> list[str] | None:
+    """The jar files an earlier Ivy resolution of ``package`` fetched, if all are still there."""
+    listing = _jar_list_file(package)
+    if not listing.exists():
+        return None
+    jars = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not jars or not all(Path(j).is_file() for j in jars):
+        return None
+    return jars
+
+
+def stage_jars(spark: "SparkSession", package: str) -> list[str]:
+    """Record the jar files Spark resolved for ``package`` (from ``spark.jars``, which
+    spark-submit fills with the resolved files), so later sessions skip the resolution."""
+    jars = []
+    for uri in spark.sparkContext.getConf().get("spark.jars", "").split(","):
+        path = uri.strip()
+        for prefix in ("file://", "file:"):
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+                break
+        if path.endswith(".jar") and Path(path).is_file() and Path(path).resolve().is_relative_to(ivy_dir().resolve()):
+            jars.append(str(Path(path)))
+    if jars:
+        listing = _jar_list_file(package)
+        tmp = listing.with_name(f".{listing.name}.{os.getpid()}")
+        tmp.write_text("\n".join(sorted(jars)) + "\n", encoding="utf-8")
+        tmp.replace(listing)  # atomic: a concurrent first run never reads half a list
+    return jars
+
+
+def log_dir(profile: Profile) -> Path:
+    """Where the JVM's log goes: beside the lake when it is on local disk, else ``$GRIDRISK_LOG_DIR``."""
+    if "://" not in profile.lake or profile.lake.startswith("file://"):
+        return Path(profile.lake.removeprefix("file://")) / "_logs"
+    return Path(os.environ.get("GRIDRISK_LOG_DIR") or "logs").resolve()
+
+
+LOG4J2 = """\
+# Written by gridrisk.spark for each session: the JVM's log goes to a file at its true level.
+status = warn
+rootLogger.level = {file_level}
+rootLogger.appenderRef.file.ref = file
+rootLogger.appenderRef.console.ref = console
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.filePattern = {log_file}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yyyy-MM-dd HH:mm:ss.SSS}} %-5p [%t] %c: %m%n%ex
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 5
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %-5p %c{{1}}: %m%n%ex
+appender.console.filter.threshold.type = ThresholdFilter
+appender.console.filter.threshold.level = {console_level}
+# As Spark's own defaults: these are noisy at any level below ERROR.
+logger.jetty.name = org.sparkproject.jetty
+logger.jetty.level = error
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+logger.parquet2.name = parquet
+logger.parquet2.level = error
+logger.hive.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.hive.level = fatal
+"""
+
+_LEVELS = ("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL")
+
+
+def _level(var: str, default: str) -> str:
+    value = os.environ.get(var, default).upper()
+    if value not in _LEVELS:
+        raise EnvironmentProblem(f"{var}={value!r} is not a log level; use one of {', '.join(_LEVELS)}")
+    return value
+
+
+def log4j2_config(profile: Profile) -> Path:
+    """Write the session's log4j2 configuration (see the module doc) and return its path."""
+    folder = log_dir(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = LOG4J2.format(file_level=_level("GRIDRISK_SPARK_LOG_LEVEL", "WARN"),
+                         console_level=_level("GRIDRISK_SPARK_CONSOLE_LEVEL", "OFF"),
+                         log_file=folder / "spark.log")
+    path = folder / "log4j2.properties"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
+def driver_java_options(profile: Profile) -> str:
+    """The profile's ``spark.driver.extraJavaOptions`` plus our log configuration (unless it has its own)."""
+    own = profile.spark_conf.get("spark.driver.extraJavaOptions", "")
+    if "log4j2.configurationFile" in own or "log4j.configurationFile" in own:
+        return own
+    return f"{own} -Dlog4j2.configurationFile=file:{log4j2_config(profile)}".strip()
+
+
 def use_pipeline_clock(tz: str) -> None:
     """Make Python see timestamps in the pipeline's zone too (all sources are GMT+8).
 
@@ -113,7 +232,8 @@ def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "S
     if active is not None:
         return active
     package = delta_package()
-    if not delta_jars_cached(package):
+    jars = staged_jars(package)
+    if jars is None and not delta_jars_cached(package):
         print(
             f"gridrisk: first run — downloading the Delta Lake jars ({package}, ~{DELTA_DOWNLOAD_MB} MB) "
             f"from Maven Central into {ivy_dir()}; later runs use the cache.",
@@ -125,11 +245,16 @@ def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "S
         .appName(app_name or profile.app_name)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.jars.packages", package)
-        .config("spark.jars.ivy", str(ivy_dir()))
     )
     for key, value in profile.spark_conf.items():
         builder = builder.config(key, value)
+    builder = builder.config("spark.driver.extraJavaOptions", driver_java_options(profile))
+    own_jars = [j for j in profile.spark_conf.get("spark.jars", "").split(",") if j.strip()]
+    if jars is not None:
+        builder = builder.config("spark.jars", ",".join(own_jars + jars))
+    else:
+        builder = builder.config("spark.jars.packages", package).config("spark.jars.ivy", str(ivy_dir()))
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("GRIDRISK_SPARK_LOG_LEVEL", "ERROR"))
+    if jars is None:
+        stage_jars(spark, package)
     return spark

@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gridrisk.catalog import CATALOG, STAGES
@@ -155,11 +156,26 @@ INGEST_THREADS = int(os.environ.get("GRIDRISK_INGEST_THREADS", "3"))
 _GX_LOCK = threading.Lock()
 
 
-def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality: bool = True) -> Summary:
+@dataclass(frozen=True)
+class DatasetProgress:
+    """What the ``on_dataset`` callback of :func:`ingest` is told, once when a dataset starts
+    (``result`` None) and once when it ends (``result`` = its entry of the stage's results)."""
+
+    dataset: str
+    result: dict[str, Any] | None
+    started: int  # datasets started so far, this one included
+    done: int  # datasets finished so far
+    total: int
+
+
+def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality: bool = True,
+           on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
     """Land the deliveries of ``ds`` in bronze and gate each with its quality suite.
 
     One dataset failing never stops the others. A dataset whose suite fails gets status
     ``quality_failed``: its rows stay in bronze, but its downstream steps do not run.
+    ``on_dataset`` hears of each dataset as it starts and ends (from the worker threads);
+    it is for people watching, and changes nothing in what is returned.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -167,16 +183,28 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
 
     ds = check_date(ds)
     spark = spark_for(profile)
+    names = list(datasets or schema_names())
+    lock = threading.Lock()
+    counts = {"started": 0, "done": 0}
+
+    def tell(name: str, result: dict[str, Any] | None) -> None:
+        if on_dataset is None:
+            return
+        with lock:
+            counts["done" if result is not None else "started"] += 1
+            event = DatasetProgress(name, result, counts["started"], counts["done"], len(names))
+        on_dataset(event)
 
     def one(name: str) -> dict[str, Any]:
+        tell(name, None)
         result = bronze_ingest.run(spark, profile, name, ds).as_dict()
         if quality and result["status"] == "loaded":
             result = with_quality(result, check_quality(spark, profile, name, ds))
+        tell(name, result)
         return result
 
     # Small deliveries cost mostly fixed latency (Delta log reads and commits, worker start-up),
     # so several datasets share the session at once; Spark schedules their jobs side by side.
-    names = list(datasets or schema_names())
     with ThreadPoolExecutor(max_workers=max(1, min(INGEST_THREADS, len(names)))) as pool:
         results = list(pool.map(one, names))
     return {"stage": "ingest", "ds": ds, "results": results}
@@ -251,20 +279,27 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
 }
 
 
-def run_stage(stage: str, ds: str, profile: Profile, full: bool = False) -> Summary:
-    """One stage by name (``full`` applies to the rules stage only)."""
+def run_stage(stage: str, ds: str, profile: Profile, full: bool = False,
+              on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
+    """One stage by name (``full`` applies to the rules stage only, ``on_dataset`` to ingest)."""
     if stage not in STAGE_FUNCTIONS:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     if stage == "rules":
         return rules(ds, profile, full=full)
+    if stage == "ingest":
+        return ingest(ds, profile, on_dataset=on_dataset)
     return STAGE_FUNCTIONS[stage](ds, profile)
 
 
 def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] | None = None,
-              on_stage: Callable[[str, Summary], None] | None = None) -> Summary:
+              on_stage: Callable[[str, Summary], None] | None = None,
+              on_stage_start: Callable[[str], None] | None = None,
+              on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
     """The stages of one logical date, in order (``full``: no incremental shortcut for the rules).
 
-    The configuration is checked first, so a mistake stops the run before any work is done."""
+    The configuration is checked first, so a mistake stops the run before any work is done.
+    Progress callbacks, for people watching: ``on_stage_start(stage)`` and ``on_stage(stage,
+    summary)`` around each stage, ``on_dataset`` per ingested dataset (:func:`ingest`)."""
     ds = check_date(ds)
     chosen = list(stages or STAGES)
     unknown = sorted(set(chosen) - set(STAGES))
@@ -273,11 +308,13 @@ def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] |
     check_config(profile)
     out: Summary = {"ds": ds}
     for stage in [s for s in STAGES if s in chosen]:
-        out[stage] = run_stage(stage, ds, profile, full=full)
+        if on_stage_start is not None:
+            on_stage_start(stage)
+        out[stage] = run_stage(stage, ds, profile, full=full, on_dataset=on_dataset)
         if on_stage is not None:
             on_stage(stage, out[stage])
     return out
 
 
-__all__ = ["STAGES", "STAGE_FUNCTIONS", "check_config", "ingest", "silver", "link", "rules", "publish", "run_daily",
+__all__ = ["STAGES", "STAGE_FUNCTIONS", "DatasetProgress", "check_config", "ingest", "silver", "link", "rules", "publish", "run_daily",
            "run_stage"]

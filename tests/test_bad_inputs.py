@@ -8,6 +8,7 @@ and no accepted table damaged. Inputs are generated here, small, in the contract
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import random
 
 import pytest
@@ -59,7 +60,10 @@ def no_table(spark, profile, dataset) -> bool:
 @pytest.mark.parametrize(
     "case, data, rows, expected",
     [
-        pytest.param("empty_file", b"", 0, "fire_units_20261101.csv, line 1: empty file: expected the header 单位编号,单位名称", id="empty_file"),
+        pytest.param("empty_file", b"", 2, "fire_units_20261101.csv, line 1: empty file (0 bytes) but the manifest says "
+                     "2 row(s): expected the header 单位编号,单位名称", id="empty_file"),
+        pytest.param("blank_file", b"\r\n", 2, "fire_units_20261101.csv, line 1: empty file but the manifest says 2 row(s): "
+                     "expected the header 单位编号,单位名称", id="blank_file"),
         ("missing_column", fire_units([unit(1).rsplit(",", 1)[0]], header=FIRE_UNITS_HEADER.rsplit(",", 1)[0]), 1,
          "fire_units_20261101.csv, line 1: wrong header: missing column(s) 联网状态"),
         ("extra_column", fire_units([unit(1) + ",x"], header=FIRE_UNITS_HEADER + ",备注"), 1,
@@ -113,6 +117,36 @@ def test_header_only_loads_zero_rows(spark, profile):
     result = ingest.run(spark, profile, "fire_units", DS)
     assert (result.status, result.rows_read, result.rows_accepted) == ("loaded", 0, 0), result.message
     reconciles(spark, profile, result, "fire_units")
+
+
+FIRE_EVENTS_HEADER = "事件编号,单位编号,设备编号,事件类型,发生时间,确认结果,恢复时间"
+
+
+@pytest.mark.parametrize("dataset, name, data", [
+    ("fire_events", "fire_events_20261101.csv", (FIRE_EVENTS_HEADER + "\n").encode()),  # header only
+    ("fire_events", "fire_events_20261101.csv", b""),  # nothing at all, and the manifest says so
+    ("waybills", "waybills_20261101.jsonl", b""),  # an empty JSON-lines file
+    ("gps_points", "gps_points_20261101.csv.gz", gzip.compress("车牌号,车牌颜色,定位时间,经度,纬度,速度,方向,报警标志,状态位\n".encode())),
+])
+def test_an_events_delivery_declaring_rows_0_is_a_valid_empty_delivery(spark, profile, dataset, name, data):
+    """shared/extracts.md: a day with nothing to deliver is a file with no data rows and a
+    manifest that says ``rows: 0`` — loaded as 0 rows, not rejected as an empty file."""
+    deliver(profile, dataset, data, 0, name=name, kind="events")
+    result = ingest.run(spark, profile, dataset, DS)
+    assert (result.status, result.rows_read, result.rows_accepted, result.rows_quarantined) == ("loaded", 0, 0, 0), \
+        result.message
+    assert result.files == [name]
+    reconciles(spark, profile, result, dataset)
+    log = {r["dataset"]: r for r in ingest.read_log(spark, profile, DS)}
+    assert log[dataset]["status"] == "loaded"
+
+
+def test_an_empty_jsonl_file_declared_with_rows_is_an_error_naming_it(spark, profile):
+    deliver(profile, "waybills", b"", 3, name="waybills_20261101.jsonl", kind="events")
+    result = ingest.run(spark, profile, "waybills", DS)
+    assert result.status == "failed"
+    assert "waybills_20261101.jsonl, line 1: empty file (0 bytes) but the manifest says 3 row(s): expected JSON lines" \
+        in result.message
 
 
 def test_truncated_last_line_is_quarantined_with_its_row_and_line(spark, profile):

@@ -78,14 +78,38 @@ class IngestResult:
 class Delivery:
     folder: str
     files: tuple[tuple[str, int, str], ...]  # (name, rows, sha256) for this table's files
+    empty: tuple[str, ...] = ()  # files of 0 bytes that the manifest declares with 0 rows
 
     @property
     def paths(self) -> list[str]:
-        return [storage.join(self.folder, name) for name, _, _ in self.files]
+        """The files Spark reads (a 0-byte file has nothing to read: its stats are :meth:`empty_stats`)."""
+        return [storage.join(self.folder, name) for name, _, _ in self.files if name not in self.empty]
+
+    def empty_stats(self) -> list[dict[str, Any]]:
+        """The per-file stats of the empty files, as :func:`arrow_parser` reports a file."""
+        sha = hashlib.sha256(b"").hexdigest()
+        return [{"_source_file": name, "_file_sha256": sha, "_file_rows": 0, "_file_error": None} for name in self.empty]
 
 
 def compact(ds: str) -> str:
     return dt.date.fromisoformat(ds).strftime("%Y%m%d")
+
+
+def delivery_states(inbox: str, ds: str, datasets: list[str] | None = None) -> dict[str, str] | None:
+    """Per dataset, whether its delivery for ``ds`` is there: ``ready`` (a manifest), ``no
+    manifest`` or ``no folder``; None when the inbox itself does not exist. Only looks at
+    names, so a caller can refuse an empty inbox before any work starts."""
+    from gridrisk.config import schema_names
+
+    if not storage.exists(inbox):
+        return None
+    day = compact(ds)
+    states = {}
+    for name in datasets or schema_names():
+        folder = storage.join(inbox, load_schema(name).delivery, day)
+        states[name] = ("ready" if storage.exists(storage.join(folder, "manifest.json"))
+                        else "no manifest" if storage.exists(folder) else "no folder")
+    return states
 
 
 def find_delivery(inbox: str, schema: DatasetSchema, ds: str) -> Delivery:
@@ -124,20 +148,30 @@ def find_delivery(inbox: str, schema: DatasetSchema, ds: str) -> Delivery:
         if not storage.is_file(storage.join(folder, name)):
             problems.append(f"file {name} is listed in the manifest but missing")
         try:
-            files.append((name, int(entry["rows"]), str(entry["sha256"]).lower()))
+            rows = int(entry["rows"])
+            if rows < 0:
+                raise ValueError
+            files.append((name, rows, str(entry["sha256"]).lower()))
         except (KeyError, TypeError, ValueError):
-            problems.append(f"file {name}: manifest entry needs integer rows and a sha256")
+            problems.append(f"file {name}: manifest entry needs a row count (a whole number ≥ 0) and a sha256")
     if not files and not problems:
         problems.append(f"lists no {schema.file_prefix}_*.{schema.format} file")
     if problems:
         raise DeliveryRejected(f"{manifest_path}: " + "; ".join(problems))
-    for name, _, _ in files:
-        # Spark's binaryFile source yields nothing for a 0-byte file: say what is wrong here.
-        if schema.format != "geojson" and storage.size(storage.join(folder, name)) == 0:
-            raise IngestError(f"{name}, line 1: empty file: expected the header "
-                              f"{schema.delimiter.join(schema.source_names)}" if schema.format != "jsonl"
-                              else f"{name}: empty file: expected JSON lines")
-    return Delivery(folder, tuple(sorted(files)))
+    empty = []
+    for name, rows, _ in files:
+        # A 0-byte file declared with 0 rows is a day with nothing to deliver (shared/extracts.md);
+        # declared with rows it is a file that lost its content. (Spark's binaryFile source yields
+        # nothing for a 0-byte file, so both are decided here.)
+        if storage.size(storage.join(folder, name)) > 0:
+            continue
+        if rows == 0:
+            empty.append(name)
+            continue
+        expected = {"jsonl": "JSON lines", "geojson": "a GeoJSON FeatureCollection"}.get(
+            schema.format, f"the header {schema.delimiter.join(schema.source_names)}")
+        raise IngestError(f"{name}, line 1: empty file (0 bytes) but the manifest says {rows} row(s): expected {expected}")
+    return Delivery(folder, tuple(sorted(files)), tuple(sorted(empty)))
 
 
 # --------------------------------------------------------------------------- parsing on executors
@@ -153,8 +187,9 @@ def records_struct(schema: DatasetSchema) -> str:
     return ", ".join(meta + [f"`{c.name}` string" for c in schema.columns])
 
 
-def arrow_parser(schema: DatasetSchema):  # type: ignore[no-untyped-def]
-    """A ``mapInArrow`` function: (path, content) batches → record batches of parsed rows."""
+def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+    """A ``mapInArrow`` function: (path, content) batches → record batches of parsed rows
+    (``declared_rows``: file name → the manifest's row count, so an empty file can be judged)."""
     names = schema.column_names
 
     def parse(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
@@ -162,7 +197,7 @@ def arrow_parser(schema: DatasetSchema):  # type: ignore[no-untyped-def]
 
         meta = ["_kind", "_source_file", "_row_number", "_line_number", "_raw", "_parse_error",
                 "_error_column", "_file_sha256", "_file_rows", "_file_error"]
-        empty = {k: [] for k in meta + names}
+        empty: dict[str, list[Any]] = {k: [] for k in meta + names}
 
         def flush(buf: dict[str, list[Any]]) -> "pa.RecordBatch":
             return pa.RecordBatch.from_pydict(buf, schema=arrow_schema)
@@ -172,10 +207,10 @@ def arrow_parser(schema: DatasetSchema):  # type: ignore[no-untyped-def]
         for batch in batches:
             for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
                 file = path.rsplit("/", 1)[-1]
-                buf = {k: [] for k in empty}
+                buf: dict[str, list[Any]] = {k: [] for k in empty}
                 rows, sha, error = 0, None, None
                 try:
-                    sha, records = parse_file(content, file, schema)
+                    sha, records = parse_file(content, file, schema, (declared_rows or {}).get(file))
                     for rec in records:
                         rows += 1
                         buf["_kind"].append("row")
@@ -197,7 +232,7 @@ def arrow_parser(schema: DatasetSchema):  # type: ignore[no-untyped-def]
                     buf = {k: [] for k in empty}  # the dataset stops: none of this file's rows count
                 if buf["_kind"]:
                     yield flush(buf)
-                stats = {k: [None] for k in empty}
+                stats: dict[str, list[Any]] = {k: [None] for k in empty}
                 stats.update(_kind=["file"], _source_file=[file], _file_sha256=[sha], _file_rows=[rows],
                              _file_error=[error])
                 yield flush(stats)
@@ -206,9 +241,13 @@ def arrow_parser(schema: DatasetSchema):  # type: ignore[no-untyped-def]
 
 
 def read_records(spark: "SparkSession", schema: DatasetSchema, delivery: Delivery) -> "DataFrame":
-    """Parsed records + one ``_kind='file'`` row per file with its checksum and row count."""
+    """Parsed records + one ``_kind='file'`` row per file with its checksum and row count
+    (none for the 0-byte files of an empty delivery: see :meth:`Delivery.empty_stats`)."""
+    if not delivery.paths:
+        return spark.createDataFrame([], records_struct(schema))
     files = spark.read.format("binaryFile").load(delivery.paths)
-    return files.select("path", "content").mapInArrow(arrow_parser(schema), records_struct(schema))
+    declared = {name: rows for name, rows, _ in delivery.files}
+    return files.select("path", "content").mapInArrow(arrow_parser(schema, declared), records_struct(schema))
 
 
 def verify_files(delivery: Delivery, stats: list[dict[str, Any]]) -> None:
@@ -283,7 +322,7 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
         result.files = [name for name, _, _ in delivery.files]
         result.batch_id = batch_id_for(schema, ds, delivery)
         records = read_records(spark, schema, delivery).persist(StorageLevel.MEMORY_AND_DISK)
-        stats = [r.asDict() for r in records.where(F.col("_kind") == "file").collect()]
+        stats = [r.asDict() for r in records.where(F.col("_kind") == "file").collect()] + delivery.empty_stats()
         verify_files(delivery, stats)
         result.rows_read = sum(int(s["_file_rows"]) for s in stats)
         ingest_ts = (now or dt.datetime.now()).replace(microsecond=0)

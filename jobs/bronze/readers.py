@@ -83,11 +83,14 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
-def parse_file(data: bytes, file: str, schema: DatasetSchema) -> tuple[str, Iterator[Record]]:
+def parse_file(data: bytes, file: str, schema: DatasetSchema,
+               declared_rows: int | None = None) -> tuple[str, Iterator[Record]]:
     """Return the file's sha256 and its records (a generator, so big files stream).
 
     Raises :class:`FileUnreadable` at once for a bad encoding or gzip stream, and while
-    iterating for a bad header or broken structure.
+    iterating for a bad header or broken structure. A CSV with no header at all is an error
+    unless its manifest declares it with 0 rows (``declared_rows``): a day with nothing to
+    deliver (shared/extracts.md) — its header-only form is the usual one.
     """
     sha = hashlib.sha256(data).hexdigest()
     if schema.format == "csv.gz" or file.endswith(".gz"):
@@ -97,19 +100,23 @@ def parse_file(data: bytes, file: str, schema: DatasetSchema) -> tuple[str, Iter
             raise FileUnreadable(file, None, f"not a valid gzip file: {exc}") from None
     text = decode(data, schema.encoding, file)
     if schema.format in ("csv", "csv.gz"):
-        return sha, _csv_records(text, file, schema)
+        return sha, _csv_records(text, file, schema, declared_rows)
     if schema.format == "jsonl":
         return sha, _jsonl_records(text, file, schema)
     return sha, _geojson_records(text, file, schema)
 
 
-def _csv_records(text: str, file: str, schema: DatasetSchema) -> Iterator[Record]:
+def _csv_records(text: str, file: str, schema: DatasetSchema, declared_rows: int | None = None) -> Iterator[Record]:
+    if not text.strip():
+        if declared_rows == 0:
+            return  # an empty delivery, as its manifest says
+        declared = f" but the manifest says {declared_rows} row(s)" if declared_rows else ""
+        raise FileUnreadable(file, 1, f"empty file{declared}: expected the header "
+                                      f"{schema.delimiter.join(schema.source_names)}")
     lines = text.splitlines(keepends=True)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=schema.delimiter)
     try:
         header = next(reader)
-    except StopIteration:
-        raise FileUnreadable(file, 1, f"empty file: expected the header {schema.delimiter.join(schema.source_names)}") from None
     except csv.Error as exc:
         raise FileUnreadable(file, 1, f"header is not valid CSV: {exc}") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
