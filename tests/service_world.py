@@ -133,7 +133,7 @@ def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] |
 def start_server(world: World, port: int, *, config: Path | None = None, scheduler: bool = False,
                  log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``gridrisk serve`` on the world's store, as a real process."""
-    args = [sys.executable, "-m", "gridrisk.cli", "serve", "--store", world.dsn, "--port", str(port),
+    args = [sys.executable, "-m", "cli", "serve", "--store", world.dsn, "--port", str(port),
             "--host", "127.0.0.1"]
     if config is not None:
         args += ["--config", str(config)]

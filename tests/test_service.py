@@ -448,7 +448,7 @@ def test_headline_figures_endpoint_and_command(world: World) -> None:
     assert (figures["filed"], figures["closed"], figures["on_time_closure_rate"]) == (3, 1, 1.0)
     assert figures["median_seconds_per_step"] == {"filed->closed": 3600.0}
     if world.dsn.startswith("sqlite"):
-        out = subprocess.run([sys.executable, "-m", "gridrisk.cli", "tasks", "stats", "--store", world.dsn,
+        out = subprocess.run([sys.executable, "-m", "cli", "tasks", "stats", "--store", world.dsn,
                               "--unit", "320115", "--since", "2026-11-01T00:00:00", "--until", "2026-11-04T00:00:00"],
                              capture_output=True, text=True, check=True)
         assert "filed 3, closed 1" in out.stdout and "on-time closure rate 100.0%" in out.stdout
@@ -507,7 +507,7 @@ def test_importing_the_service_does_not_import_pyspark() -> None:
 
 def test_the_cli_issues_lists_and_revokes_tokens(sqlite_world: World) -> None:
     def run(*args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "gridrisk.cli", *args, "--store", sqlite_world.dsn],
+        return subprocess.run([sys.executable, "-m", "cli", *args, "--store", sqlite_world.dsn],
                               capture_output=True, text=True, check=True).stdout
 
     issued = run("tokens", "issue", "jn-worker", "--days", "7")
