@@ -32,6 +32,8 @@ setup(
         "opencc-python-reimplemented>=0.1.7",
         "splink>=5,<6",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10"]},
+    extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10"],
+                    # H3 is measured against shapely in benchmarks/bench_spatial.py (docs/hazmat.md)
+                    "geo": ["h3>=4.4,<5"]},
     entry_points={"console_scripts": ["gridrisk=gridrisk.cli:main"]},
 )
