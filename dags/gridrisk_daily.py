@@ -10,9 +10,11 @@ For the logical date `ds` (one calendar day of departments' deliveries):
    else) with the reason in the error, so Airflow retries it — a late or corrected delivery is
    picked up by the retry. The loader's summary (rows read/accepted/quarantined) is in XCom.
 2. **silver** — waits only for the ingest of its inputs (housing units, residence
-   registrations, addresses, grids), so one department's broken file does not hold up the
-   housing slice.
-3. **link_persons** — entity resolution (every person-bearing record → a person key) and the
+   registrations, addresses), so one department's broken file does not hold up the housing
+   slice. Every edge of this graph comes from `gridrisk/catalog.py` (what each stage reads and
+   writes).
+3. **link_persons** — waits for every person-bearing department and the addresses reference;
+   entity resolution (every person-bearing record → a person key) and the
    silver person facts (licences, qualifications, registries, profile) the person rules read.
 4. **rules** — evaluates the risk rules on silver → gold `risk_flags` (incrementally when the
    day before was run with the same rules) and gold `risk_summary`.
@@ -48,7 +50,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, task
-from gridrisk_common import DATASETS, MAX_PARALLEL_SPARK_TASKS, STAGE_INPUTS, ingest_task_id
+
+from gridrisk.catalog import BRONZE_DATASETS, CATALOG, ingest_task_id
+
+# Every task starts its own Spark driver (a JVM with several GB of heap on the local profile);
+# this caps how many run at once within one DAG run.
+MAX_PARALLEL_SPARK_TASKS = 4
+#: Stages that decide for themselves what to skip when an upstream side failed (the rules stage
+#: skips only the rules whose own inputs are missing), so they run once upstream is done.
+RUN_WHEN_UPSTREAM_DONE = {"rules"}
 
 
 class DatasetNotLoaded(RuntimeError):
@@ -56,12 +66,16 @@ class DatasetNotLoaded(RuntimeError):
 
 
 def _stage_args(context: Any) -> dict[str, Any]:
-    """The arguments every ``jobs.pipeline`` stage takes, from the run's context."""
+    """The arguments every ``jobs.pipeline`` stage takes, from the run's context: the logical
+    date and the profile (resolved here, when the task runs, never at parse time)."""
     if context.get("logical_date") is None:
         # Airflow 3 lets a manual run have no logical date; this DAG processes one date.
         raise ValueError("gridrisk_daily needs a logical date: trigger it with one (the day to process)")
+    from gridrisk.config import load_profile
+
     params = context["params"]
-    return {"ds": context["ds"], "profile": params.get("profile") or None, "inbox": params.get("inbox") or None}
+    profile = load_profile(params.get("profile") or None).with_inbox(params.get("inbox") or None)
+    return {"ds": context["ds"], "profile": profile}
 
 
 @task
@@ -79,35 +93,11 @@ def ingest_dataset(dataset: str, **context: Any) -> dict[str, Any]:
 
 
 @task
-def silver(**context: Any) -> dict[str, Any]:
-    """Build the silver tables of ``ds`` from the bronze inputs."""
+def run_stage(stage: str, **context: Any) -> dict[str, Any]:
+    """Run one stage of the daily pipeline for ``ds`` (what it reads and writes: gridrisk/catalog.py)."""
     from jobs import pipeline
 
-    return pipeline.silver(**_stage_args(context))
-
-
-@task
-def link_persons(**context: Any) -> dict[str, Any]:
-    """Entity resolution for ``ds``: every person-bearing record → a stable person key."""
-    from jobs import pipeline
-
-    return pipeline.link(**_stage_args(context))
-
-
-@task(trigger_rule="all_done")
-def rules(**context: Any) -> dict[str, Any]:
-    """Run the risk rules for ``ds`` and write the gold flags."""
-    from jobs import pipeline
-
-    return pipeline.rules(**_stage_args(context))
-
-
-@task
-def publish(**context: Any) -> dict[str, Any]:
-    """Turn the flags of ``ds`` into inspection tasks in the task store."""
-    from jobs import pipeline
-
-    return pipeline.publish(**_stage_args(context))
+    return pipeline.run_stage(stage, **_stage_args(context))
 
 
 with DAG(
@@ -145,13 +135,19 @@ with DAG(
     tags=["gridrisk", "daily", "spark", "delta"],
 ) as dag:
     with TaskGroup("ingest", prefix_group_id=False, tooltip="One task per department extract"):
-        ingested = {name: ingest_dataset.override(task_id=ingest_task_id(name))(name) for name in DATASETS}
+        ingested = {name: ingest_dataset.override(task_id=ingest_task_id(name))(name) for name in BRONZE_DATASETS}
 
-    silver_done, link_done, rules_done = silver(), link_persons(), rules()
-    # The housing rules read silver housing; the person rules read the person facts that entity
-    # resolution keys. rules runs once both are done ("all_done": a skipped or failed side only
-    # skips its own rules, which rules reports, instead of holding up the other slice).
-    [silver_done, link_done] >> rules_done >> publish()
-    for stage_task, stage in ((silver_done, "silver"), (link_done, "link"), (rules_done, "rules")):
-        for name in STAGE_INPUTS[stage]:
-            ingested[name] >> stage_task
+    # The graph is the catalog's: a stage waits for the ingest of the bronze tables it reads and
+    # for the stages that write what it reads — nothing else, so one department's broken
+    # delivery holds up only what reads it.
+    stages: dict[str, Any] = {}
+    for stage in CATALOG.stages:
+        if stage.name == "ingest":
+            continue
+        trigger = "all_done" if stage.name in RUN_WHEN_UPSTREAM_DONE else "all_success"
+        stages[stage.name] = run_stage.override(task_id=stage.airflow_task_id, trigger_rule=trigger,
+                                                doc_md=stage.description)(stage.name)
+        for name in stage.bronze_inputs:
+            ingested[name] >> stages[stage.name]
+        for upstream in CATALOG.upstream_of(stage.name):
+            stages[upstream.name] >> stages[stage.name]

@@ -216,6 +216,20 @@ class DatasetSchema:
                 return c
         raise KeyError(f"{self.dataset} has no column {name!r}")
 
+    def ddl(self, columns: "list[str] | None" = None, lineage: bool = False) -> str:
+        """The bronze table's Spark DDL (canonical names and types), optionally a subset of the
+        columns and the lineage columns every bronze row has (``_source_file``, ``_row_number``).
+
+        Example:
+            >>> load_schema("drug_registry").ddl(["person_no", "last_use_date"], lineage=True)
+            'person_no string, last_use_date date, _source_file string, _row_number long'
+        """
+        wanted = self.columns if columns is None else tuple(self.column(n) for n in columns)
+        parts = [f"{c.name} {c.type}" for c in wanted]
+        if lineage:
+            parts += ["_source_file string", "_row_number long"]
+        return ", ".join(parts)
+
     def temporal_format(self, col: Column) -> str | None:
         if col.format:
             return col.format

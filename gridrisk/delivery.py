@@ -1,6 +1,7 @@
 """Write a delivery folder the way ``shared/extracts.md`` describes it: data files, then the manifest.
 
-Used by the generator and by tests that hand-write input files, so both follow one contract.
+The one manifest writer: the synthetic generator (``synth.generate``) and the tests that
+hand-write input files both call :func:`write_manifest`, so every delivery follows one contract.
 
 Example:
     >>> import tempfile, json, pathlib
@@ -16,11 +17,30 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+MANIFEST = "manifest.json"
 
-def delivery_folder(inbox: Path, dataset: str, date: str) -> Path:
-    return Path(inbox) / dataset / dt.date.fromisoformat(date).strftime("%Y%m%d")
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One data file as its delivery's manifest lists it: name, data rows (header excluded;
+    JSON lines: lines; GeoJSON: features) and the SHA-256 of its bytes."""
+
+    name: str
+    rows: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path, rows: int) -> ManifestFile:
+        """The entry of a file already written (reads it to hash it)."""
+        return cls(Path(path).name, rows, sha256_file(path))
+
+
+def delivery_folder(inbox: Path, dataset: str, date: str | dt.date) -> Path:
+    return Path(inbox) / dataset / dt.date.fromisoformat(str(date)).strftime("%Y%m%d")
 
 
 def sha256_file(path: Path) -> str:
@@ -31,13 +51,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, dataset: str, date: str, kind: str, rows: dict[str, int]) -> Path:
-    """Write ``manifest.json`` last, for files already in ``folder`` (name → data rows)."""
-    files = [{"name": name, "rows": n, "sha256": sha256_file(folder / name)} for name, n in sorted(rows.items())]
-    manifest = {"dataset": dataset, "date": date, "kind": kind, "files": files}
-    path = folder / "manifest.json"
-    tmp = folder / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+def write_manifest(folder: Path, dataset: str, date: str | dt.date, kind: str, files: Iterable[ManifestFile]) -> Path:
+    """Write ``manifest.json`` into ``folder``, last, listing ``files`` in the order given.
+
+    The bytes are a pure function of the arguments (UTF-8 JSON, two-space indent, final
+    newline), so a generated province is byte-identical for a seed.
+    """
+    body = {
+        "dataset": dataset,
+        "date": dt.date.fromisoformat(str(date)).isoformat(),
+        "kind": kind,
+        "files": [{"name": f.name, "rows": f.rows, "sha256": f.sha256} for f in files],
+    }
+    path = Path(folder) / MANIFEST
+    tmp = path.with_name("." + MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)  # atomic: a reader never sees half a manifest
     return path
 
@@ -48,5 +76,5 @@ def write_delivery(inbox: Path, dataset: str, date: str, kind: str, files: dict[
     folder.mkdir(parents=True, exist_ok=True)
     for name, (data, _) in files.items():
         (folder / name).write_bytes(data)
-    write_manifest(folder, dataset, date, kind, {name: rows for name, (_, rows) in files.items()})
+    write_manifest(folder, dataset, date, kind, [ManifestFile.of(folder / name, rows) for name, (_, rows) in sorted(files.items())])
     return folder

@@ -1,7 +1,10 @@
-"""The one I/O layer for Delta tables: every job reads and writes the lake through here.
+"""The one I/O layer for Delta tables: every job reads, writes and reads the history of the lake
+through here (only this module imports ``delta``).
 
-Writes are idempotent: a partition is replaced as a whole (``replaceWhere``) or rows are
-merged on a stable key, so re-running a logical date leaves the same table.
+Writes are idempotent: a partition is replaced as a whole (:func:`replace_partition`) or rows
+are merged on a stable key (:func:`merge`), so re-running a logical date leaves the same table.
+Every merge commit carries the logical date in its user metadata (``ds=<date> …``), so
+:func:`version_for_ds` finds the table as the run of a given date left it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gridrisk.config import Profile
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 T = TypeVar("T")
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentTransactionException",
@@ -100,8 +103,41 @@ def last_metrics(spark: "SparkSession", path: str) -> dict[str, int]:
     return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
 
+def audit_read(profile: Profile, layer: str, table: str, detail: str = "") -> None:
+    """Log a read of a restricted table (raw IDs, names or registry details; ``restricted`` in
+    gridrisk/catalog.py): who, when, which table — domain.md §6 "every read of unmasked data is
+    logged". The line goes to the ``gridrisk.audit`` logger and, on a local lake, is appended to
+    ``<lake>/_audit/unmasked_reads.jsonl``."""
+    import datetime as dt
+    import getpass
+    import json
+    import logging
+    import os
+    import sys
+
+    from gridrisk.catalog import CATALOG
+
+    ref = f"{layer}.{table}"
+    try:
+        if not CATALOG.table(ref).restricted:
+            return
+    except KeyError:
+        return
+    entry = {"at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+             "who": os.environ.get("GRIDRISK_ACTOR") or getpass.getuser(), "table": ref, "detail": detail,
+             "process": os.environ.get("AIRFLOW_CTX_TASK_ID") or os.path.basename(sys.argv[0] or "python")}
+    line = json.dumps(entry, ensure_ascii=False)
+    logging.getLogger("gridrisk.audit").info(line)
+    if "://" not in profile.lake:
+        folder = os.path.join(profile.lake, "_audit")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "unmasked_reads.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
 def read(spark: "SparkSession", profile: Profile, layer: str, table: str, version_as_of: int | None = None,
          timestamp_as_of: str | None = None) -> "DataFrame":
+    audit_read(profile, layer, table)
     reader = spark.read.format("delta")
     if version_as_of is not None:
         reader = reader.option("versionAsOf", version_as_of)
@@ -127,3 +163,55 @@ def read_latest(spark: "SparkSession", profile: Profile, layer: str, table: str,
     if latest is None or latest["d"] is None:
         raise LookupError(f"{layer}/{table} has no partition on or before {ds}")
     return df.where(F.col("ds") == F.lit(latest["d"]))
+
+
+def merge(spark: "SparkSession", path: str, source: "DataFrame", on: str, *, user_metadata: str,
+          matched_condition: str | None = None, matched_set: "dict[str, str | Column] | None" = None,
+          insert_all: bool = True, not_matched_by_source_condition: str | None = None,
+          not_matched_by_source_set: "dict[str, str | Column] | None" = None) -> dict[str, int]:
+    """``MERGE INTO <path> t USING source s ON <on>`` with the given clauses, retried on a
+    concurrent writer's conflict; ``user_metadata`` goes into the commit. Returns its metrics."""
+    from delta.tables import DeltaTable
+
+    target = DeltaTable.forPath(spark, path)
+
+    def run() -> None:
+        builder = target.alias("t").merge(source.alias("s"), on)
+        if matched_set is not None:
+            builder = builder.whenMatchedUpdate(condition=matched_condition, set=matched_set)
+        if insert_all:
+            builder = builder.whenNotMatchedInsertAll()
+        if not_matched_by_source_set is not None:
+            builder = builder.whenNotMatchedBySourceUpdate(condition=not_matched_by_source_condition,
+                                                           set=not_matched_by_source_set)
+        builder.execute()
+
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, user_metadata)
+    try:
+        with_conflict_retry(run)
+    finally:
+        spark.conf.unset(key)
+    return last_metrics(spark, path)
+
+
+def history(spark: "SparkSession", path: str) -> list[dict[str, Any]]:
+    """The table's commits (version, operation, operationParameters, userMetadata), oldest first."""
+    from delta.tables import DeltaTable
+
+    if not table_exists(spark, path):
+        return []
+    rows = DeltaTable.forPath(spark, path).history().select("version", "operation", "operationParameters", "userMetadata")
+    return sorted((r.asDict() for r in rows.collect()), key=lambda r: r["version"])
+
+
+def version_for_ds(spark: "SparkSession", path: str, as_of: str) -> int:
+    """The version the last run for a logical date on or before ``as_of`` left (commits tagged
+    ``ds=<date>``); :class:`LookupError` when there is none."""
+    if not table_exists(spark, path):
+        raise LookupError(f"no table yet: {path} does not exist")
+    tagged = [r["version"] for r in history(spark, path)
+              if (r["userMetadata"] or "").startswith("ds=") and r["userMetadata"][3:13] <= as_of]
+    if not tagged:
+        raise LookupError(f"no pipeline run for a date on or before {as_of}")
+    return max(tagged)

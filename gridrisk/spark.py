@@ -127,8 +127,6 @@ def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "S
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.jars.packages", package)
         .config("spark.jars.ivy", str(ivy_dir()))
-        # Change Data Feed on every new table: incremental rules read what changed.
-        .config("spark.databricks.delta.properties.defaults.enableChangeDataFeed", "true")
     )
     for key, value in profile.spark_conf.items():
         builder = builder.config(key, value)

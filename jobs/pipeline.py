@@ -1,13 +1,16 @@
 """The daily pipeline's stages, as the CLI and Airflow call them.
 
-Each stage takes the logical date and the profile name and returns a JSON-serialisable
-summary. Airflow tasks import this module inside the task (never at DAG parse time).
-
     ingest (one dataset or all) → silver → link → rules → publish
 
-``link`` (entity resolution, silver person_records/person_master, then the person facts) feeds
-the person rules; it is skipped, loudly, when one of its departments' deliveries is not fit for
-use, and then only the person rules are skipped (``rules`` reports them under ``skipped``).
+What each stage reads and writes is declared once, in :mod:`gridrisk.catalog`; the stage map
+:data:`STAGE_FUNCTIONS` below says which function runs it, and a test keeps the two in step.
+Every stage takes the logical date and a :class:`~gridrisk.config.Profile` and returns a
+JSON-serialisable summary; the Spark session is built once per process and shared (Airflow
+tasks import this module inside the task, never at DAG parse time).
+
+A gated stage (``gate: all`` in the catalog) runs only when every bronze table it reads loaded
+and passed quality for the day; otherwise it is skipped, loudly, without touching the lake, and
+the rules stage then skips just the rules whose inputs are missing.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from gridrisk.config import Profile, deliveries, load_profile, schema_names
+from gridrisk.catalog import CATALOG, STAGES
+from gridrisk.config import ConfigError, Profile, schema_names
 
-STAGES = ("ingest", "silver", "link", "rules", "publish")
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Summary = dict[str, Any]
 
 
 def check_date(ds: str) -> str:
@@ -29,23 +37,125 @@ def check_date(ds: str) -> str:
         raise ValueError(f"logical date must be YYYY-MM-DD, got {ds!r}") from None
 
 
-def _profile(profile: str | Profile | None, inbox: str | None) -> Profile:
-    prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    return prof.with_inbox(inbox)
-
-
-def _spark(prof: Profile):  # type: ignore[no-untyped-def]
+def spark_for(profile: Profile) -> "SparkSession":
+    """The process's one SparkSession for ``profile`` (built on first use, then shared)."""
     from gridrisk.spark import get_spark
 
-    return get_spark(prof)
+    return get_spark(profile)
 
 
-#: The bronze tables each silver job reads; silver runs only when all of them loaded and passed.
-SILVER_INPUTS = ("housing_units", "residence_registrations", "addresses")
+# --------------------------------------------------------------------------- configuration
 
 
-def ingest(ds: str, profile: str | Profile | None = None, inbox: str | None = None,
-           datasets: list[str] | None = None, quality: bool = True) -> dict[str, Any]:
+def config_problems(profile: Profile) -> list[str]:
+    """Everything wrong with the configuration a run needs, found before any work starts:
+    the catalog, the schemas, the linkage sources, the rules' inputs, rules/routing/compounds,
+    and the task store's address."""
+    problems = list(CATALOG.problems())
+    bronze = {t.name for t in CATALOG.tables if t.layer == "bronze" and not t.name.startswith("_")}
+    schemas = set(schema_names())
+    problems += [f"schemas/{n}.yaml has no table in the catalog (gridrisk/catalog.py)" for n in sorted(schemas - bronze)]
+    problems += [f"catalog table bronze.{n} has no schemas/{n}.yaml" for n in sorted(bronze - schemas)]
+    link_inputs = set(CATALOG.stage("link").bronze_inputs)
+    try:
+        from jobs.silver.person_master import load_linkage_config
+
+        problems += [f"conf/linkage.yaml: source {d} is not an input of the link stage in gridrisk/catalog.py"
+                     for d in load_linkage_config().datasets if d not in link_inputs]
+    except ConfigError as exc:
+        problems += [f"{exc.source}: {p}" for p in exc.problems]
+    from jobs.silver.person_facts import DATASETS as FACT_DATASETS
+
+    problems += [f"jobs/silver/person_facts.py reads {d}, which is not an input of the link stage"
+                 for d in FACT_DATASETS if d not in link_inputs]
+    try:
+        from gridrisk.rules import load_compounds, load_routing, load_rules
+        from gridrisk.rules.kinds import KINDS
+
+        rules = load_rules()
+        load_compounds(rules=rules)
+        load_routing()
+        rule_reads = set(CATALOG.stage("rules").reads)
+        for kind in KINDS.values():
+            for name in kind.input_names():
+                try:
+                    table = CATALOG.find(name, layers=("silver", "gold"))
+                except KeyError as exc:
+                    problems.append(f"kind {kind.name}: input {exc.args[0]}")
+                    continue
+                if table.ref not in rule_reads:
+                    problems.append(f"kind {kind.name} reads {table.ref}, which the rules stage does not list in the catalog")
+    except ConfigError as exc:
+        problems += [f"{exc.source}: {p}" for p in exc.problems]
+    try:
+        from gridrisk.taskstore import open_store
+
+        open_store(profile.task_store)
+    except Exception as exc:  # noqa: BLE001 — any failure to reach the store is a configuration problem here
+        problems.append(f"task store {profile.task_store!r}: {exc}")
+    return problems
+
+
+def check_config(profile: Profile) -> None:
+    """Raise one :class:`ConfigError` listing every configuration problem (call before a run)."""
+    problems = config_problems(profile)
+    if problems:
+        raise ConfigError("gridrisk configuration", problems)
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def inputs_ready(spark: "SparkSession", profile: Profile, ds: str, datasets: tuple[str, ...]) -> list[str]:
+    """Problems with the bronze inputs of a stage for ``ds`` (empty when all loaded and passed quality)."""
+    from jobs.bronze.ingest import read_log
+    from jobs.quality.validate import read_quality_log
+
+    loaded = {r["dataset"]: r for r in read_log(spark, profile, ds)}
+    checked = {r["dataset"]: r for r in read_quality_log(spark, profile, ds)}
+    problems = []
+    for name in datasets:
+        if name not in loaded:
+            problems.append(f"{name}: not ingested for {ds}")
+        elif loaded[name]["status"] != "loaded":
+            problems.append(f"{name}: {loaded[name]['status']} — {loaded[name]['message']}")
+        elif name in checked and not checked[name]["success"]:
+            problems.append(f"{name}: quality failed — {checked[name]['message']}")
+    return problems
+
+
+def _gated(stage: str, run: Callable[..., Summary], ds: str, profile: Profile) -> Summary:
+    """Run ``run`` for ``ds`` when its inputs are fit for use, as the catalog's gate says; else
+    skip, loudly, without touching the lake.
+
+    ``gate="all"``: every bronze input must have loaded and passed quality. ``gate="each"``: the
+    ``required`` ones must; the job gets ``available`` (the inputs that are fit) and the summary
+    lists the others under ``partial`` — one department's late or broken delivery then skips
+    only what reads it."""
+    ds = check_date(ds)
+    spark = spark_for(profile)
+    spec = CATALOG.stage(stage)
+    inputs = spec.bronze_inputs
+    problems = inputs_ready(spark, profile, ds, inputs)
+    if spec.gate == "each":
+        blocking = [p for p in problems if p.split(":", 1)[0] in spec.required]
+        if blocking:
+            return {"stage": stage, "ds": ds, "skipped": blocking, "partial": [], "tables": {}}
+        unfit = {p.split(":", 1)[0] for p in problems}
+        available = frozenset(n for n in inputs if n not in unfit)
+        return {"stage": stage, "ds": ds, "partial": problems, **run(spark, profile, ds, available=available)}
+    if problems:
+        return {"stage": stage, "ds": ds, "skipped": problems, "tables": {}}
+    return {"stage": stage, "ds": ds, **run(spark, profile, ds)}
+
+
+# --------------------------------------------------------------------------- stages
+
+INGEST_THREADS = int(os.environ.get("GRIDRISK_INGEST_THREADS", "3"))
+_GX_LOCK = threading.Lock()
+
+
+def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality: bool = True) -> Summary:
     """Land the deliveries of ``ds`` in bronze and gate each with its quality suite.
 
     One dataset failing never stops the others. A dataset whose suite fails gets status
@@ -56,13 +166,12 @@ def ingest(ds: str, profile: str | Profile | None = None, inbox: str | None = No
     from jobs.bronze import ingest as bronze_ingest
 
     ds = check_date(ds)
-    prof = _profile(profile, inbox)
-    spark = _spark(prof)
+    spark = spark_for(profile)
 
     def one(name: str) -> dict[str, Any]:
-        result = bronze_ingest.run(spark, prof, name, ds).as_dict()
+        result = bronze_ingest.run(spark, profile, name, ds).as_dict()
         if quality and result["status"] == "loaded":
-            result = with_quality(result, check_quality(spark, prof, name, ds))
+            result = with_quality(result, check_quality(spark, profile, name, ds))
         return result
 
     # Small deliveries cost mostly fixed latency (Delta log reads and commits, worker start-up),
@@ -73,15 +182,11 @@ def ingest(ds: str, profile: str | Profile | None = None, inbox: str | None = No
     return {"stage": "ingest", "ds": ds, "results": results}
 
 
-INGEST_THREADS = int(os.environ.get("GRIDRISK_INGEST_THREADS", "3"))
-_GX_LOCK = threading.Lock()
-
-
-def check_quality(spark, prof: Profile, dataset: str, ds: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str) -> dict[str, Any]:
     from jobs.quality import validate
 
     with _GX_LOCK:  # Great Expectations' contexts and Data Docs site are not made for threads
-        return validate.run(spark, prof, dataset, ds)
+        return validate.run(spark, profile, dataset, ds)
 
 
 def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
@@ -102,108 +207,77 @@ def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def inputs_ready(spark, prof: Profile, ds: str, datasets: tuple[str, ...]) -> list[str]:  # type: ignore[no-untyped-def]
-    """Problems with the inputs of a stage for ``ds`` (empty when all loaded and passed quality)."""
-    from jobs.bronze.ingest import read_log
-    from jobs.quality.validate import read_quality_log
-
-    loaded = {r["dataset"]: r for r in read_log(spark, prof, ds)}
-    checked = {r["dataset"]: r for r in read_quality_log(spark, prof, ds)}
-    problems = []
-    for name in datasets:
-        if name not in loaded:
-            problems.append(f"{name}: not ingested for {ds}")
-        elif loaded[name]["status"] != "loaded":
-            problems.append(f"{name}: {loaded[name]['status']} — {loaded[name]['message']}")
-        elif name in checked and not checked[name]["success"]:
-            problems.append(f"{name}: quality failed — {checked[name]['message']}")
-    return problems
-
-
-def _gated(stage: str, inputs: tuple[str, ...], job: Any, ds: str, profile: str | Profile | None,
-           inbox: str | None) -> dict[str, Any]:
-    """Run ``job.run`` for ``ds`` only when every input loaded and passed quality; else skip, loudly,
-    without touching the lake."""
-    ds = check_date(ds)
-    prof = _profile(profile, inbox)
-    spark = _spark(prof)
-    problems = inputs_ready(spark, prof, ds, inputs)
-    if problems:
-        return {"stage": stage, "ds": ds, "skipped": problems, "tables": {}}
-    return {"stage": stage, "ds": ds, **job.run(spark, prof, ds)}
-
-
-def silver(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+def silver(ds: str, profile: Profile) -> Summary:
     """Silver housing for ``ds`` (occupancy and rented units)."""
     from jobs.silver import housing_occupancy
 
-    return _gated("silver", SILVER_INPUTS, housing_occupancy, ds, profile, inbox)
+    return _gated("silver", housing_occupancy.run, ds, profile)
 
 
-#: The bronze tables entity resolution reads (every person-bearing department).
-LINK_INPUTS = ("persons", "residence_registrations", "housing_units", "driving_licences", "transport_workers",
-               "mental_health_registry", "drug_registry", "waybills")
-
-
-class _LinkJob:
-    """Entity resolution, then the person facts keyed by its person keys (one gated stage)."""
-
-    @staticmethod
-    def run(spark, prof: Profile, ds: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        from jobs.silver import person_facts, person_master
-
-        linked = person_master.run(spark, prof, ds)
-        facts = person_facts.run(spark, prof, ds)
-        return {**linked, "tables": {**linked.get("tables", {}), **facts["tables"]}}
-
-
-def link(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+def link(ds: str, profile: Profile) -> Summary:
     """Entity resolution for ``ds`` (every person-bearing record → a stable person key) and the
     silver person facts the person rules read (licences, qualifications, registries, profile)."""
-    return _gated("link", LINK_INPUTS, _LinkJob, ds, profile, inbox)
+    from jobs.silver import link_persons
+
+    return _gated("link", link_persons.run, ds, profile)
 
 
-def explain_link(ds: str, dataset: str, record_key: str, profile: str | Profile | None = None) -> str:
-    from jobs.silver import person_master
-
-    prof = _profile(profile, None)
-    return person_master.explain(_spark(prof), prof, check_date(ds), dataset, record_key)
-
-
-def quality_summary(ds: str, profile: str | Profile | None = None) -> list[dict[str, Any]]:
-    from jobs.quality import validate
-
-    prof = _profile(profile, None)
-    return validate.summary(_spark(prof), prof, check_date(ds))
-
-
-def rules(ds: str, profile: str | Profile | None = None, inbox: str | None = None, full: bool = False) -> dict[str, Any]:
+def rules(ds: str, profile: Profile, full: bool = False) -> Summary:
     """The risk rules for ``ds`` → gold risk_flags (incremental unless ``full``), then gold risk_summary."""
     from jobs.gold import risk_flags, risk_summary
 
     ds = check_date(ds)
-    prof = _profile(profile, inbox)
-    spark = _spark(prof)
-    flags = risk_flags.run(spark, prof, ds, full=full)
-    summary = risk_summary.run(spark, prof, ds) if flags["evaluated"] else {"tables": {}}
+    spark = spark_for(profile)
+    flags = risk_flags.run(spark, profile, ds, full=full)
+    summary = risk_summary.run(spark, profile, ds) if flags["evaluated"] else {"tables": {}}
     return {"stage": "rules", "ds": ds, **flags, "tables": summary.get("tables", {})}
 
 
-def publish(ds: str, profile: str | Profile | None = None, inbox: str | None = None) -> dict[str, Any]:
+def publish(ds: str, profile: Profile) -> Summary:
+    """File one inspection task per open flag of ``ds`` in the task store."""
     from jobs.gold import publish_tasks
 
     ds = check_date(ds)
-    prof = _profile(profile, inbox)
-    return {"stage": "publish", "ds": ds, **publish_tasks.run(_spark(prof), prof, ds)}
+    return {"stage": "publish", "ds": ds, **publish_tasks.run(spark_for(profile), profile, ds)}
 
 
-def run_daily(ds: str, profile: str | Profile | None = None, inbox: str | None = None, full: bool = False) -> dict[str, Any]:
-    """All stages for one logical date, in order (``full``: no incremental shortcut for the rules)."""
-    prof = _profile(profile, inbox)
-    out: dict[str, Any] = {"ds": check_date(ds)}
-    for stage in STAGES:
-        out[stage] = rules(ds, prof, full=full) if stage == "rules" else globals()[stage](ds, prof)
+#: The one stage map: catalog stage name → the function that runs it (same order as the catalog).
+STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
+    "ingest": ingest,
+    "silver": silver,
+    "link": link,
+    "rules": rules,
+    "publish": publish,
+}
+
+
+def run_stage(stage: str, ds: str, profile: Profile, full: bool = False) -> Summary:
+    """One stage by name (``full`` applies to the rules stage only)."""
+    if stage not in STAGE_FUNCTIONS:
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    if stage == "rules":
+        return rules(ds, profile, full=full)
+    return STAGE_FUNCTIONS[stage](ds, profile)
+
+
+def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] | None = None,
+              on_stage: Callable[[str, Summary], None] | None = None) -> Summary:
+    """The stages of one logical date, in order (``full``: no incremental shortcut for the rules).
+
+    The configuration is checked first, so a mistake stops the run before any work is done."""
+    ds = check_date(ds)
+    chosen = list(stages or STAGES)
+    unknown = sorted(set(chosen) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    check_config(profile)
+    out: Summary = {"ds": ds}
+    for stage in [s for s in STAGES if s in chosen]:
+        out[stage] = run_stage(stage, ds, profile, full=full)
+        if on_stage is not None:
+            on_stage(stage, out[stage])
     return out
 
 
-__all__ = ["STAGES", "deliveries", "ingest", "silver", "link", "rules", "publish", "run_daily"]
+__all__ = ["STAGES", "STAGE_FUNCTIONS", "check_config", "ingest", "silver", "link", "rules", "publish", "run_daily",
+           "run_stage"]

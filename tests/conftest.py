@@ -1,4 +1,14 @@
-"""Shared fixtures: one SparkSession for the whole run, a fresh lake per test."""
+"""Shared fixtures: one SparkSession for the whole run (reset after each test), a fresh lake per test.
+
+Test tiers (setup.cfg, Makefile):
+
+- plain ``pytest`` / ``make test-fast`` — no JVM, no Airflow: config, rules, catalog, IDs, the
+  task store, the generator; seconds;
+- ``-m spark`` — everything that needs the Spark session (marked automatically: a test that
+  asks for the ``spark`` fixture is a ``spark`` test);
+- ``-m airflow`` — DAG parsing and ``dag.test()`` runs;
+- ``make test`` (and CI) — all of it, slow end-to-end runs included.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +46,41 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     from dataclasses import replace
 
     session = get_spark(replace(profile, spark_master="local[2]", spark_conf=conf))
+    session.conf.set("gridrisk.test.baseline", "1")
+    baseline = dict(session.conf.getAll)
+    session.__dict__["_gridrisk_baseline_conf"] = baseline
     yield session
     session.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_spark_after_test(request: pytest.FixtureRequest):
+    """After a Spark test: drop cached data and temp views, and restore the session's runtime
+    configuration, so no test sees what an earlier one left behind."""
+    yield
+    if "spark" not in request.fixturenames:
+        return
+    session = request.getfixturevalue("spark")
+    baseline: dict[str, str] = session.__dict__.get("_gridrisk_baseline_conf", {})
+    session.catalog.clearCache()
+    for view in session.catalog.listTables():
+        if view.isTemporary:
+            session.catalog.dropTempView(view.name)
+    for key, value in dict(session.conf.getAll).items():
+        if key not in baseline:
+            session.conf.unset(key)
+        elif value != baseline[key]:
+            session.conf.set(key, baseline[key])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses the Spark session is a ``spark`` test; one in test_dags.py an ``airflow`` test."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "spark" in names:
+            item.add_marker(pytest.mark.spark)
+        if item.nodeid.startswith("tests/test_dags.py"):
+            item.add_marker(pytest.mark.airflow)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridrisk.config import load_schema
+
 D = dt.date.fromisoformat
 DIAGNOSIS = "精神分裂症"
 GRID = "320115101001003"
@@ -57,24 +59,23 @@ def bronze_frames(spark: Any, people: list[Person]) -> tuple[Any, Any, dict[str,
             key = f"DR-{p.key}-{i}"
             dr.append((key, p.raw_id, p.name, status, _d(last_use), _d(release), _d(decision), "f.csv", len(dr) + 1))
             records.append(("drug_registry", key, p.key))
-    tail = "_source_file string, _row_number long"
-    bronze = {
-        "driving_licences": spark.createDataFrame(lic, "file_no string, id_no string, name string, licence_classes string, status string, "
-                                                       f"first_issue_date date, valid_until date, status_changed_date date, {tail}"),
-        "transport_workers": spark.createDataFrame(wk, "cert_no string, id_no string, name string, cert_type string, employer string, "
-                                                       f"plate_no string, issue_date date, valid_until date, status string, {tail}"),
-        "mental_health_registry": spark.createDataFrame(mh, "patient_no string, id_no string, name string, diagnosis string, risk_level int, "
-                                                            f"has_incident_history boolean, last_followup_date date, management_status string, {tail}"),
-        "drug_registry": spark.createDataFrame(dr, "person_no string, id_no string, name string, control_status string, last_use_date date, "
-                                                   f"rehab_release_date date, decision_date date, {tail}"),
+    # Bronze as ingest types it: the DDL comes from schemas/, never retyped here.
+    def bronze(dataset: str, rows: list[tuple[Any, ...]]) -> Any:
+        return spark.createDataFrame(rows, load_schema(dataset).ddl(lineage=True))
+
+    bronze_tables = {
+        "driving_licences": bronze("driving_licences", lic),
+        "transport_workers": bronze("transport_workers", wk),
+        "mental_health_registry": bronze("mental_health_registry", mh),
+        "drug_registry": bronze("drug_registry", dr),
         "addresses": spark.createDataFrame(sorted({(p.address, GRID, 118.8, 31.9) for p in people if p.address}),
-                                           "address_code string, grid_code string, lon double, lat double"),
+                                           load_schema("addresses").ddl(["address_code", "grid_code", "lon", "lat"])),
     }
     recs = spark.createDataFrame([(d, k, pk, "exact", "测*") for d, k, pk in records],
                                  "dataset string, record_key string, person_key string, link_method string, name_masked string")
     master = spark.createDataFrame([(p.key, "测*", p.born, p.address) for p in people],
                                    "person_key string, name_masked string, birth_date date, address_code string")
-    return recs, master, bronze
+    return recs, master, bronze_tables
 
 
 def person_inputs(spark: Any, people: list[Person], ds: str) -> dict[str, Any]:

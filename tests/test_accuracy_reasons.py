@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from gridrisk.accuracy import (
+from gridrisk.privacy import person_key
+from synth.accuracy import (
     INTACT,
+    NO_TRUTH,
     NOT_PERSON,
     Explainer,
     PersonRecord,
     RuleAccuracy,
     SilverLinks,
+    compare,
     false_positive_reason,
     format_report,
     miss_reason,
     read_person_records,
     to_markdown,
 )
-from gridrisk.privacy import person_key
 
 DS = "2026-11-01"
 KEY = b"test-key"
@@ -139,3 +142,52 @@ def test_format_report_prints_reasons_and_to_markdown_has_a_row_per_rule(truth):
     with_persons = to_markdown(results, ("persons (seed 42)", "20,000")).splitlines()
     assert with_persons[0].startswith("| persons (seed 42) | rule |")
     assert all(row.startswith("| 20,000 | ") for row in with_persons[2:])
+
+
+def _truth_with_manifest(root: Path, planted: list[str], flags: list[str]) -> Path:
+    """A truth folder as the generator writes it: the manifest names the planted rules."""
+    (root / "20261101").mkdir(parents=True, exist_ok=True)
+    (root / "20261101" / "flags.csv").write_text("rule_id,subject_type,subject_key,detail\n" + "".join(
+        f"{line}\n" for line in flags), encoding="utf-8")
+    (root / "manifest.json").write_text(json.dumps({"planted_per_date": {r: {"positives": 1, "near_misses": 1}
+                                                                         for r in planted}}), encoding="utf-8")
+    return root
+
+
+def test_a_rule_without_planted_truth_is_reported_as_no_truth_not_as_a_failure(tmp_path):
+    """A rule added in YAML alone has flags but no truth: counted, not judged, no precision."""
+    truth = _truth_with_manifest(tmp_path, ["rental.overcrowded", "fire.offline"],
+                                 ["rental.overcrowded,address,32011510100100010001,4 adults",
+                                  "rental.overcrowded,address,32011510100100010002,5 adults"])
+    fired = {"rental.overcrowded": {"32011510100100010001": "address", "32011510100100019999": "address"},
+             "rental.new_in_yaml": {"32011510100100010003": "address", "32011510100100010004": "address"}}
+    results = {r.rule_id: r for r in compare(truth, DS, fired, ["fire.offline", "rental.new_in_yaml", "rental.overcrowded"])}
+
+    new = results["rental.new_in_yaml"]
+    assert (new.has_truth, new.truth, new.flagged, new.true_positives) == (False, 0, 2, 0)
+    assert new.precision is None and new.recall is None
+    assert new.misses == [] and new.false_positives == []
+    # A covered rule is still judged, false positives and misses included …
+    over = results["rental.overcrowded"]
+    assert (over.has_truth, over.truth, over.flagged, over.true_positives) == (True, 2, 2, 1)
+    assert over.precision == 0.5 and over.recall == 0.5
+    assert [s for s, _ in over.false_positives] == ["32011510100100019999"]
+    assert [s for s, _, _ in over.misses] == ["32011510100100010002"]
+    # … and a covered rule with nothing planted on the date is a perfect zero, not "no truth".
+    off = results["fire.offline"]
+    assert (off.has_truth, off.truth, off.flagged, off.precision, off.recall) == (True, 0, 0, 1.0, 1.0)
+
+    report = format_report(list(results.values())).splitlines()
+    line = next(x for x in report if x.startswith("rental.new_in_yaml"))
+    assert NO_TRUTH in line and line.split()[:3] == ["rental.new_in_yaml", "-", "2"]
+    row = next(x for x in to_markdown(list(results.values())).splitlines() if x.startswith("| rental.new_in_yaml"))
+    assert row == "| rental.new_in_yaml | - | 2 | - | no truth | no truth | - | - |"
+
+
+def test_without_a_truth_manifest_the_rules_in_flags_csv_are_the_covered_ones(tmp_path):
+    (tmp_path / "20261101").mkdir()
+    (tmp_path / "20261101" / "flags.csv").write_text(
+        "rule_id,subject_type,subject_key,detail\nrental.concentrated,building,3201151010010001,10 rooms\n", encoding="utf-8")
+    results = {r.rule_id: r for r in compare(tmp_path, DS, {"driver.mental": {"pk": "person"}})}
+    assert results["rental.concentrated"].has_truth and results["rental.concentrated"].recall == 0.0
+    assert not results["driver.mental"].has_truth  # no key needed: an unjudged rule's subjects are not looked up

@@ -8,17 +8,17 @@ The rest of the suite never imports airflow.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from gridrisk.catalog import BRONZE_DATASETS, CATALOG, LINK_DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -36,16 +36,6 @@ def airflow_env(home: Path) -> dict[str, str]:
     }
 
 
-def load_common() -> ModuleType:
-    """``dags/gridrisk_common.py`` as a module, without airflow and without touching sys.path."""
-    spec = importlib.util.spec_from_file_location("gridrisk_common_under_test", DAGS / "gridrisk_common.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-COMMON = load_common()
 
 
 @pytest.fixture(scope="session")
@@ -92,15 +82,8 @@ def test_the_dags_folder_parses_without_import_errors(dagbag):
     assert dagbag.dag_ids == [DAG_ID]
 
 
-def test_dataset_literal_equals_the_schemas_folder():
-    assert sorted(COMMON.DATASETS) == sorted(p.stem for p in (REPO / "schemas").glob("*.yaml"))
-    assert len(set(COMMON.DATASETS)) == len(COMMON.DATASETS)
-    for stage, inputs in COMMON.STAGE_INPUTS.items():
-        assert set(inputs) <= set(COMMON.DATASETS), stage
-
-
 def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
-    ingest_ids = {f"ingest_{name}" for name in COMMON.DATASETS}
+    ingest_ids = {f"ingest_{name}" for name in BRONZE_DATASETS}
     assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "rules", "publish"}
     assert set(dag.task_group_dict["ingest"].children) == ingest_ids
     for task_id in ingest_ids:
@@ -108,10 +91,9 @@ def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
 
 
 def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
-    expected = {"ingest_housing_units", "ingest_residence_registrations", "ingest_addresses", "ingest_grids"}
+    expected = {"ingest_housing_units", "ingest_residence_registrations", "ingest_addresses"}
     assert dag.get_task("silver").upstream_task_ids == expected
-    rules_inputs = {f"ingest_{name}" for name in COMMON.STAGE_INPUTS["rules"]}
-    assert dag.get_task("rules").upstream_task_ids == {"silver", "link_persons"} | rules_inputs
+    assert dag.get_task("rules").upstream_task_ids == {"silver", "link_persons"}
     # rules runs when both sides are done, whatever happened to one of them: a failed side only
     # skips its own rules (they report it), it does not hold up the other slice.
     assert dag.get_task("rules").trigger_rule == "all_done"
@@ -121,12 +103,20 @@ def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids
 
 
-def test_entity_resolution_waits_for_every_person_bearing_department_and_feeds_the_rules(dag):
-    from jobs.pipeline import LINK_INPUTS
-
-    assert set(COMMON.STAGE_INPUTS["link"]) == set(LINK_INPUTS)
-    assert dag.get_task("link_persons").upstream_task_ids == {f"ingest_{name}" for name in LINK_INPUTS}
+def test_entity_resolution_waits_for_every_person_bearing_department_and_the_addresses(dag):
+    # The addresses reference places a person in a grid: linking before it landed would read
+    # yesterday's (or none) and a re-run would give a different table.
+    expected = {f"ingest_{name}" for name in (*LINK_DATASETS, "addresses")}
+    assert dag.get_task("link_persons").upstream_task_ids == expected
     assert dag.get_task("link_persons").downstream_task_ids == {"rules"}
+
+
+def test_every_edge_of_the_dag_comes_from_the_catalog(dag):
+    for stage in CATALOG.stages:
+        if stage.name == "ingest":
+            continue
+        wanted = {f"ingest_{n}" for n in stage.bronze_inputs} | {s.airflow_task_id for s in CATALOG.upstream_of(stage.name)}
+        assert dag.get_task(stage.airflow_task_id).upstream_task_ids == wanted, stage.name
 
 
 def test_every_task_retries_twice_with_exponential_backoff(dag):
@@ -177,7 +167,8 @@ def test_ingest_task_fails_with_the_loaders_status_and_message_unless_loaded(dag
     with pytest.raises(RuntimeError, match="persons for 2026-11-01: not_ready: no manifest.json yet"):
         dag.get_task("ingest_persons").python_callable("persons", **context)
     assert context["ti"].pushed["ingest_result"]["status"] == "not_ready"
-    assert calls[0] == {"ds": "2026-11-01", "profile": None, "inbox": None, "datasets": ["grids"]}
+    assert calls[0]["ds"] == "2026-11-01" and calls[0]["datasets"] == ["grids"]
+    assert calls[0]["profile"].name == "local"  # resolved when the task runs
 
 
 def test_importing_the_dags_pulls_in_neither_pyspark_nor_great_expectations(tmp_path):
@@ -209,8 +200,8 @@ def test_dag_test_runs_a_generated_day_and_publishes_inspection_tasks(spark, air
     ``spark`` is requested so the shared session exists first: the tasks run in-process and
     ``gridrisk.spark.get_spark`` reuses the active session instead of starting another.
     """
-    from gridrisk.generate import generate
     from gridrisk.taskstore import open_store
+    from synth.generate import generate
 
     generate(inbox=tmp_path / "inbox", truth=tmp_path / "truth", persons=1000, seed=7,
              start_date=date(2026, 11, 1), days=1, progress=False)

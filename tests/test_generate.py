@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import hashlib
 import io
@@ -12,22 +13,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
-from gridrisk.generate import generate, load_noise_defaults
-from gridrisk.generate.config import REPO_ROOT, RULES
-from gridrisk.generate.noise import ID_DAMAGES
-from gridrisk.generate.output import Delivery
-from gridrisk.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
+from gridrisk.config import all_schemas
 from gridrisk.ids import check_char, normalise_id
+from synth.generate import generate, load_noise_defaults
+from synth.generate.config import RULES
+from synth.generate.noise import ID_DAMAGES
+from synth.generate.output import Delivery
+from synth.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
 
 PERSONS = 2_000
 DAYS = 2
 START = "20261101"
-SCHEMAS = {}
-for _path in sorted((REPO_ROOT / "schemas").glob("*.yaml")):
-    _s = yaml.safe_load(_path.read_text(encoding="utf-8"))
-    SCHEMAS[_s["dataset"]] = _s
+SCHEMAS = {s.dataset: s for s in all_schemas()}
 PERSON_DATASETS = {  # dataset → column holding the person's ID
     "persons": "公民身份号码", "housing_units": "产权人证件号码", "residence_registrations": "公民身份号码",
     "driving_licences": "证件号码", "transport_workers": "身份证号", "mental_health_registry": "身份证号",
@@ -69,8 +67,7 @@ def _rows(path: Path, encoding: str) -> list[dict]:
 
 def _dataset_files(inbox: Path, dataset: str, day: str = START) -> list[Path]:
     s = SCHEMAS[dataset]
-    folder = inbox / ("reference" if s.get("delivery") == "reference" else dataset) / day
-    return sorted(folder.glob(f"{s.get('file_prefix', dataset)}_{day}*"))
+    return sorted((inbox / s.delivery / day).glob(f"{s.file_prefix}_{day}*"))
 
 
 def test_same_seed_gives_byte_identical_files(province, tmp_path):
@@ -101,7 +98,7 @@ def test_manifests_match_files(province):
         on_disk = {p.name for p in m.parent.iterdir()} - {"manifest.json"}
         assert {f["name"] for f in body["files"]} == on_disk
         if body["dataset"] != "reference":
-            assert body["kind"] == SCHEMAS[body["dataset"]]["kind"]
+            assert body["kind"] == SCHEMAS[body["dataset"]].kind
         for f in body["files"]:
             path = m.parent / f["name"]
             assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"], path
@@ -111,24 +108,24 @@ def test_manifests_match_files(province):
                 rows = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
             else:
                 dataset = body["dataset"] if body["dataset"] != "reference" else f["name"].rsplit("_", 1)[0]
-                rows = len(_rows(path, SCHEMAS[dataset]["encoding"]))
+                rows = len(_rows(path, SCHEMAS[dataset].encoding))
             assert rows == f["rows"], path
 
 
 def test_files_decode_and_headers_follow_the_schemas(province):
     inbox = province[0] / "inbox"
     for dataset, s in SCHEMAS.items():
-        sources = [c["source"] for c in s["columns"]]
+        sources = s.source_names
         for path in _dataset_files(inbox, dataset):
-            if s["format"] == "geojson":
+            if s.format == "geojson":
                 features = json.loads(path.read_text(encoding="utf-8"))["features"]
                 for feat in features[:50]:
                     assert set(sources) <= set(feat["properties"]) | {"geometry"}, path
-            elif s["format"] == "jsonl":
+            elif s.format == "jsonl":
                 for line in path.read_text(encoding="utf-8").splitlines():
                     assert list(json.loads(line)) == sources
             else:
-                text = _decode(path, s["encoding"])
+                text = _decode(path, s.encoding)
                 assert text.split("\n", 1)[0].lstrip("\ufeff") == ",".join(sources), path
 
 
@@ -170,7 +167,7 @@ def test_noise_rate_zero_gives_no_damaged_ids(clean_province):
     inbox = clean_province / "inbox"
     for dataset, column in PERSON_DATASETS.items():
         for path in _dataset_files(inbox, dataset):
-            for r in _rows(path, SCHEMAS[dataset]["encoding"]):
+            for r in _rows(path, SCHEMAS[dataset].encoding):
                 assert normalise_id(r[column]).status == "valid" and r[column] == normalise_id(r[column]).value
     with open(clean_province / "truth" / START / "person_records.csv", encoding="utf-8") as f:
         assert {r["id_damage"] for r in csv.DictReader(f)} == {"none"}
@@ -206,8 +203,8 @@ def test_truth_person_records_point_at_rows_in_the_files(province):
     keys: dict[str, set[str]] = {}
     for dataset in PERSON_DATASETS:
         s = SCHEMAS[dataset]
-        source = next(c["source"] for c in s["columns"] if c["name"] == s["business_key"][0])
-        keys[dataset] = {r[source] for p in _dataset_files(inbox, dataset) for r in _rows(p, s["encoding"])}
+        source = s.column(s.business_key[0]).source
+        keys[dataset] = {r[source] for p in _dataset_files(inbox, dataset) for r in _rows(p, s.encoding)}
     keys["waybills"] = {json.loads(line)["waybillNo"] for p in _dataset_files(inbox, "waybills")
                         for line in p.read_text(encoding="utf-8").splitlines()}
     with open(truth / START / "person_records.csv", encoding="utf-8") as f:
@@ -292,3 +289,97 @@ def test_noise_knobs_and_vocabulary():
     text += "".join(HOMOPHONES.values())
     text.encode("gbk")  # four departments write GBK
     assert unicodedata.normalize("NFKC", "３２０") == "320"
+
+
+def _conf_copy(tmp_path: Path, edit: dict[str, tuple[str, str]]) -> Path:
+    """A copy of conf/ and schemas/ as a GRIDRISK_HOME, with text replaced: file → (old, new)."""
+    import shutil
+
+    from gridrisk.config import repo_root
+
+    home = tmp_path / "home"
+    for folder in ("conf", "schemas"):
+        shutil.copytree(repo_root() / folder, home / folder)
+    for name, (old, new) in edit.items():
+        path = home / "conf" / "rules" / name
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, (name, old)
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return home
+
+
+def test_truth_and_planted_boundaries_follow_thresholds_changed_in_conf_rules(province, tmp_path, monkeypatch):
+    """No threshold is copied into the generator: change one in YAML and the truth and the
+    boundary cases move with it (a declared rule and a pending fire threshold)."""
+    home = _conf_copy(tmp_path, {
+        "persons.yaml": ("mental_min_risk_level: 3", "mental_min_risk_level: 4"),
+        "fire_thresholds.yaml": ("more_than_days: 365", "more_than_days: 400"),
+    })
+    monkeypatch.setenv("GRIDRISK_HOME", str(home))
+    generate(tmp_path / "inbox", tmp_path / "truth", PERSONS, seed=7, progress=False)
+    planted = json.loads((tmp_path / "truth" / "manifest.json").read_text(encoding="utf-8"))["planted_per_date"]
+    with open(tmp_path / "truth" / START / "flags.csv", encoding="utf-8") as f:
+        flags = list(csv.DictReader(f))
+    mental = [r for r in flags if r["rule_id"] == "driver.mental"]
+    assert mental and all("risk ≥ 4" in r["detail"] for r in mental)
+    # risk3 now plants risk 4 (a positive) and risk2 plants 3 (a near miss): the same cases fire
+    # as with the default threshold, where the risk-3 patients fire and the risk-2 ones do not.
+    with open(province[0] / "truth" / START / "flags.csv", encoding="utf-8") as f:
+        default = [r for r in csv.DictReader(f) if r["rule_id"] == "driver.mental"]
+    assert all("risk ≥ 3" in r["detail"] for r in default)
+    assert len(mental) == len(default) >= planted["driver.mental"]["positives"]
+    # Inspections: positives more than 400 days ago, near misses exactly 400, none of 366–399 flagged.
+    units = {r["单位编号"]: r["最近年度检测日期"] for r in _rows(_dataset_files(tmp_path / "inbox", "fire_units")[0], "utf-8")}
+    day = dt.date(2026, 11, 1)
+    ages = {u: (day - dt.date.fromisoformat(d)).days for u, d in units.items()}
+    overdue = {r["subject_key"] for r in flags if r["rule_id"] == "fire.inspection_overdue"}
+    assert len(overdue) == planted["fire.inspection_overdue"]["positives"]
+    assert overdue == {u for u, a in ages.items() if a > 400}
+    assert sum(a == 400 for a in ages.values()) == planted["fire.inspection_overdue"]["near_misses"]
+
+
+def test_bad_pending_thresholds_are_reported_all_at_once(tmp_path, monkeypatch):
+    from gridrisk.config import ConfigError
+    from synth.generate import thresholds
+
+    home = _conf_copy(tmp_path, {
+        "hazmat_thresholds.yaml": ("    within_m: 200", "    within_metres: 200"),
+        "fire_thresholds.yaml": ("    at_least: 3", "    at_least: three"),
+    })
+    monkeypatch.setenv("GRIDRISK_HOME", str(home))
+    with pytest.raises(ConfigError) as err:
+        thresholds.pending("fire.false_alarms")
+    problems = err.value.problems
+    assert "hazmat_thresholds.yaml thresholds.hazmat.sensitive_stop: missing within_m" in problems
+    assert "hazmat_thresholds.yaml thresholds.hazmat.sensitive_stop: unknown threshold within_metres" in problems
+    assert "fire_thresholds.yaml thresholds.fire.false_alarms: at_least has the wrong type ('three')" in problems
+
+
+def test_the_truth_needs_its_rules_declared(tmp_path, monkeypatch):
+    from synth.generate import thresholds
+
+    home = _conf_copy(tmp_path, {"persons.yaml": ("  - id: driver.mental\n    version: 1\n",
+                                                  "  - id: driver.mental\n    version: 1\n    enabled: false\n")})
+    monkeypatch.setenv("GRIDRISK_HOME", str(home))
+    with pytest.raises(KeyError, match="driver.mental"):
+        thresholds.params("driver.mental")
+
+
+def test_sizes_can_be_overridden_and_are_recorded_in_the_truth(province, tmp_path):
+    from synth.generate.config import settings
+
+    with pytest.raises(ValueError) as err:
+        settings(sizes={"no_such_size": 1, "hazmat_vehicles_per_million": -5})
+    assert "unknown size 'no_such_size'" in str(err.value)
+    assert "size 'hazmat_vehicles_per_million' must be a positive number, got -5" in str(err.value)
+
+    summary = generate(tmp_path / "inbox", tmp_path / "truth", PERSONS, seed=7, progress=False,
+                       sizes={"hazmat_vehicles_per_million": 50_000})  # 100 vehicles at 2,000 persons
+    vehicles = [r for r in _rows(_dataset_files(tmp_path / "inbox", "hazmat_vehicles")[0], "utf-8") if r["车辆类型"] != "挂车"]
+    assert len(vehicles) == 100
+    default = province[1]["rows"]["hazmat_vehicles"]["2026-11-01"]
+    assert summary["rows"]["hazmat_vehicles"]["2026-11-01"] > default
+    assert summary["rows"]["gps_points"]["2026-11-01"] > province[1]["rows"]["gps_points"]["2026-11-01"]
+    manifest = json.loads((tmp_path / "truth" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["sizes"] == {"hazmat_vehicles_per_million": 50_000}
+    assert "sizes" not in json.loads((province[0] / "truth" / "manifest.json").read_text(encoding="utf-8"))

@@ -12,8 +12,8 @@ from person_world import DIAGNOSIS, Person, bronze_frames, person_inputs
 
 from gridrisk import lake
 from gridrisk.rules import load_compounds, load_routing, load_rules
+from gridrisk.rules.kinds import evaluate_rule
 from jobs.gold import publish_tasks, risk_flags
-from jobs.gold.rule_kinds import evaluate_rule
 from jobs.silver import person_facts
 
 DS = "2026-11-01"  # 3 years back to the day: 2023-11-01
@@ -151,8 +151,26 @@ def test_gold_and_tasks_never_carry_a_diagnosis_raw_id_or_name(spark, inputs, ru
     assert "registry" not in task.evidence and set(task.evidence) >= {"licences", "person"}
     assert "精神" not in task.explanation and "危险性" not in task.explanation and "注销" in task.explanation
     assert "严重精神障碍" in mental["analyst_explanation"]  # the analyst (restricted report) sees the ground
+    # Nor for drugs: the measure and the dates of drug use stay with the analysts (conf/disclosure.yaml).
     drugs = next(r for r in rows if r["rule_id"] == "driver.drugs")
-    assert "registry" in publish_tasks.task_from_flag(drugs, filed, rules["driver.drugs"].task_evidence).evidence
+    task = publish_tasks.task_from_flag(drugs, filed, rules["driver.drugs"].task_evidence)
+    assert "registry" not in task.evidence
+    text = task.title + task.explanation + json.dumps(task.evidence, ensure_ascii=False)
+    for term in ("社区", "戒毒", "吸毒", "涉毒", "禁毒", "last_use"):
+        assert term not in text, term
+    assert "涉毒人员" in drugs["analyst_explanation"]
+
+
+def test_a_task_that_would_carry_registry_details_is_refused_at_filing(spark, inputs, rules):
+    from gridrisk.disclosure import DisclosureError
+
+    rows = _today(spark, inputs, rules).collect()
+    drugs = next(r for r in rows if r["rule_id"] == "driver.drugs").asDict()
+    leaky = {**drugs, "explanation": drugs["analyst_explanation"]}
+    with pytest.raises(DisclosureError, match="would disclose registry details"):
+        publish_tasks.task_from_flag(leaky, dt.datetime(2026, 11, 2, 8), ("licences", "person"))
+    with pytest.raises(DisclosureError):  # evidence too, whatever a rule's task_evidence says
+        publish_tasks.task_from_flag(drugs, dt.datetime(2026, 11, 2, 8), ("licences", "registry", "person"))
 
 
 # --- incremental runs ----------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def test_next_day_resolves_flags_that_stopped_firing_and_closes_their_tasks(spar
 
 
 def test_analysts_read_flags_as_of_a_date_and_the_summary_from_the_cli(spark, slice_profile, day_one, monkeypatch, capsys):
-    from gridrisk import cli
+    from cli import main as cli
 
     monkeypatch.setenv("GRIDRISK_LAKE", slice_profile.lake)
     monkeypatch.setenv("GRIDRISK_TASK_STORE", slice_profile.task_store)

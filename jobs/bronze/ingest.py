@@ -1,6 +1,6 @@
 """Bronze ingest: one department's delivery for one logical date → a Delta table.
 
-    python -m jobs.bronze.ingest --dataset persons --date 2026-11-01 [--inbox DIR] [--profile local]
+    gridrisk ingest --date 2026-11-01 --dataset persons [--inbox DIR] [--profile local]
 
 The delivery (``<inbox>/<delivery>/<YYYYMMDD>/``) is checked against its ``manifest.json``
 (no manifest: not ready; a row count or checksum mismatch: the whole delivery is rejected and
@@ -18,18 +18,16 @@ Rows read = rows accepted + rows quarantined, for every file and every run; the 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake, storage
-from gridrisk.config import DatasetSchema, Profile, load_profile, load_schema
+from gridrisk.config import DatasetSchema, Profile, load_schema
 from jobs.bronze.readers import FileUnreadable, parse_file
 
 if TYPE_CHECKING:
@@ -337,21 +335,3 @@ def read_log(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str,
         return []
     return [r.asDict(recursive=True) for r in lake.read_partition(spark, profile, "bronze", INGEST_LOG, ds).orderBy("dataset").collect()]
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.bronze.ingest", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
-    parser.add_argument("--inbox")
-    parser.add_argument("--profile")
-    args = parser.parse_args(argv)
-    from gridrisk.spark import get_spark
-
-    profile = load_profile(args.profile).with_inbox(args.inbox)
-    result = run(get_spark(profile), profile, args.dataset, args.date)
-    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
-    return 0 if result.status == "loaded" else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

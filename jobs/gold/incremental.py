@@ -10,11 +10,11 @@ only for
   Delta's Change Data Feed for tables that are rewritten per day rather than updated in place;
 - **due subjects** — a row test that takes the day (a licence valid until yesterday, a drug
   record that turns 3 years old today, a 61st birthday) flips between ``prev`` and today. Each
-  kind names these tests (:meth:`jobs.gold.rule_kinds.RuleKind.day_tests`), and they are the
-  same functions its ``evaluate`` uses, so the two cannot drift apart.
+  kind names these tests (:meth:`gridrisk.rules.kind.RuleKind.day_tests`), and they are the
+  same functions its ``hits`` uses, so the two cannot drift apart.
 
 Everything else keeps yesterday's flag as gold holds it. The result equals a full recompute
-(``tests/test_incremental.py`` compares the two); :func:`jobs.gold.risk_flags.run` falls back
+(``tests/test_person_rules.py::test_an_incremental_day_equals_a_full_recompute`` compares the two); :func:`jobs.gold.risk_flags.run` falls back
 to a full run whenever the shortcut's premises do not hold (no run for yesterday, other rule
 configuration, an input without yesterday's partition).
 """
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from gridrisk.rules import Rule
-    from jobs.gold.rule_kinds import RuleKind
+    from gridrisk.rules.kind import RuleKind
 
 
 def _row_hash(df: "DataFrame") -> "DataFrame":
@@ -58,7 +58,7 @@ def due_subjects(kind: "RuleKind", rule: "Rule", inputs: "dict[str, DataFrame]",
     prev, day = F.lit(prev_ds).cast("date"), F.lit(ds).cast("date")
     for name, tests in kind.day_tests(rule).items():
         flips = reduce(lambda a, b: a | b, [~test(prev).eqNullSafe(test(day)) for test in tests])
-        column = kind.subject_columns[name]
+        column = kind.subject_columns()[name]
         out.append(inputs[name].where(flips & F.col(column).isNotNull()).select(F.col(column).alias("subject_key")))
     return out
 
@@ -89,27 +89,28 @@ class Changes:
 
 
 def subjects_to_recompute(kind: "RuleKind", rule: "Rule", changes: Changes, prev_ds: str, ds: str) -> "DataFrame":
-    parts = [changes.of(name, kind.subject_columns[name]) for name in kind.inputs]
+    columns = kind.subject_columns()
+    parts = [changes.of(name, columns[name]) for name in kind.input_names()]
     parts += due_subjects(kind, rule, changes.today, prev_ds, ds)
     return reduce(lambda a, b: a.unionByName(b), parts).distinct()
 
 
 def evaluate(rule: "Rule", changes: Changes, carried: "DataFrame", prev_ds: str, ds: str) -> "tuple[DataFrame, DataFrame]":
     """Today's hits of ``rule``: fresh for the subjects to recompute, ``carried`` (yesterday's
-    open flags in the shape of :func:`jobs.gold.rule_kinds.evaluate_rule`) for the rest.
+    open flags in the shape of :func:`gridrisk.rules.kinds.evaluate_rule`) for the rest.
 
     Returns (hits, subjects recomputed)."""
 
-    from jobs.gold.rule_kinds import KIND_CLASSES, evaluate_rule
+    from gridrisk.rules.kinds import KINDS, evaluate_rule
 
-    kind = KIND_CLASSES[rule.kind]()
+    kind = KINDS[rule.kind]()
     today = changes.today
     keys = subjects_to_recompute(kind, rule, changes, prev_ds, ds).cache()
     changes.hold(keys)
+    columns = kind.subject_columns()
     subset = {
-        name: today[name].join(keys.withColumnRenamed("subject_key", kind.subject_columns[name]),
-                               kind.subject_columns[name], "left_semi")
-        for name in kind.inputs
+        name: today[name].join(keys.withColumnRenamed("subject_key", columns[name]), columns[name], "left_semi")
+        for name in kind.input_names()
     }
     fresh = evaluate_rule(subset, rule, ds)
     kept = carried.join(keys, "subject_key", "left_anti")

@@ -1,6 +1,6 @@
 """Publish: open flags of the logical date → inspection tasks in the grid task queues.
 
-    python -m jobs.gold.publish_tasks --date 2026-11-01
+    gridrisk run --date 2026-11-01 --stages publish
 
 Each open flag becomes one task routed to its receiving unit. The task id is a hash of the
 flag id and the day the flag (re-)opened, so a re-run or an Airflow retry never creates a
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -34,22 +33,28 @@ def task_id(flag_id: str, opened_on: dt.date) -> str:
     return "T" + hashlib.sha256(f"{flag_id}|{opened_on.isoformat()}".encode()).hexdigest()[:19]
 
 
-def task_evidence(row: "Row", allowed: tuple[str, ...] | None) -> dict[str, Any]:
-    """The evidence a task carries: the keys the rule lets its receiving unit see (``task_evidence``
-    in conf/rules), so e.g. a traffic police task never carries a mental-health registry entry."""
+def task_evidence(row: "Row", allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The evidence a task carries: only the keys the rule lets its receiving unit see
+    (``task_evidence`` in conf/rules; none when it lists none), so e.g. a traffic police task
+    never carries a mental-health registry entry."""
     evidence = json.loads(row["evidence"]) if row["evidence"] else {}
-    if allowed is not None:
-        evidence = {k: v for k, v in evidence.items() if k in allowed}
+    evidence = {k: v for k, v in evidence.items() if k in allowed}
     evidence["first_seen"] = row["first_seen"].isoformat()
     if row["escalated_by"]:
         evidence["escalated_by"] = row["escalated_by"]
     return evidence
 
 
-def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] | None = None) -> "Task":
+def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] = ()) -> "Task":
+    from gridrisk.disclosure import DisclosureError, task_problems
     from gridrisk.taskstore import Task
 
     explanation = row["explanation"] + (row["escalation_note"] or "")
+    evidence = task_evidence(row, allowed)
+    problems = task_problems(f"{row['title']} {explanation}", evidence)
+    if problems:  # the rules' validation makes this unreachable for declared text; facts are data
+        raise DisclosureError(f"task of flag {row['flag_id']} ({row['rule_id']}) would disclose registry details to "
+                              f"{row['department']}: {'; '.join(problems)} (conf/disclosure.yaml)")
     return Task(
         task_id=task_id(row["flag_id"], row["opened_on"]),
         flag_id=row["flag_id"],
@@ -65,7 +70,7 @@ def task_from_flag(row: "Row", filed_at: dt.datetime, allowed: tuple[str, ...] |
         department=row["department"],
         title=row["title"],
         explanation=explanation,
-        evidence=task_evidence(row, allowed),
+        evidence=evidence,
         filed_at=filed_at,
         lon=row["lon"],
         lat=row["lat"],
@@ -104,7 +109,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, now: dt.datetime | Non
     routable = F.col("grid_code").isNotNull() & F.col("receiving_unit").isNotNull()
     unroutable = open_today.where(~routable).count()
     for batch in _batches(open_today.where(routable).orderBy("flag_id").toLocalIterator(), BATCH):
-        result = store.upsert_tasks([task_from_flag(r, filed_at, allowed.get(r["rule_id"])) for r in batch], at=filed_at)
+        result = store.upsert_tasks([task_from_flag(r, filed_at, allowed.get(r["rule_id"], ())) for r in batch], at=filed_at)
         for key in totals:
             totals[key] += getattr(result, key)
     resolved = [r["flag_id"] for r in flags.where((F.col("status") == "resolved") & (F.col("resolved_on") == day))
@@ -112,12 +117,3 @@ def run(spark: "SparkSession", profile: Profile, ds: str, now: dt.datetime | Non
     closed = store.close_resolved(resolved, at=filed_at) if resolved else []
     return {**totals, "closed": len(closed), "unroutable": unroutable}
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.gold.publish_tasks", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """gold ``risk_flags``: one row per (rule, subject), kept current with Delta MERGE.
 
-    python -m jobs.gold.risk_flags --date 2026-11-01
+    gridrisk run --date 2026-11-01 --stages rules [--full]
 
 For the logical date ``ds`` every enabled rule whose inputs exist is evaluated, and:
 
@@ -28,7 +28,6 @@ guards every update). Delta time travel answers "which flags were open on date D
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +47,7 @@ FLAG_SCHEMA = (
     "status string, first_seen date, opened_on date, last_seen date, resolved_on date, "
     "rule_severity string, escalated_by string, escalation_note string"
 )
-#: Where each rule's inputs live: table name → layer.
-INPUT_LAYER = {"housing_occupancy": "silver", "rented_units": "silver", "person_licences": "silver",
-               "person_qualifications": "silver", "person_registry": "silver", "person_profile": "silver"}
-#: The columns of a rule's hits after rendering (jobs.gold.rule_kinds.evaluate_rule).
+#: The columns of a rule's hits after rendering (gridrisk.rules.kinds.evaluate_rule).
 HIT_SHAPE = ("subject_type", "subject_key", "address_code", "grid_code", "lon", "lat", "severity", "facts", "evidence",
              "explanation", "analyst_explanation")
 
@@ -89,7 +85,7 @@ def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing,
               occupants: "DataFrame | None" = None) -> "DataFrame":
     """Today's flags (one per rule × subject) in the shape of the gold table. Pure.
 
-    ``hits``: rule id → that rule's hits (:func:`jobs.gold.rule_kinds.evaluate_rule` shape);
+    ``hits``: rule id → that rule's hits (:func:`gridrisk.rules.kinds.evaluate_rule` shape);
     ``occupants``: (address_code, person_key) of current occupants, for ``lives_in`` compounds.
     """
     from functools import reduce
@@ -126,7 +122,7 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
     from pyspark.sql import functions as F
 
     from gridrisk.rules import SEVERITIES, escalated
-    from jobs.gold.rule_kinds import render_template
+    from gridrisk.rules.kinds.common import render_template
 
     flags = (flags.withColumn("escalated_by", F.lit(None).cast("string"))
              .withColumn("escalation_note", F.lit(None).cast("string"))
@@ -179,15 +175,13 @@ def add_missing_columns(spark: "SparkSession", path: str) -> None:
 def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluated_rules: list[str],
           tag: str = "") -> dict[str, int]:
     """Upsert today's flags; resolve the evaluated rules' flags that stopped firing."""
-    from delta.tables import DeltaTable
-
     if not lake.table_exists(spark, path):
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
     else:
         add_missing_columns(spark, path)
     day = f"DATE'{ds}'"
     rules_in = ", ".join(lake.sql_literal(r) for r in evaluated_rules) or "NULL"
-    refresh = {c: f"s.{c}" for c in (
+    refresh: "dict[str, str | Column]" = {c: f"s.{c}" for c in (
         "rule_version", "rule_kind", "subject_type", "severity", "priority", "address_code", "grid_code", "lon", "lat",
         "receiving_level", "receiving_unit", "department", "title", "explanation", "analyst_explanation", "evidence",
         "rule_severity", "escalated_by", "escalation_note")}
@@ -197,89 +191,88 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
         "opened_on": f"CASE WHEN t.status = 'resolved' THEN {day} ELSE t.opened_on END",
         "resolved_on": "NULL",
     })
-    target = DeltaTable.forPath(spark, path)
-
-    def run_merge() -> None:
-        (
-            target.alias("t")
-            .merge(today.alias("s"), "t.flag_id = s.flag_id AND t.rule_id = s.rule_id")
-            .whenMatchedUpdate(condition=f"t.last_seen <= {day}", set=refresh)
-            .whenNotMatchedInsertAll()
-            .whenNotMatchedBySourceUpdate(
-                condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
-                set={"status": "'resolved'", "resolved_on": day},
-            )
-            .execute()
-        )
-
     # The logical date goes into the commit, so "as of date D" can find its version later.
-    key = "spark.databricks.delta.commitInfo.userMetadata"
-    spark.conf.set(key, f"ds={ds}" + (f" {tag}" if tag else ""))
-    try:
-        lake.with_conflict_retry(run_merge)
-    finally:
-        spark.conf.unset(key)
-    return lake.last_metrics(spark, path)
+    return lake.merge(
+        spark, path, today, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
+        user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
+        matched_condition=f"t.last_seen <= {day}", matched_set=refresh,
+        not_matched_by_source_condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
+        not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
+    )
 
 
 def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFrame":
-    """The flags table as the last run for a logical date on or before ``as_of`` left it.
-
-    Delta time travel: every MERGE commit carries ``ds=<date>`` in its user metadata.
-    """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
+    """The flags table as the last run for a logical date on or before ``as_of`` left it
+    (Delta time travel to :func:`gridrisk.lake.version_for_ds`)."""
     path = profile.table_path("gold", TABLE)
     if not lake.table_exists(spark, path):
         raise LookupError(f"no flags yet: {path} does not exist")
-    history = DeltaTable.forPath(spark, path).history().where(F.col("userMetadata").startswith("ds="))
-    row = history.where(F.substring("userMetadata", 4, 10) <= F.lit(as_of)).agg(F.max("version").alias("v")).first()
-    if row is None or row["v"] is None:
-        raise LookupError(f"no pipeline run for a date on or before {as_of}")
-    return lake.read(spark, profile, "gold", TABLE, version_as_of=int(row["v"]))
+    return lake.read(spark, profile, "gold", TABLE, version_as_of=lake.version_for_ds(spark, path, as_of))
 
 
-def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
-    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved."""
-    from jobs.gold.rule_kinds import KIND_CLASSES
+def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str,
+                reasons: dict[str, str] | None = None) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
+    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved
+    (``reasons``, when given, gets why: rule id → the missing inputs).
+
+    Each input is read from the layer the catalog gives it; an event input with a look-back
+    (:class:`gridrisk.rules.kind.Input`) reads that many earlier days too."""
+    from gridrisk.rules.kinds import KINDS
 
     inputs: dict[str, DataFrame] = {}
     missing: set[str] = set()
     ready, skipped = [], []
     for rule in rules:
-        for name in KIND_CLASSES[rule.kind].inputs:
-            if name in inputs or name in missing:
+        kind = KINDS[rule.kind]
+        for spec in kind.inputs:
+            if spec.table in inputs or spec.table in missing:
                 continue
-            df = _partition(spark, profile, name, ds)
+            df = _partition(spark, profile, spec.table, ds, spec.lookback_days)
             if df is None:
-                missing.add(name)
+                missing.add(spec.table)
             else:
-                inputs[name] = df
-        if set(KIND_CLASSES[rule.kind].inputs) & missing:
+                inputs[spec.table] = df
+        if set(kind.input_names()) & missing:
             skipped.append(rule.id)
+            if reasons is not None:
+                absent = ", ".join(sorted(set(kind.input_names()) & missing))
+                reasons[rule.id] = f"no {absent} for {ds} (its departments' delivery is missing, late or failed quality)"
         else:
             ready.append(rule)
     return inputs, ready, skipped
 
 
-def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str) -> "DataFrame | None":
-    path = profile.table_path(INPUT_LAYER[name], name)
+def input_table(name: str) -> tuple[str, str]:
+    """(layer, name) of a rule input, from the catalog (an input missing there is an error naming it)."""
+    from gridrisk.catalog import CATALOG
+
+    table = CATALOG.find(name, layers=("silver", "gold"))
+    return table.layer, table.name
+
+
+def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, lookback_days: int = 0) -> "DataFrame | None":
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    layer, table = input_table(name)
+    path = profile.table_path(layer, table)
     if not lake.table_exists(spark, path):
         return None
-    df = lake.read_partition(spark, profile, INPUT_LAYER[name], name, ds)
+    if lookback_days:
+        first = (dt.date.fromisoformat(ds) - dt.timedelta(days=lookback_days)).isoformat()
+        df = lake.read(spark, profile, layer, table).where(
+            F.col("ds").between(F.lit(first).cast("date"), F.lit(ds).cast("date")))
+        # the day itself must be there: yesterday's tail alone is not today's input
+        return None if lake.read_partition(spark, profile, layer, table, ds).isEmpty() else df
+    df = lake.read_partition(spark, profile, layer, table, ds)
     return None if df.isEmpty() else df
 
 
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
     """``{"ds": …, "rules": …, "evaluated": …}`` of the run whose state the table holds now: the
     latest commit's, or — after an operator's ``RESTORE`` — the restored version's."""
-    from delta.tables import DeltaTable
-
-    if not lake.table_exists(spark, path):
-        return {}
-    history = DeltaTable.forPath(spark, path).history().select("version", "operation", "operationParameters", "userMetadata")
-    rows = {r["version"]: r for r in history.collect()}
+    rows = {r["version"]: r for r in lake.history(spark, path)}
     row = rows[max(rows)] if rows else None
     while row is not None and row["operation"] == "RESTORE":
         target = (row["operationParameters"] or {}).get("version")
@@ -325,15 +318,16 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     from pyspark.sql import functions as F
 
     from gridrisk.rules import fingerprint, load_compounds
+    from gridrisk.rules.kinds import KINDS, evaluate_rule
     from jobs.gold import incremental
-    from jobs.gold.rule_kinds import KIND_CLASSES, evaluate_rule
 
     all_rules = load_rules()
     rules, routing = list(all_rules.values()), load_routing()
     compounds = load_compounds(rules=all_rules)
-    inputs, ready, skipped = load_inputs(spark, profile, rules, ds)
+    reasons: dict[str, str] = {}
+    inputs, ready, skipped = load_inputs(spark, profile, rules, ds, reasons)
     if not ready:
-        return {"evaluated": [], "skipped": skipped, "metrics": {}}
+        return {"evaluated": [], "skipped": skipped, "skip_reasons": reasons, "metrics": {}}
     path = profile.table_path("gold", TABLE)
     config = fingerprint(rules, routing, compounds)
     prev_ds = (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
@@ -346,7 +340,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     prev_inputs: dict[str, DataFrame | None] = {}
     changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
     for rule in ready:
-        kind_inputs = KIND_CLASSES[rule.kind].inputs
+        kind_inputs = KINDS[rule.kind].input_names()
         if chain and rule.id in evaluated_before:
             for name in kind_inputs:
                 if name not in prev_inputs:
@@ -367,7 +361,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
         counts = {r["rule_id"]: r["count"] for r in rows}
         modes.update({r: f"incremental: {counts.get(r, 0)} subjects re-evaluated" for r, m in modes.items() if m == "incremental"})
     changes.release()
-    return {"evaluated": evaluated, "skipped": skipped, "mode": modes, "metrics": metrics}
+    return {"evaluated": evaluated, "skipped": skipped, "skip_reasons": reasons, "mode": modes, "metrics": metrics}
 
 
 def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
@@ -382,12 +376,3 @@ def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataF
         return None
     return spark.createDataFrame([(i,) for i in ids], "flag_id string")
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.gold.risk_flags", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

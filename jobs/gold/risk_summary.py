@@ -1,6 +1,6 @@
 """gold ``risk_summary``: flag counts per rule × city × district × day, for analysts' reports.
 
-    python -m jobs.gold.risk_summary --date 2026-11-01
+    gridrisk run --date 2026-11-01 --stages rules   (written after the flags)
 
 One row per (``ds``, ``rule_id``, ``city_code``, ``district_code``), partitioned by ``ds``:
 
@@ -22,7 +22,6 @@ same rows.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
@@ -93,12 +92,3 @@ def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
     metrics = lake.replace_partition(transform(flags, ds), profile.table_path("gold", TABLE), {"ds": ds})
     return {"tables": {TABLE: metrics.get("numOutputRows", 0)}}
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.gold.risk_summary", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

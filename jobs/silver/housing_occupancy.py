@@ -1,7 +1,7 @@
 """silver ``housing_occupancy`` (who lives in each rented unit on the logical date) and
 silver ``rented_units`` (every rented unit with its room and occupant counts).
 
-    python -m jobs.silver.housing_occupancy --date 2026-11-01
+    gridrisk run --date 2026-11-01 --stages silver
 
 One row per (rented unit, occupant) with move_in ≤ ds < move_out, joined to the unit's area,
 room count and self-containment and to its grid (through the standard-address reference).
@@ -12,7 +12,6 @@ within the unit. Names are masked and IDs replaced by the person key: nothing ra
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
@@ -148,7 +147,7 @@ def rented_units(units: "DataFrame", occupancy: "DataFrame", addresses: "DataFra
 def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
     units = lake.read_partition(spark, profile, "bronze", "housing_units", ds)
     regs = lake.read_partition(spark, profile, "bronze", "residence_registrations", ds)
-    addresses = lake.read_latest(spark, profile, "bronze", "addresses", ds)
+    addresses = lake.read_partition(spark, profile, "bronze", "addresses", ds)
     out = transform(units, regs, addresses, ds, pseudonym_key(profile.name))
     metrics = lake.replace_partition(out, profile.table_path("silver", TABLE), {"ds": ds})
     occupancy = lake.read_partition(spark, profile, "silver", TABLE, ds)
@@ -156,12 +155,3 @@ def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
                                           profile.table_path("silver", UNITS_TABLE), {"ds": ds})
     return {"tables": {TABLE: metrics.get("numOutputRows", 0), UNITS_TABLE: unit_metrics.get("numOutputRows", 0)}}
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.silver.housing_occupancy", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

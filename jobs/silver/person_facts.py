@@ -1,6 +1,6 @@
 """silver person facts: the licences, qualifications and registry entries of each person key.
 
-    python -m jobs.silver.person_facts --date 2026-11-01
+    gridrisk run --date 2026-11-01 --stages link
 
 Runs after entity resolution (:mod:`jobs.silver.person_master`): every department record is
 joined to the person key silver ``person_records`` gave it, on (dataset, record key), so the
@@ -21,7 +21,6 @@ collapse to one per business key. Every table is a ``ds`` partition, replaced on
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +60,7 @@ REGISTRY_COLUMNS = (
     ("rehab_release_date", "date"), ("decision_date", "date"),
 )
 #: Inputs of this job: bronze department tables (and silver person_records/person_master).
+#: The bronze tables the facts read (each must be an input of the link stage in gridrisk/catalog.py).
 DATASETS = ("driving_licences", "transport_workers", "mental_health_registry", "drug_registry", "addresses")
 
 
@@ -127,32 +127,35 @@ def transform(records: "DataFrame", master: "DataFrame", bronze: "dict[str, Data
     return out
 
 
-def run(spark: "SparkSession", profile: Profile, ds: str) -> dict[str, Any]:
+#: fact table → the departments it is built from; it is written only when all of them are fit.
+TABLE_SOURCES = {LICENCES: ("driving_licences",), QUALIFICATIONS: ("transport_workers",),
+                 REGISTRY: (MENTAL.dataset, DRUGS.dataset), PROFILE: ("addresses",)}
+
+
+def run(spark: "SparkSession", profile: Profile, ds: str, available: frozenset[str] | None = None) -> dict[str, Any]:
+    """Write the fact tables of ``ds``. ``available``: the departments fit for use today (None:
+    all); a table with a missing source gets no partition for the day, so the rules that read it
+    are skipped instead of resolving every flag (a registry that did not arrive is not a clean
+    registry)."""
     from jobs.silver.person_master import MASTER_TABLE, RECORDS_TABLE
 
     records = lake.read_partition(spark, profile, "silver", RECORDS_TABLE, ds)
     master = lake.read_partition(spark, profile, "silver", MASTER_TABLE, ds)
     bronze: dict[str, DataFrame] = {}
     for dataset in DATASETS:
+        if available is not None and dataset not in available:
+            continue
         if not lake.table_exists(spark, profile.table_path("bronze", dataset)):
             continue
-        try:
-            bronze[dataset] = (lake.read_latest if dataset == "addresses" else lake.read_partition)(
-                spark, profile, "bronze", dataset, ds)
-        except LookupError:
-            continue
+        # The day's own partition, never an older one: the link stage is gated on every input
+        # (addresses included) having loaded for ds, so a re-run reads exactly the same rows.
+        bronze[dataset] = lake.read_partition(spark, profile, "bronze", dataset, ds)
     written = {}
+    left_out = {t: [d for d in sources if d not in bronze] for t, sources in TABLE_SOURCES.items()}
+    left_out = {t: missing for t, missing in left_out.items() if missing}
     for table, df in transform(records, master, bronze, ds).items():
+        if table in left_out:
+            continue
         written[table] = lake.replace_partition(df, profile.table_path("silver", table), {"ds": ds}).get("numOutputRows", 0)
-    return {"tables": written}
-
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.silver.person_facts", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return {"tables": written, "left_out": left_out}
 

@@ -470,22 +470,29 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
     return person_records(std, links, conf, ds, key), stats
 
 
-def read_bronze(spark: "SparkSession", profile: Profile, conf: LinkageConfig, ds: str) -> "dict[str, DataFrame]":
+def read_bronze(spark: "SparkSession", profile: Profile, conf: LinkageConfig, ds: str,
+                available: frozenset[str] | None = None) -> "dict[str, DataFrame]":
+    """The day's partition of every source department (only those in ``available`` when given)."""
     out = {}
     for dataset in conf.datasets:
+        if available is not None and dataset not in available:
+            continue
         if lake.table_exists(spark, profile.table_path("bronze", dataset)):
             out[dataset] = lake.read_partition(spark, profile, "bronze", dataset, ds)
     return out
 
 
-def run(spark: "SparkSession", profile: Profile, ds: str, conf: LinkageConfig | None = None) -> dict[str, Any]:
-    """Link every person-bearing record of ``ds``; write both silver tables; counts per link method."""
+def run(spark: "SparkSession", profile: Profile, ds: str, conf: LinkageConfig | None = None,
+        available: frozenset[str] | None = None) -> dict[str, Any]:
+    """Link every person-bearing record of ``ds`` (of the departments in ``available``, when
+    given: a late or failed delivery is left out today); write both silver tables; counts per
+    link method."""
     from pyspark.sql import functions as F
 
     conf = conf or load_linkage_config()
     key = pseudonym_key(profile.name)
     held: list[DataFrame] = []
-    records, stats = link(spark, read_bronze(spark, profile, conf, ds), conf, ds, key, held)
+    records, stats = link(spark, read_bronze(spark, profile, conf, ds, available), conf, ds, key, held)
     written = lake.replace_partition(records, profile.table_path("silver", RECORDS_TABLE), {"ds": ds})
     for df in held:  # written: the next stages read silver, not these
         df.unpersist()

@@ -9,7 +9,8 @@ of an 事件编号 carries its latest state.
 Truth is evaluated at the end of D (D+1 00:00:00): a fault/isolation/transmission-offline event
 still open then and older than 24 h / 72 h / 24 h; three or more confirmed-false fire alarms of
 one device within 24 h, the last of them on D; a unit whose last annual inspection is more than
-365 days before D. Ambient events never come near those thresholds; each planted one sits well
+365 days before D. (The numbers are the defaults of conf/rules/fire_thresholds.yaml, which
+the truth and the planted cases read: :func:`.thresholds.pending`.) Ambient events never come near those thresholds; each planted one sits well
 beyond (positives) or exactly at / just short of them (near misses).
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 from .geo import Province, stream
 from .noise import punctuate
 from .output import DateTable, quote
+from .thresholds import pending
 
 CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fire.fault_open": (("open_over_24h",), ("open_24h_exactly", "cleared_after_24h")),
@@ -37,6 +39,8 @@ C_NONE, C_REAL, C_FALSE, C_TEST = range(4)
 CATEGORIES = ("人员密集场所", "危化品企业", "高层建筑", "重点单位", "一般单位")
 H = 3600
 OPEN = np.iinfo(np.int64).max  # cleared time of an event never cleared within the timeline
+#: The rules of an event still open at the end of the day (threshold: ``open_more_than_h``).
+LONG_EVENTS = (("fire.fault_open", E_FAULT), ("fire.isolation_long", E_ISOLATE), ("fire.offline", E_OFFLINE))
 
 
 @dataclass
@@ -72,8 +76,9 @@ class FireWorld:
         # Inspection cases: distinct units, fixed for the run.
         pos, nm = planted["fire.inspection_overdue"]
         picks = rng.choice(len(self.units), size=min(len(self.units), pos + nm), replace=False).tolist()
-        for j, u in enumerate(picks):
-            self.units[u].last_inspection = start - (int(rng.integers(366, 700)) if j < pos else 365)
+        overdue = int(pending("fire.inspection_overdue")["more_than_days"])
+        for j, u in enumerate(picks):  # positives a day or more past the limit, near misses exactly on it
+            self.units[u].last_inspection = start - (int(rng.integers(overdue + 1, 700)) if j < pos else overdue)
         self._timeline(planted)
 
     # -- the timeline -----------------------------------------------------------------------------
@@ -157,10 +162,10 @@ class FireWorld:
                     rows.append((u, etype, self._new_device(u, prefix), end - (threshold_h + 22) * H, C_NONE,
                                  start + int(rng.uniform(6, 20) * H)))
 
-        long_event(E_FAULT, planted["fire.fault_open"], 24)
-        long_event(E_ISOLATE, planted["fire.isolation_long"], 72)
-        long_event(E_OFFLINE, planted["fire.offline"], 24)
+        for rule, etype in LONG_EVENTS:
+            long_event(etype, planted[rule], pending(rule)["open_more_than_h"])
         pos, nm = planted["fire.false_alarms"]
+        least = int(pending("fire.false_alarms")["at_least"])
 
         def burst(u: int, devices: list[str], confirms: list[int], span_h: float) -> None:
             t0 = start + int(rng.uniform(8, 10) * H)
@@ -168,22 +173,22 @@ class FireWorld:
             for dev, c, ts in zip(devices, confirms, times, strict=True):
                 rows.append((u, E_ALARM, dev, ts, c, ts + int(rng.integers(60, 900))))
 
-        for j in range(pos):
+        for j in range(pos):  # exactly the minimum, or two more, within a few hours
             u = unit()
-            k = 3 if j % 2 == 0 else 5
+            k = least if j % 2 == 0 else least + 2
             dev = self._new_device(u)
-            burst(u, [dev] * k, [C_FALSE] * k, 6 if k == 3 else 8)
+            burst(u, [dev] * k, [C_FALSE] * k, 6 if k == least else 8)
         for j in range(nm):
             u = unit()
             variant = CATALOG["fire.false_alarms"][1][j % 3]
-            if variant == "two_false":
+            if variant == "two_false":  # one short of the minimum
                 dev = self._new_device(u)
-                burst(u, [dev] * 2, [C_FALSE] * 2, 4)
-            elif variant == "one_is_test":
+                burst(u, [dev] * (least - 1), [C_FALSE] * (least - 1), 4)
+            elif variant == "one_is_test":  # the minimum, one of them a test
                 dev = self._new_device(u)
-                burst(u, [dev] * 3, [C_FALSE, C_TEST, C_FALSE], 6)
-            else:
-                burst(u, [self._new_device(u) for _ in range(3)], [C_FALSE] * 3, 6)
+                burst(u, [dev] * least, [C_FALSE] * (least - 2) + [C_TEST, C_FALSE], 6)
+            else:  # the minimum spread over as many devices
+                burst(u, [self._new_device(u) for _ in range(least)], [C_FALSE] * least, 6)
         return rows
 
     # -- deliveries --------------------------------------------------------------------------------
@@ -224,8 +229,8 @@ class FireWorld:
         out = []
         known = self.ev_ts < end
         still_open = known & (self.ev_cleared >= end)
-        for rule, etype, hours in (("fire.fault_open", E_FAULT, 24), ("fire.isolation_long", E_ISOLATE, 72),
-                                   ("fire.offline", E_OFFLINE, 24)):
+        for rule, etype in LONG_EVENTS:
+            hours = pending(rule)["open_more_than_h"]
             hit = np.flatnonzero(still_open & (self.ev_type == etype) & (end - self.ev_ts > hours * H))
             seen = set()
             for i in hit.tolist():
@@ -233,19 +238,23 @@ class FireWorld:
                 if key not in seen:
                     seen.add(key)
                     out.append((rule, "device", key, f"{EVENT_TYPES[etype]} open {(end - self.ev_ts[i]) / H:.1f} h"))
+        alarms = pending("fire.false_alarms")
+        least, window = int(alarms["at_least"]), alarms["within_h"] * H
         false = np.flatnonzero(known & (self.ev_type == E_ALARM) & (self.ev_confirm == C_FALSE))
         by_device: dict[tuple[int, str], list[int]] = {}
         for i in false.tolist():
             by_device.setdefault((int(self.ev_unit[i]), str(self.ev_device[i])), []).append(int(self.ev_ts[i]))
         for (u, dev), times in sorted(by_device.items()):
             times.sort()
-            for a in range(len(times) - 2):
-                if times[a + 2] - times[a] <= 24 * H and times[a + 2] >= day * 86400:
+            for a in range(len(times) - least + 1):
+                last = times[a + least - 1]
+                if last - times[a] <= window and last >= day * 86400:
                     out.append(("fire.false_alarms", "device", f"{self.units[u].unit_id}/{dev}",
-                                "≥ 3 confirmed-false fire alarms within 24 h"))
+                                f"≥ {least} confirmed-false fire alarms within {alarms['within_h']} h"))
                     break
+        overdue = int(pending("fire.inspection_overdue")["more_than_days"])
         for u in self.units:
-            if day - u.last_inspection > 365:
+            if day - u.last_inspection > overdue:
                 out.append(("fire.inspection_overdue", "unit", u.unit_id,
                             f"last annual inspection {day - u.last_inspection} days ago"))
         return out

@@ -1,23 +1,25 @@
-"""Writing deliveries: date formatting tables, CSV quoting, part files, manifests.
+"""Writing deliveries: date formatting tables, CSV quoting, part files.
 
 A :class:`Delivery` is one ``<inbox>/<dataset>/<YYYYMMDD>/`` folder. It receives already
 formatted text in chunks, rolls to a new ``_partNN`` file at a chunk boundary once a part
 holds ``max_rows`` records, hashes the bytes as they are written and finally names the files
 (a single part loses its ``_part01`` suffix). Manifests are written by the caller after
-every delivery is closed, so a manifest is always the last file of its folder.
+every delivery is closed (with :func:`gridrisk.delivery.write_manifest`, the library's one
+manifest writer), so a manifest is always the last file of its folder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from gridrisk.delivery import ManifestFile
 
 EPOCH = dt.date(1970, 1, 1)
 #: Marks an empty date in the int32 day-number columns.
@@ -114,13 +116,6 @@ def unit_uniform(*parts: object) -> float:
 
 
 @dataclass
-class FileInfo:
-    name: str
-    rows: int
-    sha256: str
-
-
-@dataclass
 class _Part:
     path: Path
     handle: object
@@ -148,10 +143,10 @@ class Delivery:
     gzip: bool = False
     drop_newline_rate: float = 0.0
     key: tuple = ()
-    files: list[FileInfo] = field(default_factory=list)
+    files: list[ManifestFile] = field(default_factory=list)  # filled by close()
     _part: _Part | None = None
     _count: int = 0
-    _paths: list[Path] = field(default_factory=list)
+    _closed: list[_Part] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -208,38 +203,26 @@ class Delivery:
             part.digest.update(tail)
             part.handle.write(tail)
         part.handle.close()
-        self.files.append(FileInfo(part.path.name, part.rows, part.digest.hexdigest()))
-        self._paths.append(part.path)
+        self._closed.append(part)
         self._part = None
 
-    def close(self) -> list[FileInfo]:
-        """Finish the last part and give the files their final names."""
-        if self._part is None and not self.files:
+    def close(self) -> list[ManifestFile]:
+        """Finish the last part, give the files their final names and return their manifest entries."""
+        if self._part is None and not self._closed:
             self._open()  # an empty delivery still has a file with its header
         if self._part is not None:
             self._close_part()
-        single = len(self._paths) == 1
-        for i, (info, path) in enumerate(zip(self.files, self._paths, strict=True), start=1):
+        single = len(self._closed) == 1
+        self.files = []
+        for i, part in enumerate(self._closed, start=1):
             name = f"{self.stem}.{self.ext}" if single else f"{self.stem}_part{i:02d}.{self.ext}"
-            os.replace(path, self.folder / name)
-            info.name = name
+            os.replace(part.path, self.folder / name)
+            self.files.append(ManifestFile(name, part.rows, part.digest.hexdigest()))
         return self.files
 
 
-def write_bytes_file(path: Path, data: bytes, rows: int) -> FileInfo:
+def write_bytes_file(path: Path, data: bytes, rows: int) -> ManifestFile:
+    """Write a whole file at once (the GeoJSON references) and return its manifest entry."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return FileInfo(path.name, rows, hashlib.sha256(data).hexdigest())
-
-
-def write_manifest(folder: Path, dataset: str, day: dt.date, kind: str, files: list[FileInfo]) -> Path:
-    """``manifest.json`` — the last file written into a delivery folder."""
-    body = {
-        "dataset": dataset,
-        "date": day.isoformat(),
-        "kind": kind,
-        "files": [{"name": f.name, "rows": f.rows, "sha256": f.sha256} for f in files],
-    }
-    path = folder / "manifest.json"
-    path.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return path
+    return ManifestFile(path.name, rows, hashlib.sha256(data).hexdigest())

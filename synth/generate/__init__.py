@@ -38,15 +38,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from .config import REPO_ROOT, RULES, Settings, load_noise_defaults, settings
+from gridrisk.config import DatasetSchema, all_schemas
+from gridrisk.delivery import ManifestFile, write_manifest
+
+from .config import CATALOG, Settings, load_noise_defaults, settings
 from .extracts import CHUNK_DATASETS, Formatter
-from .fire import CATALOG as FIRE_CATALOG
 from .fire import FireWorld
 from .geo import Province, stream
 from .hazmat import CREW_CATALOG, DAY_CATALOG, HazmatWorld, day_flags, gps_text, waybill_lines
-from .output import DateTable, Delivery, FileInfo, day_number, quote, write_bytes_file, write_manifest
+from .output import DateTable, Delivery, day_number, quote, write_bytes_file
 from .population import CATALOG as PERSON_CATALOG
 from .population import Chunk, ChunkPlan, World
 from .truth import person_flags, rental_flags
@@ -59,15 +60,6 @@ FLAGS_HEADER = "rule_id,subject_type,subject_key,detail"
 RECORDS_HEADER = "dataset,record_key,role,true_id_no,id_damage"
 
 
-def _schemas() -> dict[str, dict]:
-    out = {}
-    for path in sorted((REPO_ROOT / "schemas").glob("*.yaml")):
-        with open(path, encoding="utf-8") as f:
-            s = yaml.safe_load(f)
-        out[s["dataset"]] = s
-    return out
-
-
 def _variants(counts: tuple[int, int], catalog: tuple[tuple[str, ...], tuple[str, ...]]) -> list[str]:
     pos, nm = catalog
     return [pos[i % len(pos)] for i in range(counts[0])] + [nm[i % len(nm)] for i in range(counts[1])]
@@ -78,9 +70,9 @@ class _Run:
 
     def __init__(self, inbox: Path, truth: Path, st: Settings, seed: int, days: list[dt.date]) -> None:
         self.inbox, self.truth, self.st, self.seed, self.days = inbox, truth, st, seed, days
-        self.schemas = _schemas()
+        self.schemas: dict[str, DatasetSchema] = {s.dataset: s for s in all_schemas()}
         self.deliveries: dict[tuple[str, dt.date], Delivery] = {}
-        self.reference_files: dict[dt.date, list[FileInfo]] = {d: [] for d in days}
+        self.reference_files: dict[dt.date, list[ManifestFile]] = {d: [] for d in days}
         self.flag_files = {}
         self.record_files = {}
         self.flag_counts: dict[str, dict[str, int]] = {d.isoformat(): {} for d in days}
@@ -97,15 +89,14 @@ class _Run:
         if key not in self.deliveries:
             s = self.schemas[dataset]
             stamp = f"{day:%Y%m%d}"
-            reference = s.get("delivery") == "reference"
-            folder = self.inbox / ("reference" if reference else dataset) / stamp
-            fmt = s["format"]
-            ext = {"csv": "csv", "csv.gz": "csv.gz", "jsonl": "jsonl"}[fmt]
-            header = None if fmt == "jsonl" else ",".join(c["source"] for c in s["columns"])
+            reference = s.delivery == "reference"
+            folder = self.inbox / s.delivery / stamp
+            ext = {"csv": "csv", "csv.gz": "csv.gz", "jsonl": "jsonl"}[s.format]
+            header = None if s.format == "jsonl" else ",".join(s.source_names)
             self.deliveries[key] = Delivery(
-                folder=folder, stem=f"{s.get('file_prefix', dataset)}_{stamp}", ext=ext, encoding=s["encoding"],
+                folder=folder, stem=f"{s.file_prefix}_{stamp}", ext=ext, encoding=s.encoding,
                 header=header, max_rows=10**12 if reference else int(self.st.conf["sizes"]["max_rows_per_part"]),
-                gzip=fmt == "csv.gz", drop_newline_rate=self.st.noise["last_line_no_newline"],
+                gzip=s.format == "csv.gz", drop_newline_rate=self.st.noise["last_line_no_newline"],
                 key=(self.seed, dataset, stamp))
         return self.deliveries[key]
 
@@ -129,16 +120,16 @@ class _Run:
         for f in list(self.flag_files.values()) + list(self.record_files.values()):
             f.close()
         written: list[Path] = []
-        by_folder: dict[tuple[str, dt.date], list[FileInfo]] = {}
+        by_folder: dict[tuple[str, dt.date], list[ManifestFile]] = {}
         for (dataset, day), d in self.deliveries.items():
             files = d.close()
             written += [d.folder / f.name for f in files]
-            if self.schemas[dataset].get("delivery") == "reference":
+            if self.schemas[dataset].delivery == "reference":
                 self.reference_files[day] += files
             else:
                 by_folder[(dataset, day)] = files
         for (dataset, day), files in sorted(by_folder.items()):
-            kind = self.schemas[dataset]["kind"]
+            kind = self.schemas[dataset].kind
             written.append(write_manifest(self.inbox / dataset / f"{day:%Y%m%d}", dataset, day, kind, files))
         for day, files in sorted(self.reference_files.items()):
             order = {"grids": 0, "addresses": 1, "sensitive_places": 2, "roads": 3}
@@ -158,11 +149,13 @@ def _companies(prov: Province, rng: np.random.Generator) -> dict[int, list[str]]
 
 
 def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date: dt.date = dt.date(2026, 11, 1),
-             days: int = 1, noise: dict | None = None, progress: bool = True) -> dict:
+             days: int = 1, noise: dict | None = None, progress: bool = True, sizes: dict | None = None) -> dict:
     """Write a synthetic province's deliveries for ``days`` dates from ``start_date``, and the truth.
 
     ``noise`` overrides knobs of ``conf/generator.yaml`` by their flat names (see
-    :func:`load_noise_defaults`), e.g. ``{"id_typo": 0, "oversampling.driver.mental": 10}``.
+    :func:`load_noise_defaults`), e.g. ``{"id_typo": 0, "oversampling.driver.mental": 10}``;
+    ``sizes`` overrides scalar entries of its ``sizes`` section, e.g.
+    ``{"hazmat_vehicles_per_million": 115_000}`` (2,300 vehicles at 20,000 persons).
     Returns a summary: rows per dataset per date, truth flags per rule per date, the files written,
     the seconds taken and where they went (``timings``: per dataset and per phase).
     """
@@ -182,16 +175,14 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
         raise ValueError("days must be at least 1")
     began = time.perf_counter()
     inbox, truth = Path(inbox), Path(truth)
-    st = settings(noise)
+    st = settings(noise, sizes=sizes)
     conf = st.conf
     sizes = conf["sizes"]
     dates_list = [start_date + dt.timedelta(days=i) for i in range(days)]
     d0 = day_number(start_date)
     table = DateTable()
 
-    planted = {rule: st.planted(rule, persons, len(cat[0]), len(cat[1]))
-               for rule, cat in {**PERSON_CATALOG, **FIRE_CATALOG, **CREW_CATALOG, **DAY_CATALOG}.items()}
-    assert set(planted) == set(RULES)
+    planted = {rule: st.planted(rule, persons, len(cat[0]), len(cat[1])) for rule, cat in CATALOG.items()}
     # Sizes.
     per_chunk = int(sizes["persons_per_chunk"])
     n_chunks = math.ceil(persons / per_chunk)
@@ -347,4 +338,6 @@ def _write_truth_manifest(truth: Path, st: Settings, seed: int, persons: int, da
         "flags": counts,
         "files": {"flags": "<YYYYMMDD>/flags.csv", "person_records": "<YYYYMMDD>/person_records.csv"},
     }
+    if st.sizes:  # only when overridden, so that a default run's truth stays as it was
+        body["sizes"] = st.sizes
     (truth / "manifest.json").write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

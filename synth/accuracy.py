@@ -5,6 +5,11 @@ The truth (``<truth>/<YYYYMMDD>/flags.csv``: rule_id, subject_type, subject_key,
 written by the generator from its clean internal state; the pipeline never reads it. Person
 subjects are compared through the same keyed hash the pipeline uses.
 
+A rule the truth does not cover (one the generator plants nothing for, e.g. a rule added in
+YAML alone) is reported as "no truth": its flags are counted but not judged, and it has no
+precision or recall. The rules the truth covers are those of ``<truth>/manifest.json``
+(``planted_per_date``).
+
 Reasons come from ``<truth>/<YYYYMMDD>/person_records.csv`` (which department records each true
 person has, and how each record's ID was damaged) and, when the pipeline wrote it, silver
 ``person_records`` (how each record was linked). A missed person is explained by their records
@@ -15,7 +20,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,7 +41,7 @@ class PersonRecord(NamedTuple):
     dataset: str
     record_key: str  # for ``persons``: the ID as written
     role: str
-    id_damage: str  # gridrisk.generate.noise.ID_DAMAGES
+    id_damage: str  # synth.generate.noise.ID_DAMAGES
 
 
 class SilverRecord(NamedTuple):
@@ -64,23 +70,32 @@ REPAIRABLE = ("legacy15", "fullwidth", "lowercase_x")
 UNUSABLE = ("truncated", "typo", "missing")
 INTACT = "a rule or linkage defect, investigate"  # when every ID of the person was written intact
 NOT_PERSON = "not a person subject: check the rule's inputs"
+NO_TRUTH = "no truth"
 
 
 @dataclass
 class RuleAccuracy:
+    """One rule against the truth. ``has_truth`` is False for a rule the truth does not cover:
+    its flags are counted, nothing is judged, and precision and recall are None."""
+
     rule_id: str
     truth: int
     flagged: int
     true_positives: int
     false_positives: list[tuple[str, str]] = field(default_factory=list)  # (subject, reason)
     misses: list[tuple[str, str, str]] = field(default_factory=list)  # (subject, truth detail, reason)
+    has_truth: bool = True
 
     @property
-    def precision(self) -> float:
+    def precision(self) -> float | None:
+        if not self.has_truth:
+            return None
         return self.true_positives / self.flagged if self.flagged else 1.0
 
     @property
-    def recall(self) -> float:
+    def recall(self) -> float | None:
+        if not self.has_truth:
+            return None
         return self.true_positives / self.truth if self.truth else 1.0
 
 
@@ -95,6 +110,16 @@ def read_truth(truth_dir: Path, ds: str) -> dict[str, dict[str, tuple[str, str]]
         for row in csv.DictReader(fh):
             out.setdefault(row["rule_id"], {})[row["subject_key"]] = (row["subject_type"], row.get("detail", ""))
     return out
+
+
+def truth_rules(truth_dir: Path | str, ds: str) -> set[str]:
+    """The rules the truth covers: every rule the generator planted (``<truth>/manifest.json``),
+    whether or not it fires on ``ds``. Without a manifest (hand-written truth), the rules that
+    appear in the date's ``flags.csv``."""
+    manifest = Path(truth_dir) / "manifest.json"
+    if manifest.exists():
+        return set(json.loads(manifest.read_text(encoding="utf-8"))["planted_per_date"])
+    return set(read_truth(Path(truth_dir), ds))
 
 
 def read_person_records(truth_dir: Path | str, ds: str) -> dict[str, list[PersonRecord]]:
@@ -311,26 +336,50 @@ def measure(spark: SparkSession, profile: Profile, truth_dir: Path, ds: str, rul
 
     from gridrisk import lake
 
-    truth = read_truth(truth_dir, ds)
     flags = lake.read(spark, profile, "gold", "risk_flags").where(
         (F.col("status") == "open") & (F.col("last_seen") == F.lit(ds).cast("date")))
     fired: dict[str, dict[str, str]] = {}
     for r in flags.select("rule_id", "subject_type", "subject_key").collect():
         fired.setdefault(r["rule_id"], {})[r["subject_key"]] = r["subject_type"]
-    key = None
+    return compare(truth_dir, ds, fired, rules, key=lambda: privacy.pseudonym_key(profile.name),
+                   silver=lambda person_keys, record_keys: _silver_for(spark, profile, ds, person_keys, record_keys))
+
+
+def compare(truth_dir: Path | str, ds: str, fired: Mapping[str, Mapping[str, str]], rules: Iterable[str] | None = None,
+            key: Callable[[], bytes] | None = None,
+            silver: Callable[[set[str], set[str]], SilverLinks | None] | None = None) -> list[RuleAccuracy]:
+    """Judge ``fired`` (rule → subject key → subject type) against the truth of ``ds``.
+
+    ``rules``: the rules to report (default: every rule fired or in the truth); a rule the truth
+    does not cover (:func:`truth_rules`) is reported with ``has_truth=False``. ``key`` gives the
+    pseudonymisation key (asked for only when a person subject is involved); ``silver`` loads the
+    silver person_records rows of the given person and record keys, for the reasons.
+    """
+    truth = read_truth(Path(truth_dir), ds)
+    covered = truth_rules(truth_dir, ds)
+    pkey: bytes | None = None
+
+    def key_bytes() -> bytes:
+        nonlocal pkey
+        if pkey is None:
+            if key is None:
+                raise ValueError("person subjects need the pseudonymisation key")
+            pkey = key()
+        return pkey
+
     # rule → [(shown subject, detail, subject_type, truth subject)], rule → [(subject, subject_type)]
     missed: dict[str, list[tuple[str, str, str, str]]] = {}
     extra: dict[str, list[tuple[str, str]]] = {}
     counts: dict[str, tuple[int, int, int]] = {}
-    for rule_id in sorted(rules or set(fired) | set(truth)):
+    for rule_id in sorted(set(rules) if rules is not None else set(fired) | set(truth)):
+        got = fired.get(rule_id, {})
+        if rule_id not in covered:
+            counts[rule_id] = (0, len(got), 0)
+            continue
         expected: dict[str, tuple[str, str, str]] = {}  # shown subject → (detail, subject_type, truth subject)
         for subject, (subject_type, detail) in truth.get(rule_id, {}).items():
-            shown = subject
-            if subject_type == "person":
-                key = key or privacy.pseudonym_key(profile.name)
-                shown = privacy.person_key(subject, key)
+            shown = privacy.person_key(subject, key_bytes()) if subject_type == "person" else subject
             expected[shown] = (detail, subject_type, subject)
-        got = fired.get(rule_id, {})
         counts[rule_id] = (len(expected), len(got), len(set(got) & set(expected)))
         missed[rule_id] = sorted((s, *expected[s]) for s in set(expected) - set(got))
         extra[rule_id] = sorted((s, got[s]) for s in set(got) - set(expected))
@@ -338,22 +387,23 @@ def measure(spark: SparkSession, profile: Profile, truth_dir: Path, ds: str, rul
     person_keys = {s for ms in missed.values() for s, _, t, _ in ms if t == "person"}
     person_keys |= {s for fs in extra.values() for s, t in fs if t == "person"}
     people: dict[str, list[PersonRecord]] | None = None
-    silver = None
+    links = None
     if person_keys:  # only person subjects need the (large) person_records.csv and silver
-        key = key or privacy.pseudonym_key(profile.name)
+        key_bytes()
         try:
             people = read_person_records(truth_dir, ds)
         except FileNotFoundError:
             pass
         damaged = {r.record_key for ms in missed.values() for _, _, t, subject in ms if t == "person"
                    for r in (people or {}).get(subject, []) if r.id_damage != "none" and r.dataset != "persons"}
-        silver = _silver_for(spark, profile, ds, person_keys, damaged)
-    why = Explainer(people, silver, key)
+        links = silver(person_keys, damaged) if silver is not None else None
+    why = Explainer(people, links, pkey)
     return [
         RuleAccuracy(
             rule_id, *counts[rule_id],
-            false_positives=[(s, why.false_positive(t, s)) for s, t in extra[rule_id]],
-            misses=[(s, detail, why.miss(t, subject)) for s, detail, t, subject in missed[rule_id]],
+            false_positives=[(s, why.false_positive(t, s)) for s, t in extra.get(rule_id, [])],
+            misses=[(s, detail, why.miss(t, subject)) for s, detail, t, subject in missed.get(rule_id, [])],
+            has_truth=rule_id in covered,
         )
         for rule_id in counts
     ]
@@ -364,6 +414,10 @@ def format_report(results: list[RuleAccuracy], limit: int = 10) -> str:
     each followed by an indented ``why:`` line."""
     lines = [f"{'rule':<28}{'truth':>7}{'flagged':>9}{'TP':>7}{'precision':>11}{'recall':>9}"]
     for r in results:
+        if not r.has_truth:
+            lines.append(f"{r.rule_id:<28}{'-':>7}{r.flagged:>9}{'-':>7}  {NO_TRUTH}: the generator plants no cases of this rule,"
+                         " its flags are not judged")
+            continue
         lines.append(f"{r.rule_id:<28}{r.truth:>7}{r.flagged:>9}{r.true_positives:>7}{r.precision:>11.4f}{r.recall:>9.4f}")
         for s, reason in r.false_positives[:limit]:
             lines += [f"    false positive: {s}", f"        why: {reason}"]
@@ -376,7 +430,9 @@ def format_report(results: list[RuleAccuracy], limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _ratio(x: float) -> str:
+def _ratio(x: float | None) -> str:
+    if x is None:
+        return NO_TRUTH
     text = f"{x:.4f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
 
@@ -390,8 +446,10 @@ def to_markdown(results: list[RuleAccuracy], first_column: tuple[str, str] | Non
         head, align = [first_column[0], *head], ["---:", *align]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in results:
-        row = [r.rule_id, str(r.truth), str(r.flagged), str(r.true_positives), _ratio(r.precision), _ratio(r.recall),
-               str(len(r.misses)), str(len(r.false_positives))]
+        judged = r.has_truth
+        row = [r.rule_id, str(r.truth) if judged else "-", str(r.flagged), str(r.true_positives) if judged else "-",
+               _ratio(r.precision), _ratio(r.recall), str(len(r.misses)) if judged else "-",
+               str(len(r.false_positives)) if judged else "-"]
         if first_column:
             row = [first_column[1], *row]
         lines.append("| " + " | ".join(row) + " |")

@@ -29,6 +29,7 @@ import numpy as np
 
 from gridrisk.ids import check_char
 
+from . import thresholds as th
 from .geo import CITIES, Province, stream
 from .output import NODATE, DateTable, day_number, from_day_number, years_before
 from .tables import (
@@ -71,7 +72,7 @@ from .tables import (
     U_VACANT,
     Table,
 )
-from .truth import drug_condition, mental_condition
+from .thresholds import any_condition
 from .vocab import DIAGNOSIS_WEIGHTS, GIVEN_FEMALE, GIVEN_MALE, MOBILE_PREFIXES, SURNAMES
 
 #: Planted person-level and rental cases: rule → (positive variants, near-miss variants).
@@ -212,7 +213,17 @@ SPECIAL_ROOMS = (("C1", 2), ("W1", 3), ("Y1", 4), ("D1", 5))  # 厨房 卫生间
 
 
 def rental_units(variant: str, rng: np.random.Generator, group: int) -> list[UnitSpec]:
-    """The dwellings of one planted rental case (rental.overcrowded / rental.concentrated)."""
+    """The dwellings of one planted rental case (rental.overcrowded / rental.concentrated).
+
+    The boundary cases sit on the thresholds of conf/rules (rental.overcrowded): exactly
+    ``min_unrelated_adults`` at just under / exactly the area limit, one adult fewer, an
+    occupant who comes of age (``adult_age``) today or tomorrow.
+    """
+    lim = th.params("rental.overcrowded")
+    need = int(lim["min_unrelated_adults"])
+    area10 = int(round(10 * lim["max_area_per_occupant_m2"]))
+    area10_nsc = int(round(10 * lim["max_area_per_occupant_m2_not_self_contained"]))
+    adult_age = int(lim["adult_age"])
 
     def adult() -> float:
         return float(rng.uniform(20, 45))
@@ -227,8 +238,8 @@ def rental_units(variant: str, rng: np.random.Generator, group: int) -> list[Uni
     if variant == "area":
         k = int(rng.integers(4, 7))
         return [UnitSpec(*rent, True, int(k * rng.uniform(70, 95)), math.ceil(k / 2), pairs(k))]
-    if variant == "area_exact_4":
-        return [UnitSpec(*rent, True, 396, 2, pairs(4))]
+    if variant == "area_exact_4":  # exactly the minimum of adults, 0.1 m² each under the limit
+        return [UnitSpec(*rent, True, need * (area10 - 1), 2, pairs(need))]
     if variant == "area_not_self_contained":
         k = int(rng.integers(4, 6))
         return [UnitSpec(*rent, False, int(k * rng.uniform(35, 48)), math.ceil(k / 2), pairs(k))]
@@ -245,14 +256,14 @@ def rental_units(variant: str, rng: np.random.Generator, group: int) -> list[Uni
                (R_SHARE, adult(), "02", RT_BEDROOM)]
         return [UnitSpec(U_RENT, L_BED, True, int(rng.uniform(500, 800)), 2, occ)]
     if variant == "adult_today":
-        occ = pairs(3) + [(R_SHARE, ("birthday", 18, 0), "02", RT_BEDROOM)]
+        occ = pairs(need - 1) + [(R_SHARE, ("birthday", adult_age, 0), "02", RT_BEDROOM)]
         return [UnitSpec(*rent, True, 320, 2, occ)]
     if variant == "three_adults":
-        return [UnitSpec(*rent, True, 195, 2, pairs(3))]
+        return [UnitSpec(*rent, True, 195, 2, pairs(need - 1))]
     if variant == "area_10":
-        return [UnitSpec(*rent, True, 400, 2, pairs(4))]
+        return [UnitSpec(*rent, True, need * area10, 2, pairs(need))]
     if variant == "area_5_not_self_contained":
-        return [UnitSpec(*rent, False, 200, 2, pairs(4))]
+        return [UnitSpec(*rent, False, need * area10_nsc, 2, pairs(need))]
     if variant == "two_per_room":
         return [UnitSpec(*rent, True, int(rng.uniform(600, 800)), 2, pairs(4))]
     if variant == "family_adults":
@@ -269,7 +280,7 @@ def rental_units(variant: str, rng: np.random.Generator, group: int) -> list[Uni
                          [(R_SHARE, adult(), "01", RT_BEDROOM), (R_SHARE, adult(), "02", RT_BEDROOM)],
                          former=[("C1", 2)])]
     if variant == "minor":
-        occ = pairs(3) + [(R_SHARE, ("birthday", 18, 1), "02", RT_BEDROOM)]
+        occ = pairs(need - 1) + [(R_SHARE, ("birthday", adult_age, 1), "02", RT_BEDROOM)]
         return [UnitSpec(*rent, True, 300, 2, occ)]
 
     # rental.concentrated: a building of its own, let units of couples of co-tenants plus
@@ -664,7 +675,8 @@ class Chunk:
         self.case_person = chosen[: len(person_cases)]
         for slot, person in zip(self.plan.crew, chosen[len(person_cases):].tolist(), strict=True):
             slot.person = person
-        exact_years = {"age61": 61, "age60": 60}
+        max_age = int(th.params("data.qualification_active")["max_age"])
+        exact_years = {"age61": max_age + 1, "age60": max_age}  # one year over the limit / exactly at it
         for (_, variant), person in zip(person_cases, self.case_person.tolist(), strict=True):
             if variant in exact_years:
                 p.birth[person] = birthday_years_ago(d0, exact_years[variant])
@@ -788,8 +800,8 @@ class Chunk:
         taken[d_people] = True
         dstat = rng.choice(5, len(d_people), p=[0.10, 0.08, 0.12, 0.60, 0.10])
         last_use, release, decision = self._drug_dates(dstat, p.birth[d_people])
-        d_qual = drug_condition(dstat, last_use, release, d0)
-        m_qual = mental_condition(risk, incident)
+        d_qual = any_condition("drugs", dstat, last_use, release, d0)
+        m_qual = any_condition("mental", risk, incident)
         qualifying = np.zeros(n, bool)
         qualifying[m_people[m_qual]] = True
         qualifying[d_people[d_qual]] = True
@@ -955,27 +967,32 @@ class Chunk:
 
     def _plant(self, rule: str, variant: str, person: int) -> None:
         rng, d0 = self.rng, self.world.d0
-        three = d0 - birthday_years_ago(d0, 3)  # days in the last three calendar years
+        # Boundaries from conf/rules: the risk level, the recent-years window of drug use and the
+        # days a condition may be held before the licence counts as "not cancelled".
+        risk = th.condition("driver.mental").mental_min_risk_level
+        years = th.condition("driver.drugs").drug_recent_years
+        held = int(th.params("data.licence_not_cancelled")["held_more_than_days"])
+        three = d0 - birthday_years_ago(d0, years)  # days in the last `years` calendar years
 
         def recent() -> int:
-            return d0 - int(rng.integers(1, 30))
+            return d0 - int(rng.integers(1, held))
 
         def old() -> int:
-            return d0 - int(rng.integers(31, 200))
+            return d0 - int(rng.integers(held + 1, 200))
 
         if rule == "driver.mental":
             if variant == "incident":
                 self._licence(person)
                 self._patient(person, int(rng.integers(0, 3)), True, recent())
-            elif variant == "risk3":
+            elif variant == "risk3":  # exactly the minimum risk level
                 self._licence(person)
-                self._patient(person, 3, False, recent())
+                self._patient(person, risk, False, recent())
             elif variant == "risk5":
                 self._licence(person)
                 self._patient(person, 5, bool(rng.random() < 0.5), recent())
-            elif variant == "risk2":
+            elif variant == "risk2":  # one level under it
                 self._licence(person)
-                self._patient(person, 2, False, recent())
+                self._patient(person, risk - 1, False, recent())
             elif variant == "cancelled":
                 fu = old()
                 self._licence(person, LS_CANCELLED, changed=fu + 10)
@@ -1010,18 +1027,18 @@ class Chunk:
             self._licence(person)
             if variant == "mental_old":
                 self._patient(person, 4, True, old())
-            elif variant == "mental_30d":
-                self._patient(person, 3, True, d0 - 30)
+            elif variant == "mental_30d":  # held exactly the allowed days
+                self._patient(person, risk, True, d0 - held)
             elif variant == "drug_old":
-                dec = d0 - int(rng.integers(31, 400))
+                dec = d0 - int(rng.integers(held + 1, 400))
                 self._drug(person, DS_ISOLATION, dec - 5, decision=dec)
             elif variant == "drug_30d":
-                self._drug(person, DS_COMMUNITY, d0 - 35, decision=d0 - 30)
+                self._drug(person, DS_COMMUNITY, d0 - held - 5, decision=d0 - held)
         elif rule == "worker.at_risk":
             if variant == "mental_freight":
                 self._licence(person, classes="A2")
                 self._worker(person, CT_FREIGHT)
-                self._patient(person, 3, True, recent())
+                self._patient(person, risk, True, recent())
             elif variant == "drug_passenger":
                 self._licence(person, classes="A1")
                 self._worker(person, CT_PASSENGER)
@@ -1061,6 +1078,7 @@ class Chunk:
         d0, rng = self.world.d0, self.rng
         person = slot.person
         v = slot.variant
+        risk = th.condition("worker.at_risk").mental_min_risk_level  # crew at risk: a registry hit as for workers
         if slot.role == "driver":
             self._licence(person, classes="A2" if rng.random() < 0.7 else "B2")
             if v == "driver_wrong_type":
@@ -1072,7 +1090,7 @@ class Chunk:
             else:
                 self._worker(person, CT_HAZMAT_DRIVER, employer=slot.carrier, plate=slot.plate)
             if v == "driver_mental":
-                self._patient(person, 3, True, d0 - int(rng.integers(1, 30)))
+                self._patient(person, risk, True, d0 - int(rng.integers(1, 30)))
         else:
             if rng.random() < 0.6:
                 self._licence(person)
@@ -1081,8 +1099,8 @@ class Chunk:
             if v == "escort_drug":
                 dec = d0 - int(rng.integers(1, 30))
                 self._drug(person, DS_RECOVERY, dec - 700, release=dec, decision=dec)
-            elif v == "escort_mental_risk2":
-                self._patient(person, 2, False, d0 - int(rng.integers(1, 60)))
+            elif v == "escort_mental_risk2":  # one level under the crew's risk threshold
+                self._patient(person, risk - 1, False, d0 - int(rng.integers(1, 60)))
 
     # -- evolution -------------------------------------------------------------------------------
     def evolve(self, day: int) -> None:

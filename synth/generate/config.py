@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from gridrisk.config import conf_dir, read_yaml
 
-import gridrisk
+from .fire import CATALOG as FIRE_CATALOG
+from .hazmat import CREW_CATALOG, DAY_CATALOG
+from .population import CATALOG as PERSON_CATALOG
 
-REPO_ROOT = Path(gridrisk.__file__).resolve().parents[1]
-CONFIG_PATH = REPO_ROOT / "conf" / "generator.yaml"
 
+def config_path() -> Path:
+    """``conf/generator.yaml`` of the checkout (``GRIDRISK_HOME`` moves it, as for every conf file)."""
+    return conf_dir() / "generator.yaml"
+
+#: The planted cases of every rule the generator writes truth for: rule → (positive variants,
+#: near-miss variants). One list, owned by the modules that plant them.
+CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {**PERSON_CATALOG, **FIRE_CATALOG, **CREW_CATALOG, **DAY_CATALOG}
 #: The rule ids of domain.md §4 that the generator plants and writes truth for.
-RULES = (
-    "rental.overcrowded", "rental.concentrated", "driver.mental", "driver.drugs",
-    "worker.at_risk", "data.licence_not_cancelled", "data.qualification_active",
-    "fire.fault_open", "fire.false_alarms", "fire.isolation_long", "fire.offline",
-    "fire.inspection_overdue", "hazmat.no_waybill", "hazmat.crew_unqualified",
-    "hazmat.crew_at_risk", "hazmat.fatigue", "hazmat.speeding", "hazmat.night_ban",
-    "hazmat.sensitive_stop", "hazmat.route_deviation",
-)
+RULES = tuple(CATALOG)
 
 
-def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    return read_yaml(path or config_path())
 
 
-def load_noise_defaults(path: Path = CONFIG_PATH) -> dict[str, float]:
+def load_noise_defaults(path: Path | None = None) -> dict[str, float]:
     """The overridable knobs as one flat dict: noise rates, then ``oversampling.<rule>``."""
     conf = load_config(path)
     flat: dict[str, float] = {k: float(v) for k, v in conf["noise"].items()}
@@ -48,6 +47,7 @@ class Settings:
     knobs: dict[str, float]  # flat, after overrides, before scaling (recorded in the truth)
     noise: dict[str, float]  # effective rates (scale applied)
     oversampling: dict[str, float]
+    sizes: dict[str, float] = field(default_factory=dict)  # overridden entries of conf `sizes` (recorded in the truth)
 
     def planted(self, rule: str, persons: int, positives: int, near_misses: int) -> tuple[int, int]:
         """(planted positives, planted near misses) of ``rule`` for one date."""
@@ -59,11 +59,22 @@ class Settings:
         return n_pos, n_nm
 
 
-def settings(overrides: dict | None = None, path: Path = CONFIG_PATH) -> Settings:
-    """Merge ``overrides`` (flat keys as in :func:`load_noise_defaults`) and validate."""
+def settings(overrides: dict | None = None, path: Path | None = None, sizes: dict | None = None) -> Settings:
+    """Merge ``overrides`` (flat keys as in :func:`load_noise_defaults`) and ``sizes`` (scalar
+    entries of the ``sizes`` section, e.g. ``{"hazmat_vehicles_per_million": 115000}``) and
+    validate; every problem is reported at once."""
     conf = copy.deepcopy(load_config(path))
     knobs = load_noise_defaults(path)
     errors: list[str] = []
+    for key, value in (sizes or {}).items():
+        current = conf["sizes"].get(key)
+        if not isinstance(current, int | float) or isinstance(current, bool):
+            known = sorted(k for k, v in conf["sizes"].items() if isinstance(v, int | float))
+            errors.append(f"unknown size {key!r} (known: {', '.join(known)})")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(f"size {key!r} must be a positive number, got {value!r}")
+        else:
+            conf["sizes"][key] = value
     for key, value in (overrides or {}).items():
         if key not in knobs:
             errors.append(f"unknown noise key {key!r} (known: {', '.join(sorted(knobs))})")
@@ -87,4 +98,4 @@ def settings(overrides: dict | None = None, path: Path = CONFIG_PATH) -> Setting
     scale = knobs["scale"]
     noise = {k: min(1.0, v * scale) for k, v in knobs.items() if not k.startswith("oversampling.") and k != "scale"}
     oversampling = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("oversampling.")}
-    return Settings(conf=conf, knobs=knobs, noise=noise, oversampling=oversampling)
+    return Settings(conf=conf, knobs=knobs, noise=noise, oversampling=oversampling, sizes=dict(sizes or {}))

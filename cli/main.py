@@ -1,4 +1,4 @@
-"""The ``gridrisk`` command.
+"""The ``gridrisk`` command (the console entry point; the top layer: it calls jobs/ and the library).
 
     gridrisk demo                         generate a small province and run the whole pipeline on it
     gridrisk generate --persons 10000     write a synthetic province's deliveries into the inbox
@@ -40,7 +40,7 @@ def _profile(args: argparse.Namespace) -> Profile:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gridrisk.generate import generate
+    from synth.generate import generate
 
     prof = _profile(args)
     inbox = Path(args.inbox or prof.inbox)
@@ -88,10 +88,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_quality(args: argparse.Namespace) -> int:
     from jobs import pipeline
+    from jobs.quality import validate
     from jobs.quality.validate import data_docs_dir, format_summary
 
     prof = _profile(args)
-    rows = pipeline.quality_summary(args.date, prof)
+    rows = validate.summary(pipeline.spark_for(prof), prof, pipeline.check_date(args.date))
     if not rows:
         print(f"nothing ingested for {args.date} yet")
         return 1
@@ -110,7 +111,9 @@ def cmd_link(args: argparse.Namespace) -> int:
         if not sep:
             print("--explain takes <dataset>:<record_key>, e.g. driving_licences:DL0001234", file=sys.stderr)
             return 2
-        print(pipeline.explain_link(args.date, dataset, key, prof))
+        from jobs.silver import person_master
+
+        print(person_master.explain(pipeline.spark_for(prof), prof, pipeline.check_date(args.date), dataset, key))
         return 0
     out = pipeline.link(args.date, prof)
     print(json.dumps(out, ensure_ascii=False, indent=1, default=str))
@@ -127,18 +130,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown stage(s) {', '.join(sorted(unknown))}; stages are {', '.join(pipeline.STAGES)}", file=sys.stderr)
         return 2
-    outcome: dict[str, Any] = {}
-    for stage in stages:
-        t0 = time.monotonic()
-        if stage == "rules":
-            outcome[stage] = pipeline.rules(args.date, prof, full=args.full)
-        else:
-            outcome[stage] = getattr(pipeline, stage)(args.date, prof)
-        print(f"[{stage}] done in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    clock = {"t": time.monotonic()}
+
+    def done(stage: str, _: dict[str, Any]) -> None:
+        print(f"[{stage}] done in {time.monotonic() - clock['t']:.1f} s", file=sys.stderr)
+        clock["t"] = time.monotonic()
+
+    outcome = pipeline.run_daily(args.date, prof, full=args.full, stages=stages, on_stage=done)
     if "ingest" in outcome:
         print_ingest_summary(outcome["ingest"]["results"], prof)
     if outcome.get("silver", {}).get("skipped"):
         print("\nsilver skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["silver"]["skipped"]))
+    if outcome.get("link", {}).get("partial"):
+        print("\nentity resolution ran without (their records are not linked today, the rules they feed skip):\n  "
+              + "\n  ".join(outcome["link"]["partial"]))
     if outcome.get("link", {}).get("skipped"):
         print("\nentity resolution skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["link"]["skipped"]))
     elif "link" in outcome:
@@ -147,8 +152,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("\nperson records linked: " + ", ".join(f"{k} {v:,}" for k, v in sorted(methods.items())))
     if "rules" in outcome:
         r = outcome["rules"]
-        print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}"
-              + (f"; skipped (inputs missing): {', '.join(r['skipped'])}" if r["skipped"] else ""))
+        print(f"\nrules evaluated: {', '.join(r['evaluated']) or 'none'}")
+        for rule_id in r["skipped"]:
+            print(f"  skipped {rule_id}: {(r.get('skip_reasons') or {}).get(rule_id, 'inputs missing')}")
         for rule_id, mode in sorted((r.get("mode") or {}).items()):
             print(f"  {rule_id}: {mode}")
     if "publish" in outcome:

@@ -9,7 +9,9 @@ after arrival; ambient legs stay on expressways only between 06:30 and 21:30, ne
 and < 7 h a day, stop only at sites (never near a sensitive place) and stay within 1 km of the
 straight line between load and unload sites.
 
-Truth, per plate and date, on the clean points of that date (before duplicates/shuffling):
+Truth, per plate and date, on the clean points of that date (before duplicates/shuffling), with
+the thresholds of conf/rules/hazmat_thresholds.yaml (:func:`.thresholds.pending`; the numbers
+below are its defaults):
 
 * no waybill: a run of consecutive points moving faster than 5 km/h, none covered by the
   plan window of a non-cancelled waybill of the plate, spanning more than 5 min;
@@ -39,7 +41,7 @@ from .noise import damage_ids, punctuate
 from .output import DateTable, quote
 from .population import CrewSlot, plate_for
 from .tables import CS_ACTIVE, CT_HAZMAT_DRIVER, CT_HAZMAT_ESCORT
-from .truth import drug_condition, mental_condition
+from .thresholds import clock_seconds, codes, condition, pending
 from .vocab import CHEMICAL_WORDS, COMPANY_WORDS, HAZMAT_GOODS
 
 CREW_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -56,6 +58,8 @@ DAY_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hazmat.route_deviation": (("detour_5km",), ("detour_1_6km",)),
 }
 CLS_NONE, CLS_EXP, CLS_NAT, CLS_PROV, CLS_CITY = range(5)
+#: The road class of each code, as roads_*.geojson and the rules name them (CLS_NONE: off-road).
+ROAD_CLASSES = ("", "高速", "国道", "省道", "城市道路")
 #: Scenarios that drive a radial road (they start the day at a site with a good delivery).
 RADIAL_VARIANTS = ("cancelled_waybill", "short_move", "creep", "national_70", "national_60", "national_night",
                    "detour_5km", "detour_1_6km")
@@ -746,8 +750,10 @@ def _at_risk(member: dict | None, day: int) -> bool:
         return False
     m = member.get("mental")
     d = member.get("drug")
-    return bool((m is not None and mental_condition(np.array([m[0]]), np.array([m[1]]))[0])
-                or (d is not None and drug_condition(np.array([d[0]]), np.array([d[1]]), np.array([d[2]]), day)[0]))
+    # A crew member "at risk" is a registry hit as for transport workers (worker.at_risk).
+    c = condition("worker.at_risk")
+    return bool((m is not None and c.mental(np.array([m[0]]), np.array([m[1]]))[0])
+                or (d is not None and c.drugs(np.array([d[0]]), np.array([d[1]]), np.array([d[2]]), day)[0]))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -770,12 +776,13 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
         flags.append((rule, "vehicle", plate, detail))
 
     valid = [b for b in vday.waybills if b.status != "cancelled"]
-    # No waybill.
+    # No waybill (speeds are in tenths of km/h).
+    th = pending("hazmat.no_waybill")
     covered = np.zeros(len(t), bool)
     for b in valid:
         covered |= (t >= b.depart) & (t <= b.arrive)
-    for a, z in _runs((spd > 50) & ~covered):
-        if t[z] - t[a] > 300:
+    for a, z in _runs((spd > round(10 * th["moving_above_kmh"])) & ~covered):
+        if t[z] - t[a] > th["longer_than_s"]:
             flag("hazmat.no_waybill", f"moving {(t[z] - t[a]) / 60:.0f} min without a waybill")
             break
     # Crew.
@@ -795,10 +802,11 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
             flag("hazmat.crew_at_risk", f"waybill {b.no}: crew member with a registry hit")
             break
     # Fatigue.
+    th = pending("hazmat.fatigue")
     stopped = spd == 0
     rest = np.zeros(len(t), bool)
     for a, z in _runs(stopped):
-        if t[z] - t[a] >= 1200:
+        if t[z] - t[a] >= th["rest_stop_at_least_s"]:
             rest[a: z + 1] = True
     longest = 0
     for a, z in _runs(~rest):
@@ -807,35 +815,40 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
             longest = max(longest, int(t[a + moving[-1]] - t[a + moving[0]]))
     gaps = np.diff(np.concatenate([t, [t[-1] if len(t) else 0]]))
     moving_time = int(np.minimum(gaps, 60)[spd > 0].sum()) if len(t) else 0
-    if longest > 4 * H or moving_time > 8 * H:
+    if longest > th["continuous_more_than_h"] * H or moving_time > th["daily_more_than_h"] * H:
         flag("hazmat.fatigue", f"longest continuous driving {longest / H:.2f} h, {moving_time / H:.2f} h in the day")
     # Speeding.
-    limit = np.where(cls == CLS_EXP, 800, 600)
+    th = pending("hazmat.speeding")
+    limit = np.where(cls == CLS_EXP, round(10 * th["expressway_limit_kmh"]), round(10 * th["other_limit_kmh"]))
     for a, z in _runs(spd > limit):
-        if t[z] - t[a] >= 30:
+        if t[z] - t[a] >= th["at_least_s"]:
             flag("hazmat.speeding", f"{spd[a:z + 1].max() / 10:.0f} km/h for {t[z] - t[a]} s")
             break
     # Night ban.
+    th = pending("hazmat.night_ban")
+    banned = codes(th["road_classes"], ROAD_CLASSES, "hazmat.night_ban.road_classes")
     sod = t % 86400
-    night = (cls == CLS_EXP) & ((sod >= 22 * H) | (sod < 6 * H))
+    night = np.isin(cls, banned) & ((sod >= clock_seconds(th["from"])) | (sod < clock_seconds(th["until"])))
     if night.any():
         flag("hazmat.night_ban", f"on an expressway at night ({int(night.sum())} points)")
     # Sensitive stop.
+    th = pending("hazmat.sensitive_stop")
     plon, plat = places
     for a, z in _runs(stopped):
-        if t[z] - t[a] > 600:
+        if t[z] - t[a] > th["stop_longer_than_s"]:
             d = dist_km(p["lon"][a], p["lat"][a], plon, plat) * 1000
-            if (d <= 200).any():
+            if (d <= th["within_m"]).any():
                 flag("hazmat.sensitive_stop", f"stopped {(t[z] - t[a]) / 60:.0f} min {d.min():.0f} m from a sensitive place")
                 break
     # Route deviation.
+    far = pending("hazmat.route_deviation")["more_than_km"]
     for b in valid:
         inside = (t >= b.depart) & (t <= b.arrive)
         if not inside.any():
             continue
         L, U = prov.special[b.load], prov.special[b.unload]
         d = point_segment_km(p["lon"][inside], p["lat"][inside], L.lon, L.lat, U.lon, U.lat)
-        if (d > 2.0).any():
+        if (d > far).any():
             flag("hazmat.route_deviation", f"waybill {b.no}: {d.max():.1f} km from the load–unload corridor")
             break
     return flags
