@@ -109,7 +109,7 @@ def test_false_alarms_count_within_24_h_per_device_two_do_not_make_three(spark):
               ("C3", "L09-012", "火警", ts(D2, "08:30:00"), "测试", ts(D2, "08:35:00"))]),  # a test is no false alarm
     ])
     got = {r["device_id"]: (r["max_in_window"], len(r["false_alarm_times"]))
-           for r in false_alarms(out[D2][0], D2, FireSettings()).collect()}
+           for r in false_alarms(out[D2][0], D2, FireSettings().false_alarm_window_hours).collect()}
     assert got == {"L09-010": (3, 3), "L09-011": (2, 3), "L09-012": (2, 2)}
 
 
@@ -150,3 +150,91 @@ def test_the_job_carries_state_on_delta_and_a_rerun_gives_the_same_tables(spark,
     assert (cond["device_key"], cond["condition"], cond["open_hours_at_day_end"]) == (f"{UNIT}/L09-001", "fault", 38.0)
     (unit,) = lake.read_partition(spark, profile, "silver", "fire_unit_state", D2).collect()
     assert (unit["grid_code"], unit["days_since_inspection"], unit["open_conditions"]) == ("320500000000001", 366, ["fault"])
+
+
+# ---------------------------------------------------------------- the fire rules (conf/rules/pending/fire.yaml)
+
+
+def fire_rules():
+    from pathlib import Path
+
+    from gridrisk.rules.kinds import KINDS
+    from gridrisk.rules.kinds.fire import FIRE_KINDS
+    from gridrisk.rules.kinds.hazmat import HAZMAT_KINDS
+    from gridrisk.rules.model import load_rules
+
+    kinds = {**KINDS, **{k.name: k for k in HAZMAT_KINDS + FIRE_KINDS}}
+    return load_rules(Path(__file__).resolve().parents[1] / "conf" / "rules" / "pending", kinds=kinds), kinds
+
+
+def flagged(spark, out, day: str, rule_id: str, inspection: dt.date = dt.date(2026, 6, 1)) -> dict[str, dict]:
+    """Subjects ``rule_id`` flags on ``day`` from the history ``days`` built (unit state from the register)."""
+    from pyspark.sql import functions as F
+
+    from gridrisk.rules.kind import Window
+    from jobs.silver.fire_state import unit_state
+
+    rules, kinds = fire_rules()
+    rule = rules[rule_id]
+    history, conditions = out[day]
+    register = units(spark).withColumn("last_inspection_date", F.lit(inspection))
+    addresses = spark.createDataFrame([("3" * 20, "320500000000001", 120.0, 32.0)],
+                                      "address_code string, grid_code string, lon double, lat double")
+    inputs = {"fire_event_history": history, "fire_open_conditions": conditions,
+              "fire_unit_state": unit_state(register, addresses, conditions, day)}
+    hits = kinds[rule.kind]().evaluate(inputs, rule, Window(day))
+    return {r["subject_key"]: {"facts": dict(r["facts"]), "grid": r["grid_code"]} for r in hits.collect()}
+
+
+def test_a_fault_open_23_h_at_midnight_does_not_fire_25_h_does_and_clearing_ends_it(spark):
+    out = days(spark, [
+        (D1, [("A", "L09-001", "故障", ts(D1, "01:00:00"), None, None),           # 23 h at D2 00:00
+              ("B", "L09-002", "故障", ts("2026-10-31", "23:00:00"), None, None)]),  # 25 h
+        (D2, [("B", "L09-002", "故障", ts("2026-10-31", "23:00:00"), None, ts(D2, "08:00:00"))]),
+    ])
+    got = flagged(spark, out, D1, "fire.fault_open")
+    assert set(got) == {f"{UNIT}/L09-002"}
+    assert (got[f"{UNIT}/L09-002"]["facts"]["open_hours"], got[f"{UNIT}/L09-002"]["grid"]) == ("25.0", "320500000000001")
+    # on D2 the cleared fault is gone; the other, never re-sent, is open 47 h now
+    assert set(flagged(spark, out, D2, "fire.fault_open")) == {f"{UNIT}/L09-001"}
+
+
+def test_a_fault_open_across_three_days_fires_each_day_until_it_is_cleared(spark):
+    out = days(spark, [
+        (D1, [("F1", "L09-001", "故障", ts(D1, "10:00:00"), None, None)]),
+        (D2, []), (D3, []),
+        (D4, [("F1", "L09-001", "故障", ts(D1, "10:00:00"), None, ts(D4, "09:00:00"))]),
+    ])
+    assert [bool(flagged(spark, out, d, "fire.fault_open")) for d in (D1, D2, D3, D4)] == [False, True, True, False]
+
+
+def test_three_false_alarms_of_one_device_in_24_h_fire_two_do_not(spark):
+    out = days(spark, [
+        (D2, [("A1", "L09-010", "火警", ts(D2, "01:00:00"), "误报", ts(D2, "01:05:00")),
+              ("A2", "L09-010", "火警", ts(D2, "09:00:00"), "误报", ts(D2, "09:05:00")),
+              ("A3", "L09-010", "火警", ts(D2, "20:00:00"), "误报", ts(D2, "20:05:00")),
+              ("B1", "L09-011", "火警", ts(D2, "09:00:00"), "误报", ts(D2, "09:05:00")),
+              ("B2", "L09-011", "火警", ts(D2, "10:00:00"), "误报", ts(D2, "10:05:00")),
+              ("B3", "L09-011", "火警", ts(D2, "11:00:00"), "测试", ts(D2, "11:05:00"))]),
+    ])
+    got = flagged(spark, out, D2, "fire.false_alarms")
+    assert set(got) == {f"{UNIT}/L09-010"}
+    assert (got[f"{UNIT}/L09-010"]["facts"]["false_alarms"], got[f"{UNIT}/L09-010"]["facts"]["first"]) == \
+        ("3", "2026-11-02 01:00:00")
+
+
+def test_isolation_over_72_h_and_offline_over_24_h(spark):
+    out = days(spark, [
+        (D4, [("I1", "L09-020", "屏蔽", ts("2026-11-01", "23:59:00"), None, None),   # 72 h 01 min at D5 00:00
+              ("I2", "L09-021", "屏蔽", ts("2026-11-02", "00:00:00"), None, None),   # exactly 72 h
+              ("O1", "TX02", "通信中断", ts(D4, "00:00:00"), None, None),              # exactly 24 h
+              ("O2", "TX03", "通信中断", ts(D3, "23:00:00"), None, None)]),            # 25 h
+    ])
+    assert set(flagged(spark, out, D4, "fire.isolation_long")) == {f"{UNIT}/L09-020"}
+    assert set(flagged(spark, out, D4, "fire.offline")) == {f"{UNIT}/TX03"}
+
+
+def test_inspection_366_days_ago_is_overdue_365_is_not(spark):
+    out = days(spark, [(D1, [])])
+    assert set(flagged(spark, out, D1, "fire.inspection_overdue", inspection=dt.date(2025, 10, 31))) == {UNIT}
+    assert flagged(spark, out, D1, "fire.inspection_overdue", inspection=dt.date(2025, 11, 1)) == {}

@@ -178,16 +178,20 @@ def open_conditions(history: "DataFrame", ds: str) -> "DataFrame":
                     "open_events", "first_seen_ds"))
 
 
-def false_alarms(history: "DataFrame", ds: str, settings: FireSettings) -> "DataFrame":
-    """silver ``fire_false_alarms``: per device with a 误报 fire alarm on ``ds``, the most within a window."""
+def false_alarms(history: "DataFrame", ds: str, window_hours: int) -> "DataFrame":
+    """silver ``fire_false_alarms``: per device with a 误报 fire alarm on ``ds``, the most 误报
+    within ``window_hours`` (inclusive) of a window whose last alarm is on ``ds``.
+
+    The fire.false_alarms rule kind calls it with its own window; the silver table uses
+    ``FireSettings.false_alarm_window_hours``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     start, end = F.lit(ds).cast("timestamp"), day_end(ds)
-    window_s = settings.false_alarm_window_hours * 3600
+    window_s = int(window_hours) * 3600
     alarms = history.where((F.col("event_type") == FIRE_ALARM) & (F.col("confirmation") == FALSE)
                            & (F.col("event_ts") < end)
-                           & (F.col("event_ts") >= start - F.expr(f"INTERVAL {settings.false_alarm_window_hours} HOURS")))
+                           & (F.col("event_ts") >= start - F.expr(f"INTERVAL {int(window_hours)} HOURS")))
     t = F.unix_timestamp("event_ts")
     per_device = Window.partitionBy("unit_id", "device_id").orderBy(t).rangeBetween(-window_s, 0)
     counted = alarms.withColumn("in_window", F.count("*").over(per_device))
@@ -200,7 +204,7 @@ def false_alarms(history: "DataFrame", ds: str, settings: FireSettings) -> "Data
                 F.array_sort(F.collect_list("event_id")).alias("false_alarm_event_ids")), ["unit_id", "device_id"])
             .select(F.lit(ds).cast("date").alias("ds"), "unit_id", "device_id",
                     F.concat_ws("/", "unit_id", F.coalesce("device_id", F.lit(""))).alias("device_key"),
-                    F.lit(settings.false_alarm_window_hours).alias("window_hours"), "max_in_window",
+                    F.lit(int(window_hours)).alias("window_hours"), "max_in_window",
                     "last_false_alarm_ts", "false_alarm_times", "false_alarm_event_ids"))
 
 
@@ -241,7 +245,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, settings: FireSettings
     written[OPEN_TABLE] = lake.replace_partition(open_conditions(history, ds), profile.table_path("silver", OPEN_TABLE),
                                                  {"ds": ds}).get("numOutputRows", 0)
     written[FALSE_ALARMS_TABLE] = lake.replace_partition(
-        false_alarms(history, ds, settings), profile.table_path("silver", FALSE_ALARMS_TABLE), {"ds": ds}).get("numOutputRows", 0)
+        false_alarms(history, ds, settings.false_alarm_window_hours), profile.table_path("silver", FALSE_ALARMS_TABLE), {"ds": ds}).get("numOutputRows", 0)
     addresses = lake.read_latest(spark, profile, "bronze", "addresses", ds)
     conditions = lake.read_partition(spark, profile, "silver", OPEN_TABLE, ds)
     written[UNITS_TABLE] = lake.replace_partition(unit_state(units, addresses, conditions, ds),

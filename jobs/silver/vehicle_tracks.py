@@ -157,12 +157,9 @@ def vehicle_points(good: "DataFrame", ref: Reference, ds: str, settings: TrackSe
 def track_points(today: "DataFrame", yesterday: "DataFrame | None") -> "DataFrame":
     """Today's points and yesterday's, one per (plate, time): a late copy in today's delivery of a
     point already delivered yesterday does not count twice (yesterday's row wins)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    from gridrisk.rules.kinds.tracks import one_per_time
 
-    both = today if yesterday is None else yesterday.unionByName(today)
-    first = Window.partitionBy("plate_no", "gps_ts").orderBy("ds", "_source_file", "_row_number")
-    return both.withColumn("_copy", F.row_number().over(first)).where("_copy = 1").drop("_copy")
+    return one_per_time(today if yesterday is None else yesterday.unionByName(today))
 
 
 def periods(points: "DataFrame", ds: str, settings: TrackSettings) -> "DataFrame":
@@ -236,12 +233,15 @@ def haversine_col(lon1: str, lat1: str, lon2: str, lat2: str) -> "Column":
     return F.lit(2 * 6_371_008.8) * F.asin(F.sqrt(F.least(F.lit(1.0), a)))
 
 
-def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str) -> "DataFrame":
+def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str,
+                 addresses: "DataFrame | None" = None) -> "DataFrame":
     """silver ``waybill_crew``: one row per waybill (latest delivered state) with crew person keys.
 
     ``waybills``: bronze rows of the day and the day before; ``person_records``: the silver rows of
     dataset ``waybills`` of the same partitions. A crew member whose ID linked to nobody
-    (``link_method`` unlinked) is a data problem: ``crew_problem`` says which and why.
+    (``link_method`` unlinked) is a data problem: ``crew_problem`` says which and why. The load and
+    unload sites get their coordinates from the standard-address reference (``addresses``), for
+    the route-deviation corridor.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -263,6 +263,12 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str) ->
         return r.select("waybill_no", *[F.col(c).alias(f"{role}_{c}") for c in ("person_key", "link_method", "id_status")])
 
     out = wb.join(crew("driver"), "waybill_no", "left").join(crew("escort"), "waybill_no", "left")
+    if addresses is None:
+        addresses = waybills.sparkSession.createDataFrame([], "address_code string, lon double, lat double")
+    site = addresses.select("address_code", "lon", "lat").dropDuplicates(["address_code"])
+    for end in ("load", "unload"):
+        out = out.join(site.select(F.col("address_code").alias(f"{end}_address_code"), F.col("lon").alias(f"{end}_lon"),
+                                   F.col("lat").alias(f"{end}_lat")), f"{end}_address_code", "left")
 
     def unusable(role: str, missing_id: "Column") -> "Column":
         linked = F.col(f"{role}_link_method").isin(*LINKED_CREW)
@@ -277,7 +283,7 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str) ->
     return out.select(
         F.lit(ds).cast("date").alias("ds"), "waybill_no", "plate_no", "status", "plan_depart_ts", "plan_arrive_ts",
         "un_no", "goods_name", "hazard_class", "quantity_kg", "load_address_code", "unload_address_code",
-        "driver_cert_no", "escort_cert_no",
+        "load_lon", "load_lat", "unload_lon", "unload_lat", "driver_cert_no", "escort_cert_no",
         F.when(F.col("driver_link_method").isin(*LINKED_CREW), F.col("driver_person_key")).alias("driver_person_key"),
         "driver_link_method",
         F.when(F.col("escort_link_method").isin(*LINKED_CREW), F.col("escort_person_key")).alias("escort_person_key"),
@@ -312,7 +318,8 @@ def read_optional_partition(spark: "SparkSession", profile: Profile, layer: str,
 
 
 def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSettings | None = None) -> dict[str, Any]:
-    """Read bronze gps_points/waybills/hazmat_vehicles/reference and silver person_records; write the four tables."""
+    """Read bronze gps_points/waybills/hazmat_vehicles/reference (grids, roads, sensitive_places,
+    addresses) and silver person_records; write the four tables."""
     from pyspark.sql import functions as F
 
     settings = settings or TrackSettings()
@@ -343,7 +350,9 @@ def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSetting
     else:
         records = spark.createDataFrame([], "ds date, dataset string, record_key string, role string, "
                                             "person_key string, link_method string, id_status string")
-    written_crew = lake.replace_partition(waybill_crew(waybills, records, ds), profile.table_path("silver", CREW_TABLE), {"ds": ds})
+    addresses = lake.read_latest(spark, profile, "bronze", "addresses", ds)
+    written_crew = lake.replace_partition(waybill_crew(waybills, records, ds, addresses),
+                                          profile.table_path("silver", CREW_TABLE), {"ds": ds})
 
     today = lake.read_partition(spark, profile, "silver", POINTS_TABLE, ds)
     yesterday = read_optional_partition(spark, profile, "silver", POINTS_TABLE, prev)

@@ -4,8 +4,8 @@ Each function takes silver ``vehicle_points`` rows (the day and the day before, 
 and time — :func:`jobs.silver.vehicle_tracks.track_points`) and returns one row per *episode*:
 a maximal run of consecutive reports of one plate for which a condition holds, with its first
 and last time, its span, the numbers the rule quotes and the evidence — the reports and a
-GeoJSON LineString of the stretch. The rule kinds (``jobs/gold/kinds_hazmat.py``) keep the
-episodes that cross the rule's threshold and overlap the day.
+GeoJSON LineString of the stretch. The rule kinds (:mod:`gridrisk.rules.kinds.hazmat`) keep the
+episodes that cross the rule's threshold and overlap the day (or the hour).
 
 "Consecutive" means consecutive in the vehicle's own time order among *all* its reports: one
 report below the limit ends a speeding run. A run's span is first to last report (the truth's
@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 
 #: the report fields an evidence row carries
 EVIDENCE_FIELDS = ("gps_ts", "lon", "lat", "speed_kmh", "road_name", "road_class", "grid_code")
+
+
+def one_per_time(points: "DataFrame") -> "DataFrame":
+    """One report per (plate, time) over several ``ds`` partitions: the earliest delivery wins, so
+    a late copy of yesterday's report in today's delivery counts once."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    first = Window.partitionBy("plate_no", "gps_ts").orderBy("ds", "_source_file", "_row_number")
+    return points.withColumn("_copy", F.row_number().over(first)).where("_copy = 1").drop("_copy")
 
 
 def line_geojson(points: "Column") -> "Column":
