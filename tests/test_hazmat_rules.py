@@ -18,7 +18,12 @@ POINT_SCHEMA = ("ds date, plate_no string, gps_ts timestamp, lon double, lat dou
                 "road_class string, grid_code string, place_id string, place_category string, place_distance_m double, "
                 "_source_file string, _row_number long")
 CREW_SCHEMA = ("ds date, waybill_no string, plate_no string, status string, plan_depart_ts timestamp, plan_arrive_ts timestamp, "
-               "load_lon double, load_lat double, unload_lon double, unload_lat double")
+               "goods_name string, driver_person_key string, escort_person_key string, has_escort boolean, "
+               "load_address_code string, load_grid_code string, load_lon double, load_lat double, unload_lon double, unload_lat double")
+QUAL_SCHEMA = "ds date, person_key string, cert_no string, cert_type string, employer string, plate_no string, status string, valid_until date"
+REGISTRY_SCHEMA = ("ds date, person_key string, link_method string, name_masked string, registry string, record_key string, "
+                   "risk_level int, has_incident_history boolean, last_followup_date date, management_status string, "
+                   "control_status string, last_use_date date, rehab_release_date date, decision_date date")
 GRID = "320500000000001"
 
 
@@ -48,13 +53,22 @@ def run(plate: str, start: dt.datetime, seconds: list[int], speed: float, road_c
             for i, s in enumerate(seconds)]
 
 
-def fired(spark, rules, rule_id: str, rows, crew_rows=(), hour: int | None = None) -> dict[str, dict]:
+def crew_row(no: str, plate: str, depart: dt.datetime, arrive: dt.datetime, status: str = "arrived",
+             driver: str | None = "pk-d", escort: str | None = "pk-e", has_escort: bool = True,
+             load: tuple[float, float] = (120.0, 32.0), unload: tuple[float, float] = (120.5, 32.0)):
+    return (dt.date.fromisoformat(DAY), no, plate, status, depart, arrive, "汽油", driver, escort, has_escort,
+            "3" * 20, GRID, load[0], load[1], unload[0], unload[1])
+
+
+def fired(spark, rules, rule_id: str, rows=(), crew_rows=(), hour: int | None = None, quals=(), registry=()) -> dict[str, dict]:
     from gridrisk.rules.kind import Window
 
     loaded, kinds = rules
     rule = loaded[rule_id]
-    inputs = {"vehicle_points": spark.createDataFrame(rows, POINT_SCHEMA),
-              "waybill_crew": spark.createDataFrame(list(crew_rows), CREW_SCHEMA)}
+    inputs = {"vehicle_points": spark.createDataFrame(list(rows), POINT_SCHEMA),
+              "waybill_crew": spark.createDataFrame(list(crew_rows), CREW_SCHEMA),
+              "person_qualifications": spark.createDataFrame(list(quals), QUAL_SCHEMA),
+              "person_registry": spark.createDataFrame(list(registry), REGISTRY_SCHEMA)}
     hits = kinds[rule.kind]().evaluate(inputs, rule, Window(DAY, hour))
     return {r["subject_key"]: {"facts": dict(r["facts"]), "evidence": json.loads(r["evidence"]), "grid": r["grid_code"]}
             for r in hits.collect()}
@@ -143,9 +157,8 @@ def test_sensitive_stop_11_min_at_150_m_fires_9_min_or_250_m_does_not(spark, rul
 
 def test_moving_6_min_without_a_waybill_fires_4_min_or_inside_a_window_does_not(spark, rules):
     t0 = ts("09:00:00")
-    d = dt.date.fromisoformat(DAY)
-    crew = [(d, "W1", "苏E0WB06", "arrived", ts("08:55:00"), ts("09:30:00"), 120.0, 32.0, 120.5, 32.0),
-            (d, "W2", "苏E0NO06", "cancelled", ts("08:55:00"), ts("09:30:00"), 120.0, 32.0, 120.5, 32.0)]
+    crew = [crew_row("W1", "苏E0WB06", ts("08:55:00"), ts("09:30:00")),
+            crew_row("W2", "苏E0NO06", ts("08:55:00"), ts("09:30:00"), status="cancelled")]
     rows = (run("苏E0NO06", t0, every(6 * 60, 20), 40.0) + run("苏E0NO04", t0, every(4 * 60, 20), 40.0)
             + run("苏E0WB06", t0, every(6 * 60, 20), 40.0))
     got = fired(spark, rules, "hazmat.no_waybill", rows, crew)
@@ -155,9 +168,7 @@ def test_moving_6_min_without_a_waybill_fires_4_min_or_inside_a_window_does_not(
 def test_route_deviation_at_2_1_km_fires_1_9_km_does_not(spark, rules):
     from gridrisk.spatial import M_PER_DEG_LAT
 
-    d = dt.date.fromisoformat(DAY)
-    crew = [(d, f"W{p}", f"苏E00{p}", "arrived", ts("08:00:00"), ts("12:00:00"), 120.0, 32.0, 120.5, 32.0)
-            for p in ("019", "021")]
+    crew = [crew_row(f"W{p}", f"苏E00{p}", ts("08:00:00"), ts("12:00:00")) for p in ("019", "021")]
     rows = (run("苏E00019", ts("09:00:00"), [0, 20], 50.0, lat=32.0 + 1900 / M_PER_DEG_LAT, lon0=120.2)
             + run("苏E00021", ts("09:00:00"), [0, 20], 50.0, lat=32.0 + 2100 / M_PER_DEG_LAT, lon0=120.2))
     got = fired(spark, rules, "hazmat.route_deviation", rows, crew)
@@ -169,3 +180,42 @@ def test_an_hourly_window_sees_only_episodes_overlapping_its_hour(spark, rules):
     rows = run("苏E02201", ts("22:01:00"), [0], 60.0)
     assert set(fired(spark, rules, "hazmat.night_ban", rows, hour=22)) == {"苏E02201"}
     assert fired(spark, rules, "hazmat.night_ban", rows, hour=21) == {}
+
+
+def test_crew_unqualified_no_escort_or_an_escort_without_a_valid_qualification(spark, rules):
+    d = dt.date.fromisoformat(DAY)
+    yesterday = d - dt.timedelta(days=1)
+    quals = [(d, "pk-d", "C1", "危险货物运输驾驶员", "某运输公司", None, "有效", d),          # valid until today: counts
+             (d, "pk-e", "C2", "危险货物运输押运人员", "某运输公司", None, "有效", d),
+             (d, "pk-e2", "C3", "危险货物运输押运人员", "某运输公司", None, "有效", yesterday),  # expired yesterday
+             (d, "pk-d2", "C4", "道路货物运输驾驶员", "某运输公司", None, "有效", d)]          # the wrong type
+    crew = [crew_row("W1", "苏E0000K", ts("08:00:00"), ts("10:00:00")),
+            crew_row("W2", "苏E000NE", ts("08:00:00"), ts("10:00:00"), escort=None, has_escort=False),
+            crew_row("W3", "苏E000XE", ts("08:00:00"), ts("10:00:00"), escort="pk-e2"),
+            crew_row("W4", "苏E000XD", ts("08:00:00"), ts("10:00:00"), driver="pk-d2"),
+            crew_row("W5", "苏E000CX", ts("08:00:00"), ts("10:00:00"), escort=None, has_escort=False, status="cancelled")]
+    got = fired(spark, rules, "hazmat.crew_unqualified", crew_rows=crew, quals=quals)
+    assert {k: v["facts"]["reasons"] for k, v in got.items()} == {
+        "苏E000NE": "无押运人员",
+        "苏E000XE": "押运人员无有效危险货物运输押运人员从业资格",
+        "苏E000XD": "驾驶员无有效危险货物运输驾驶员从业资格",
+    }
+    assert got["苏E000NE"]["grid"] == GRID
+
+
+def test_crew_at_risk_is_critical_for_an_escort_with_risk_3_not_2(spark, rules):
+    from gridrisk.rules.kind import Window
+
+    d = dt.date.fromisoformat(DAY)
+    registry = [(d, "pk-e3", "exact", "王*", "mental", "M1", 3, False, d, "在管", None, None, None, None),
+                (d, "pk-e2", "exact", "李*", "mental", "M2", 2, False, d, "在管", None, None, None, None)]
+    crew = [crew_row("W1", "苏E0RISK", ts("08:00:00"), ts("10:00:00"), escort="pk-e3"),
+            crew_row("W2", "苏E0SAFE", ts("08:00:00"), ts("10:00:00"), escort="pk-e2")]
+    got = fired(spark, rules, "hazmat.crew_at_risk", crew_rows=crew, registry=registry)
+    assert set(got) == {"苏E0RISK"}
+    assert got["苏E0RISK"]["facts"]["reasons"] == "押运人员存在跨部门风险比对命中"
+    loaded, kinds = rules
+    rule = loaded["hazmat.crew_at_risk"]
+    inputs = {"waybill_crew": spark.createDataFrame(crew, CREW_SCHEMA),
+              "person_registry": spark.createDataFrame(registry, REGISTRY_SCHEMA)}
+    assert [r["severity"] for r in kinds[rule.kind]().evaluate(inputs, rule, Window(DAY)).collect()] == ["critical"]

@@ -300,7 +300,7 @@ def test_two_days_through_the_job_give_one_midnight_trip_and_reconciled_counts(s
     places = spark.createDataFrame([p for p in REF.places],
                                    "place_id string, place_name string, category string, lon double, lat double, radius_m double")
     vehicles = spark.createDataFrame([(PLATE, "黄")], "plate_no string, plate_colour string")
-    addresses = spark.createDataFrame([("1" * 20, 120.0, 32.0)], "address_code string, lon double, lat double")
+    addresses = spark.createDataFrame([("1" * 20, WEST, 120.0, 32.0)], "address_code string, grid_code string, lon double, lat double")
     for table, df in (("grids", grids), ("roads", roads), ("sensitive_places", places), ("hazmat_vehicles", vehicles),
                       ("addresses", addresses)):
         write_bronze(spark, profile, table, df, PREV)

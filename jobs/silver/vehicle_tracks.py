@@ -264,11 +264,11 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str,
 
     out = wb.join(crew("driver"), "waybill_no", "left").join(crew("escort"), "waybill_no", "left")
     if addresses is None:
-        addresses = waybills.sparkSession.createDataFrame([], "address_code string, lon double, lat double")
-    site = addresses.select("address_code", "lon", "lat").dropDuplicates(["address_code"])
+        addresses = waybills.sparkSession.createDataFrame([], "address_code string, grid_code string, lon double, lat double")
+    site = addresses.select("address_code", "grid_code", "lon", "lat").dropDuplicates(["address_code"])
     for end in ("load", "unload"):
-        out = out.join(site.select(F.col("address_code").alias(f"{end}_address_code"), F.col("lon").alias(f"{end}_lon"),
-                                   F.col("lat").alias(f"{end}_lat")), f"{end}_address_code", "left")
+        out = out.join(site.select(F.col("address_code").alias(f"{end}_address_code"), F.col("grid_code").alias(f"{end}_grid_code"),
+                                   F.col("lon").alias(f"{end}_lon"), F.col("lat").alias(f"{end}_lat")), f"{end}_address_code", "left")
 
     def unusable(role: str, missing_id: "Column") -> "Column":
         linked = F.col(f"{role}_link_method").isin(*LINKED_CREW)
@@ -283,7 +283,7 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str,
     return out.select(
         F.lit(ds).cast("date").alias("ds"), "waybill_no", "plate_no", "status", "plan_depart_ts", "plan_arrive_ts",
         "un_no", "goods_name", "hazard_class", "quantity_kg", "load_address_code", "unload_address_code",
-        "load_lon", "load_lat", "unload_lon", "unload_lat", "driver_cert_no", "escort_cert_no",
+        "load_grid_code", "load_lon", "load_lat", "unload_lon", "unload_lat", "driver_cert_no", "escort_cert_no",
         F.when(F.col("driver_link_method").isin(*LINKED_CREW), F.col("driver_person_key")).alias("driver_person_key"),
         "driver_link_method",
         F.when(F.col("escort_link_method").isin(*LINKED_CREW), F.col("escort_person_key")).alias("escort_person_key"),

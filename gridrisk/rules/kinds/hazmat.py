@@ -290,6 +290,115 @@ class HazmatFatigue(RuleKind):
                       "track_geojson": F.col("w.track_geojson")})
 
 
+def _day_waybills(crew: "DataFrame", window: Window) -> "DataFrame":
+    """The non-cancelled waybills planned to depart on the day (or in the hour)."""
+    start = F.lit(window.start.isoformat(sep=" ")).cast("timestamp")
+    end = F.lit(window.end.isoformat(sep=" ")).cast("timestamp")
+    return (crew.where((F.col("ds") == window.day()) & (F.col("status") != "cancelled")
+                       & (F.col("plan_depart_ts") >= start) & (F.col("plan_depart_ts") < end))
+            .dropDuplicates(["waybill_no"]))
+
+
+def _crew_hits(rows: "DataFrame", rule: Rule, severity: "Column", facts_extra: dict[str, "Column"]) -> Hits:
+    """One flag per plate from waybill rows carrying ``_reasons`` (array of text)."""
+    waybill = F.struct(F.col("waybill_no"), _ts("plan_depart_ts").alias("plan_depart"), _ts("plan_arrive_ts").alias("plan_arrive"),
+                       F.col("goods_name"), F.col("driver_person_key"), F.col("escort_person_key"),
+                       F.array_join("_reasons", "；").alias("reasons"))
+    per_plate = rows.groupBy("plate_no").agg(
+        F.min(F.struct("plan_depart_ts", "waybill_no", "load_address_code", "load_grid_code", "load_lon", "load_lat")).alias("first"),
+        F.array_sort(F.collect_list(waybill)).alias("waybills"),
+        F.array_join(F.array_sort(F.array_distinct(F.flatten(F.collect_list("_reasons")))), "；").alias("reasons"),
+        *[v.alias(k) for k, v in facts_extra.items()])
+    return Hits(frame=per_plate, subject_key=F.col("plate_no"), severity=severity,
+                address_code=F.col("first.load_address_code"), grid_code=F.col("first.load_grid_code"),
+                lon=F.col("first.load_lon"), lat=F.col("first.load_lat"),
+                facts={"plate": F.col("plate_no"), "waybill_no": F.col("first.waybill_no"),
+                       "depart": _ts("first.plan_depart_ts"), "waybills": F.size("waybills"), "reasons": F.col("reasons"),
+                       **{k: F.col(k) for k in facts_extra}},
+                evidence={"waybills": F.col("waybills")})
+
+
+class HazmatCrewUnqualified(RuleKind):
+    """A waybill planned on the day whose driver lacks an active qualification of
+    ``driver_cert_types``, whose escort lacks one of ``escort_cert_types``, or without an escort.
+
+    Crew are matched by the person keys entity resolution gave the waybill's ID numbers; a crew
+    member whose ID linked to nobody is a data problem (``waybill_crew.crew_problem``), not a hit."""
+
+    name = "hazmat_crew_unqualified"
+    subject_type = "vehicle"
+    inputs = (Input(CREW, subject_column="plate_no"), Input("person_qualifications"))
+    params = {"driver_cert_types": list, "escort_cert_types": list, "qualification_statuses": list}
+    facts = ("plate", "waybill_no", "depart", "waybills", "reasons")
+    evidence = ("waybills",)
+    hourly = True
+
+    def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
+        p, day = rule.params, window.day()
+        quals = inputs["person_qualifications"].where(
+            F.col("status").isin(*p["qualification_statuses"]) & F.coalesce(F.col("valid_until") >= day, F.lit(False)))
+
+        def holders(types: list[str], role: str) -> "DataFrame":
+            return (quals.where(F.col("cert_type").isin(*types)).select(F.col("person_key").alias(f"{role}_person_key"))
+                    .distinct().withColumn(f"_{role}_ok", F.lit(True)))
+
+        wb = (_day_waybills(inputs[CREW], window)
+              .join(holders(p["driver_cert_types"], "driver"), "driver_person_key", "left")
+              .join(holders(p["escort_cert_types"], "escort"), "escort_person_key", "left"))
+        reasons = F.filter(F.array(
+            F.when(F.col("driver_person_key").isNotNull() & F.col("_driver_ok").isNull(),
+                   F.lit("驾驶员无有效" + "/".join(p["driver_cert_types"]) + "从业资格")),
+            F.when(~F.col("has_escort"), F.lit("无押运人员")),
+            F.when(F.col("has_escort") & F.col("escort_person_key").isNotNull() & F.col("_escort_ok").isNull(),
+                   F.lit("押运人员无有效" + "/".join(p["escort_cert_types"]) + "从业资格"))), lambda x: x.isNotNull())
+        rows = wb.withColumn("_reasons", reasons).where(F.size("_reasons") > 0)
+        return _crew_hits(rows, rule, F.lit(rule.severity), {})
+
+
+class HazmatCrewAtRisk(RuleKind):
+    """A waybill planned on the day whose driver or escort is a registry hit (the cancellation
+    conditions of the person rules: mental-health risk ≥ N or incident history, drug control or
+    recent use) — cross-domain, critical. The registry details stay with analysts."""
+
+    name = "hazmat_crew_at_risk"
+    subject_type = "vehicle"
+    inputs = (Input(CREW, subject_column="plate_no"), Input("person_registry"))
+    params = {"conditions": list, "mental_min_risk_level": int, "mental_incident_history": bool,
+              "drug_control_statuses": list, "drug_recent_years": int}
+    facts = ("plate", "waybill_no", "depart", "waybills", "reasons", "registries")
+    evidence = ("waybills", "registry")
+    sensitive_facts = ("registries",)
+    sensitive_evidence = ("registry",)
+    hourly = True
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> list[str]:
+        from gridrisk.rules.kinds.persons import check_conditions
+
+        return check_conditions(params)
+
+    def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
+        from gridrisk.rules.kinds.persons import registry_condition, registry_summary
+
+        registry = inputs["person_registry"].where(F.col("person_key").isNotNull())
+        hit = registry_summary(registry.where(registry_condition(rule, window.day())))
+        wb = _day_waybills(inputs[CREW], window)
+        joined = None
+        for role, label in (("driver", "驾驶员"), ("escort", "押运人员")):
+            part = wb.join(hit.withColumnRenamed("person_key", f"{role}_person_key"), f"{role}_person_key").withColumn(
+                "_role", F.lit(label))
+            joined = part if joined is None else joined.unionByName(part)
+        assert joined is not None
+        rows = joined.withColumn("_reasons", F.array(F.concat(F.col("_role"), F.lit("存在跨部门风险比对命中"))))
+        hits = _crew_hits(rows, rule, F.lit("critical"), {
+            "registries": F.array_join(F.array_sort(F.collect_set("registries")), "、"),
+            "registry_rows": F.flatten(F.collect_list("registry_rows"))})
+        facts = {k: v for k, v in hits.facts.items() if k != "registry_rows"}
+        return Hits(frame=hits.frame, subject_key=hits.subject_key, severity=hits.severity, address_code=hits.address_code,
+                    grid_code=hits.grid_code, lon=hits.lon, lat=hits.lat, facts=facts,
+                    evidence={"waybills": F.col("waybills"), "registry": F.col("registry_rows")})
+
+
 #: The hazmat kinds, for gridrisk.rules.kinds.KIND_CLASSES.
-HAZMAT_KINDS: tuple[type[RuleKind], ...] = (HazmatNoWaybill, HazmatFatigue, HazmatSpeeding, HazmatNightBan,
-                                            HazmatSensitiveStop, HazmatRouteDeviation)
+HAZMAT_KINDS: tuple[type[RuleKind], ...] = (HazmatNoWaybill, HazmatCrewUnqualified, HazmatCrewAtRisk, HazmatFatigue,
+                                            HazmatSpeeding, HazmatNightBan, HazmatSensitiveStop, HazmatRouteDeviation)
