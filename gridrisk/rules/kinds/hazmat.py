@@ -226,7 +226,9 @@ class HazmatRouteDeviation(TrackEpisodeKind):
         off = distance_to_corridor_m(F.col("lon"), F.col("lat"), F.col("load_lon"), F.col("load_lat"),
                                      F.col("unload_lon"), F.col("unload_lat"))
         # a report inside two windows (back-to-back waybills) is judged against the nearer corridor
-        judged = (points.join(wb, inside, "left").withColumn("_off_m", off)
+        # no window: no distance (null, never NaN — Spark orders NaN above every number)
+        judged = (points.join(wb, inside, "left")
+                  .withColumn("_off_m", F.when(F.col("waybill_no").isNotNull(), F.nanvl(off, F.lit(None).cast("double"))))
                   .groupBy(*points.columns).agg(F.min_by(F.struct("waybill_no", "_off_m"), "_off_m").alias("_w"))
                   .select(*points.columns, F.col("_w.waybill_no").alias("_waybill"), F.col("_w._off_m").alias("_off_m")))
         return judged, F.col("_off_m") > F.lit(float(rule.params["more_than_km"]) * 1000.0), F.col("_waybill")
@@ -260,29 +262,37 @@ class HazmatFatigue(RuleKind):
         points = track_input(window, inputs)
         stints = driving_stints(points, int(p["rest_stop_at_least_s"])).where(overlaps(window))
         too_long = stints.where(F.col("span_s") > F.lit(float(p["continuous_more_than_h"]) * 3600))
+        # the day's moving time up to the end of the window (an hourly run sees the day so far)
         day_start = F.lit(window.ds).cast("timestamp")
-        day_end = F.lit(window.end.date().isoformat() if window.hour is None else window.end.isoformat(sep=" ")).cast("timestamp")
+        day_end = F.lit(window.end.isoformat(sep=" ")).cast("timestamp")
         by_time = W.partitionBy("plate_no").orderBy("gps_ts")
         pairs = (points.withColumn("_next_ts", F.lead("gps_ts").over(by_time))
                  .withColumn("_next_moving", F.lead(F.col("speed_kmh") > 0).over(by_time))
                  .where((F.col("speed_kmh") > 0) & F.coalesce("_next_moving", F.lit(False))
                         & (F.col("gps_ts") >= day_start) & (F.col("gps_ts") < day_end)))
         daily = pairs.groupBy("plate_no").agg(
-            F.sum(F.unix_timestamp("_next_ts") - F.unix_timestamp("gps_ts")).alias("moving_s"))
+            F.sum(F.unix_timestamp("_next_ts") - F.unix_timestamp("gps_ts")).alias("moving_s"),
+            F.min("gps_ts").alias("day_first_ts"), F.max("_next_ts").alias("day_last_ts"),
+            F.max_by(F.struct("lon", "lat", "road_name", "grid_code"), "gps_ts").alias("day_last"))  # as a track row less time, speed, class
         worst = too_long.groupBy("plate_no").agg(F.max(F.struct("span_s", "start_ts", "end_ts", "track", "track_geojson")).alias("w"),
                                                  F.collect_list(F.struct(_ts("start_ts").alias("start"), _ts("end_ts").alias("end"),
                                                                          F.col("span_s"), F.col("track_geojson"))).alias("all_stints"))
-        over_day = daily.where(F.col("moving_s") > F.lit(float(p["daily_more_than_h"]) * 3600))
-        frame = worst.join(over_day, "plate_no", "full").join(daily.withColumnRenamed("moving_s", "day_moving_s"), "plate_no", "left")
+        over_day = daily.where(F.col("moving_s") > F.lit(float(p["daily_more_than_h"]) * 3600)).select("plate_no", "moving_s")
+        frame = worst.join(over_day, "plate_no", "full").join(
+            daily.select("plate_no", F.col("moving_s").alias("day_moving_s"), "day_first_ts", "day_last_ts", "day_last"),
+            "plate_no", "left")
         continuous = F.col("w").isNotNull()
-        first = F.col("w.track")[0]
+        # where: the first report of the worst stint, else the last moving report of the day
+        first = F.when(F.col("w").isNotNull(), F.col("w.track")[0].dropFields("gps_ts", "speed_kmh", "road_class")) \
+            .otherwise(F.col("day_last"))
         limit = F.when(continuous, F.lit(f"{float(p['continuous_more_than_h']):g} h")).otherwise(
             F.lit(f"{float(p['daily_more_than_h']):g} h"))
         return Hits(
             frame=frame, subject_key=F.col("plate_no"), severity=F.lit(rule.severity),
             grid_code=first["grid_code"], lon=first["lon"], lat=first["lat"],
             facts={"plate": F.col("plate_no"), "road": F.coalesce(first["road_name"], F.lit("道路外")),
-                   "start": _ts("w.start_ts"), "end": _ts("w.end_ts"), "span": _span_text(F.col("w.span_s")),
+                   "start": _ts(F.coalesce("w.start_ts", "day_first_ts")), "end": _ts(F.coalesce("w.end_ts", "day_last_ts")),
+                   "span": _span_text(F.coalesce("w.span_s", "day_moving_s")),
                    "kind": F.when(continuous, F.lit("连续驾驶")).otherwise(F.lit("当日累计驾驶")),
                    "daily_moving": _span_text(F.coalesce("day_moving_s", F.lit(0))), "limit": limit},
             evidence={"episodes": F.coalesce(F.col("all_stints"), F.array()),
