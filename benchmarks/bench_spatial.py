@@ -21,8 +21,6 @@ Sedona is not measured: Maven Central has Sedona's Spark 4 build only for Spark 
 Catalyst internals that change between minor versions. See docs/hazmat.md.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -76,9 +75,8 @@ def build_reference(communities: int, roads: int, places: int, seed: int) -> Any
     return Reference.of(grids, road_rows, place_rows), (lon0, lat0, span_x, span_y)
 
 
-def build_points(ref: Any, box: tuple[float, float, float, float], n: int, seed: int) -> "Any":
+def build_points(ref: Any, box: tuple[float, float, float, float], n: int, seed: int) -> Any:
     """Half uniform over the lattice, half on a random road (the ones that matter)."""
-    import pandas as pd
     import shapely
 
     rng = np.random.default_rng(seed + 1)
@@ -123,7 +121,6 @@ def h3_tables(ref: Any) -> tuple[list[tuple[int, str]], list[tuple[int, int]], l
 
 
 def run_h3(spark: Any, points: Any, ref: Any) -> Any:
-    import pandas as pd
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 

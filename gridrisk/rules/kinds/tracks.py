@@ -150,7 +150,6 @@ def distance_to_corridor_m(lon: "Column", lat: "Column", lon_a: "Column", lat_a:
     import pandas as pd
     from pyspark.sql import functions as F
 
-    @F.pandas_udf("double")  # type: ignore[call-overload]
     def corridor(x: pd.Series, y: pd.Series, xa: pd.Series, ya: pd.Series, xb: pd.Series, yb: pd.Series) -> pd.Series:
         import numpy as np
         import shapely
@@ -168,4 +167,7 @@ def distance_to_corridor_m(lon: "Column", lat: "Column", lon_a: "Column", lat_a:
         segments = shapely.linestrings(np.stack([a, b], axis=1))
         return pd.Series(shapely.distance(shapely.points(p), segments))
 
-    return corridor(lon, lat, lon_a, lat_a, lon_b, lat_b)
+    # this module postpones annotations (strings naming a pandas imported here, which Spark's
+    # type-hint inference cannot resolve): give it the real classes
+    corridor.__annotations__ = {**dict.fromkeys(("x", "y", "xa", "ya", "xb", "yb"), pd.Series), "return": pd.Series}
+    return F.pandas_udf(corridor, "double")(lon, lat, lon_a, lat_a, lon_b, lat_b)  # type: ignore[call-overload]
