@@ -120,6 +120,18 @@ def h3_tables(ref: Any) -> tuple[list[tuple[int, str]], list[tuple[int, int]], l
     return interior, place_cells, road_cells
 
 
+_ROADS: dict[str, Any] = {}
+
+
+def projected_roads(ref: Any) -> Any:
+    """The whole roads in the local projection (the index holds 100 m pieces), once per worker."""
+    from gridrisk.spatial import _shape
+
+    if ref.fingerprint not in _ROADS:
+        _ROADS[ref.fingerprint] = np.array([_shape(r[3], projected=True) for r in ref.roads], dtype=object)
+    return _ROADS[ref.fingerprint]
+
+
 def run_h3(spark: Any, points: Any, ref: Any) -> Any:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -147,9 +159,8 @@ def run_h3(spark: Any, points: Any, ref: Any) -> Any:
     def road_distance(lon: pd.Series, lat: pd.Series, road_i: pd.Series) -> pd.Series:
         import shapely
 
-        index = index_for(ref)
         x, y = project(lon.to_numpy(), lat.to_numpy())
-        geoms = index.road_tree.geometries.take(road_i.to_numpy())
+        geoms = projected_roads(ref).take(road_i.to_numpy())
         return pd.Series(shapely.distance(shapely.points(x, y), geoms))
 
     place_xy = spark.createDataFrame([(i, float(p[3]), float(p[4])) for i, p in enumerate(ref.places)],
