@@ -13,6 +13,7 @@ install is split so that each user takes only what their part imports:
   (``synth/``: the generator and the accuracy oracle), read from ``synth/pyproject.toml``;
 * ``service`` — the grid centres' task service (``gridrisk serve``: FastAPI, uvicorn, alembic),
   on the core alone, no Spark;
+* ``geo`` — the hazmat tracks' spatial joins (shapely; h3 for the benchmark that measured it);
 * ``cli`` — what the ``gridrisk`` command's read-only answers need without a JVM (delta-rs, wcwidth);
 * ``report`` — the analysts' report (``gridrisk report``: delta-rs, Vega-Lite, openpyxl), no JVM;
 * ``dev`` — tests, linters and the benchmark helpers;
@@ -57,6 +58,12 @@ EXTRAS = {
     "report": ["deltalake>=1.0,<2", "altair>=5.4", "vl-convert-python>=1.7", "openpyxl>=3.1", "Jinja2>=3.1"],
     # the gridrisk command: read-only answers without a JVM; tables measured in display width.
     "cli": ["deltalake>=1.0,<2", "wcwidth>=0.2"],
+    # Spatial joins of GPS points (gridrisk/spatial.py, jobs/silver/vehicle_tracks.py); H3 is the
+    # alternative benchmarks/bench_spatial.py measures against shapely (docs/hazmat.md).
+    "geo": [
+        "shapely>=2",
+        "h3>=4.4,<5",
+    ],
     "dev": [
         "pytest>=8",
         "ruff>=0.6",
