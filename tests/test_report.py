@@ -351,7 +351,7 @@ def test_page_renders_in_a_headless_browser(province, tmp_path):
         spec = json.loads(re.search(r'data-chart="map">(.*?)</script>', html.read_text(encoding="utf-8"), re.S).group(1))
         level = next(p["value"] for p in spec["params"] if p["name"] == "map_level")
         divisions = [f for f in spec["datasets"]["divisions"] if f["properties"]["level"] == level]
-        shapes = page.eval_on_selector("#chart-map", "e => e.querySelectorAll('svg .mark-geoshape path').length")
+        shapes = page.eval_on_selector("#chart-map", "e => e.querySelectorAll('svg .mark-shape path').length")
         assert len(divisions) > 0 and shapes >= len(divisions), (level, shapes, len(divisions))
         rendered_text = page.inner_text("#headline")
         assert "未结风险标记" in rendered_text
