@@ -203,6 +203,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"tasks: {p['created']} new, {p['unchanged']} already filed, {p['updated']} refreshed, "
               f"{p['closed']} closed because their flag resolved"
               + (f"; {p['unroutable']} flags without a known place (no grid) kept in gold, not filed" if p.get("unroutable") else ""))
+    if "report" in outcome:
+        rep = outcome["report"]
+        if rep.get("skipped"):
+            print("report not built: " + "; ".join(rep["skipped"]))
+        else:
+            print(f"analysts' report: {rep['html']} ({rep['html_bytes'] / 1e6:.1f} MB) and {rep['xlsx']}")
     print(f"\ndaily pipeline for {args.date} finished in {time.monotonic() - started:.0f} s")
     if args.json:
         print(json.dumps(outcome, ensure_ascii=False, indent=1, default=str))
@@ -460,7 +466,7 @@ def build_parser() -> ArgumentParser:
     r.add_argument("--date", required=True, type=iso_date, help=date_help)
     r.add_argument("--inbox", help="the departments' drop folder (default: the profile's inbox)")
     r.add_argument("--stages", type=comma_list(one_of("stage", _stage_names)), metavar="STAGE,…",
-                   help="comma-separated subset of ingest,silver,link,rules,publish (default: all)")
+                   help="comma-separated subset of " + ",".join(_stage_names()) + " (default: all)")
     r.add_argument("--strict", action="store_true", help="exit 1 when any delivery did not load")
     r.add_argument("--full", action="store_true",
                    help="recompute every rule on every subject (default: incremental when yesterday was run)")

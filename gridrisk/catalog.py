@@ -87,6 +87,8 @@ class Stage:
     task_id: str = ""
     #: With ``gate="each"``: the bronze inputs without which the stage cannot run at all.
     required: tuple[str, ...] = ()
+    #: Stages this one must follow although no lake table links them (the task store).
+    after: tuple[str, ...] = ()
 
     @property
     def bronze_inputs(self) -> tuple[str, ...]:
@@ -145,7 +147,8 @@ class Catalog:
 
     def upstream_of(self, stage: str) -> list[Stage]:
         """The stages that write something ``stage`` reads (ingest excluded: it is per dataset)."""
-        writers = {self._by_ref[ref].written_by for ref in self.stage(stage).reads if ref in self._by_ref}
+        spec = self.stage(stage)
+        writers = {self._by_ref[ref].written_by for ref in spec.reads if ref in self._by_ref} | set(spec.after)
         return [s for s in self.stages if s.name in writers and s.name != "ingest" and s.name != stage]
 
     def downstream_of(self, ref: str) -> list[Stage]:
@@ -225,6 +228,10 @@ _STAGES: tuple[Stage, ...] = (
     Stage("publish", "jobs.gold.publish_tasks", ("gold.risk_flags", "bronze.addresses", "bronze.grids"), (),
           "file one inspection task per open flag in the task store (with the address text), and the grid "
           "polygons the centres' map page draws", gate="none"),
+    Stage("report", "gridrisk.report", ("gold.risk_flags", "gold.risk_summary", "bronze._ingest_log", "bronze._quality_log",
+                                        "bronze.grids"), (),
+          "the analysts' report of the day (one offline HTML page + workbook) in the reports location; it reads the "
+          "case-handling figures from the task store, so it follows publish", gate="none", after=("publish",)),
 )
 
 CATALOG = Catalog(_TABLES, _STAGES)

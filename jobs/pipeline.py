@@ -1,6 +1,6 @@
 """The daily pipeline's stages, as the CLI and Airflow call them.
 
-    ingest (one dataset or all) → silver → link → rules → publish
+    ingest (one dataset or all) → silver → link → rules → publish → report
 
 What each stage reads and writes is declared once, in :mod:`gridrisk.catalog`; the stage map
 :data:`STAGE_FUNCTIONS` below says which function runs it, and a test keeps the two in step.
@@ -269,6 +269,21 @@ def publish(ds: str, profile: Profile) -> Summary:
     return {"stage": "publish", "ds": ds, **publish_tasks.run(spark_for(profile), profile, ds)}
 
 
+def report(ds: str, profile: Profile) -> Summary:
+    """The analysts' report of ``ds`` (HTML + workbook) in the profile's reports location; it
+    reads the lake with delta-rs and the task store, never Spark."""
+    from gridrisk.lake_reader import LakeReadError
+    from gridrisk.report import build_report
+
+    ds = check_date(ds)
+    try:
+        paths = build_report(profile, ds)
+    except LakeReadError as exc:  # no flags or summary for the day (the rules were skipped): say so
+        return {"stage": "report", "ds": ds, "skipped": [str(exc)]}
+    return {"stage": "report", "ds": ds, "html": paths.html, "xlsx": paths.xlsx, "html_bytes": paths.html_bytes,
+            "seconds": round(paths.seconds, 1)}
+
+
 #: The one stage map: catalog stage name → the function that runs it (same order as the catalog).
 STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
     "ingest": ingest,
@@ -276,6 +291,7 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
     "link": link,
     "rules": rules,
     "publish": publish,
+    "report": report,
 }
 
 

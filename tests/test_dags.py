@@ -84,7 +84,7 @@ def test_the_dags_folder_parses_without_import_errors(dagbag):
 
 def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
     ingest_ids = {f"ingest_{name}" for name in BRONZE_DATASETS}
-    assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "rules", "publish"}
+    assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "rules", "publish", "report"}
     assert set(dag.task_group_dict["ingest"].children) == ingest_ids
     for task_id in ingest_ids:
         assert dag.get_task(task_id).upstream_task_ids == set()
@@ -98,7 +98,8 @@ def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     # skips its own rules (they report it), it does not hold up the other slice.
     assert dag.get_task("rules").trigger_rule == "all_done"
     assert dag.get_task("publish").upstream_task_ids == {"rules", "ingest_addresses", "ingest_grids"}
-    assert dag.get_task("publish").downstream_task_ids == set()
+    assert dag.get_task("publish").downstream_task_ids == {"report"}
+    assert dag.get_task("report").upstream_task_ids == {"rules", "publish", "ingest_grids"}
     # A broken persons delivery must not hold up the housing slice.
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids
 

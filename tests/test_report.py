@@ -151,10 +151,10 @@ def province(spark, tmp_path_factory):
     """A generated province run for two days, with tasks worked in between; the report of day 1
     is built after day 1 and again after day 2."""
     from gridrisk.config import load_profile
-    from synth.generate import generate
     from gridrisk.report import build_report
     from gridrisk.taskstore import open_store
     from jobs import pipeline
+    from synth.generate import generate
 
     os.environ.setdefault("GRIDRISK_PSEUDONYM_KEY", "test-key")
     root = tmp_path_factory.mktemp("report")
