@@ -68,7 +68,8 @@ def on_task_failure(context: dict[str, Any]) -> None:
     ti = context.get("ti") or context.get("task_instance")
     dag = context.get("dag")
     exc = context.get("exception")
-    send(build("task_failed", getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "?"), getattr(ti, "task_id", None),
+    dag_id = str(getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or "?")
+    send(build("task_failed", dag_id, getattr(ti, "task_id", None),
                _ds(context), f"{type(exc).__name__}: {exc}" if exc else "failed", getattr(ti, "log_url", None)))
 
 
