@@ -198,3 +198,17 @@ def test_every_declared_dependency_is_imported_somewhere():
             if module not in imported and name not in ("pytest", "ruff", "mypy"):  # tools, run not imported
                 unused.append(f"{group}: {name} (module {module})")
     assert not unused, unused
+
+
+def test_the_library_never_imports_jobs_or_the_cli():
+    """dags/ and cli/ → jobs/ → gridrisk/: no edge back up (issue 10, layering)."""
+    offenders = []
+    for path in sorted((ROOT / "gridrisk").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for module, line, _ in _imports(path):
+            if module.split(".")[0] in ("jobs", "cli", "dags"):
+                offenders.append(f"{rel}:{line} imports {module}")
+    assert not offenders, "the library must not import the layers above it:\n" + "\n".join(offenders)
+    for path in sorted((ROOT / "jobs").rglob("*.py")):
+        for module, line, _ in _imports(path):
+            assert module.split(".")[0] not in ("cli", "dags"), f"{path}:{line} imports {module}"

@@ -29,15 +29,15 @@ Tables (all partitioned by ``ds``):
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
 from gridrisk.config import Profile
+from gridrisk.fire_windows import day_end, false_alarms
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 HISTORY_TABLE = "fire_event_history"
 REJECTS_TABLE = "fire_event_rejects"
@@ -49,8 +49,6 @@ UNITS_TABLE = "fire_unit_state"
 CONDITIONS = {"故障": "fault", "屏蔽": "isolation", "手动状态": "manual", "通信中断": "offline",
               "主电故障": "mains_fault", "备电故障": "battery_fault"}
 RESET = "复位"
-FIRE_ALARM = "火警"
-FALSE = "误报"
 HISTORY_SCHEMA = ("event_id string, unit_id string, device_id string, event_type string, event_ts timestamp, "
                   "confirmation string, cleared_ts timestamp, resolved_by string, first_seen_ds date, last_seen_ds date")
 
@@ -75,12 +73,6 @@ class FireSettings:
         if "reset_clears_unit" in vals:
             vals["reset_clears_unit"] = tuple(vals["reset_clears_unit"])
         return cls(**vals)
-
-
-def day_end(ds: str) -> "Column":
-    from pyspark.sql import functions as F
-
-    return F.lit((dt.date.fromisoformat(ds) + dt.timedelta(days=1)).isoformat()).cast("timestamp")
 
 
 def check_events(events: "DataFrame", units: "DataFrame", ds: str) -> tuple["DataFrame", "DataFrame"]:
@@ -178,36 +170,6 @@ def open_conditions(history: "DataFrame", ds: str) -> "DataFrame":
                     "open_events", "first_seen_ds"))
 
 
-def false_alarms(history: "DataFrame", ds: str, window_hours: int) -> "DataFrame":
-    """silver ``fire_false_alarms``: per device with a 误报 fire alarm on ``ds``, the most 误报
-    within ``window_hours`` (inclusive) of a window whose last alarm is on ``ds``.
-
-    The fire.false_alarms rule kind calls it with its own window; the silver table uses
-    ``FireSettings.false_alarm_window_hours``."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    start, end = F.lit(ds).cast("timestamp"), day_end(ds)
-    window_s = int(window_hours) * 3600
-    alarms = history.where((F.col("event_type") == FIRE_ALARM) & (F.col("confirmation") == FALSE)
-                           & (F.col("event_ts") < end)
-                           & (F.col("event_ts") >= start - F.expr(f"INTERVAL {int(window_hours)} HOURS")))
-    t = F.unix_timestamp("event_ts")
-    per_device = Window.partitionBy("unit_id", "device_id").orderBy(t).rangeBetween(-window_s, 0)
-    counted = alarms.withColumn("in_window", F.count("*").over(per_device))
-    on_day = counted.where(F.col("event_ts") >= start)
-    return (on_day.groupBy("unit_id", "device_id").agg(
-                F.max("in_window").alias("max_in_window"),
-                F.max("event_ts").alias("last_false_alarm_ts"))
-            .join(alarms.groupBy("unit_id", "device_id").agg(
-                F.array_sort(F.collect_list("event_ts")).alias("false_alarm_times"),
-                F.array_sort(F.collect_list("event_id")).alias("false_alarm_event_ids")), ["unit_id", "device_id"])
-            .select(F.lit(ds).cast("date").alias("ds"), "unit_id", "device_id",
-                    F.concat_ws("/", "unit_id", F.coalesce("device_id", F.lit(""))).alias("device_key"),
-                    F.lit(int(window_hours)).alias("window_hours"), "max_in_window",
-                    "last_false_alarm_ts", "false_alarm_times", "false_alarm_event_ids"))
-
-
 def unit_state(units: "DataFrame", addresses: "DataFrame", conditions: "DataFrame", ds: str) -> "DataFrame":
     """silver ``fire_unit_state``: every registered unit with its grid, inspection and open conditions."""
     from pyspark.sql import Window
@@ -255,12 +217,3 @@ def run(spark: "SparkSession", profile: Profile, ds: str, settings: FireSettings
     return {"tables": written, "fire_events": {"read": rows_in, "used": used, "rejected": written[REJECTS_TABLE],
                                                "previous_day_read": previous is not None}}
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.silver.fire_state", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

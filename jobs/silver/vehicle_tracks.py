@@ -29,7 +29,6 @@ vehicle tracks cut into driving and resting periods, each joined to its waybill 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -368,12 +367,3 @@ def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSetting
                        "reasons": reasons, "previous_day_read": yesterday is not None},
     }
 
-
-def main(argv: list[str] | None = None) -> int:
-    from jobs.entry import daily_job_main
-
-    return daily_job_main(run, "python -m jobs.silver.vehicle_tracks", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -88,7 +88,7 @@ class FireFalseAlarms(RuleKind):
     evidence = ("alarms",)
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
-        from jobs.silver.fire_state import false_alarms
+        from gridrisk.fire_windows import false_alarms
 
         p = rule.params
         history = inputs["fire_event_history"].where(F.col("ds") == window.day())
