@@ -15,6 +15,7 @@ Example (a SparkSession ``spark``)::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -67,21 +68,37 @@ def _parity(digit: Column) -> Column:
     return F.when(digit.cast("int") % 2 == 1, F.lit("M")).otherwise(F.lit("F"))
 
 
+def let(value: Column, body: Callable[[Column], Column]) -> Column:
+    """``body(value)`` with ``value`` evaluated once: an expression referenced many times would
+    otherwise be copied into every reference (the optimiser inlines columns), and the tree grows
+    multiplicatively with each nesting — ``transform`` over a one-element array binds it instead."""
+    return F.transform(F.array(value), body).getItem(0)
+
+
 def read_id(raw: str | Column) -> Column:
     """:func:`gridrisk.ids.read_id` natively: a struct with :data:`ID_READING`'s fields."""
-    t = clean_id(raw)
-    scientific = t.contains("E+") | t.contains(".")
-    is15 = t.rlike(ids.ID15_PATTERN)
-    is18 = t.rlike(ids.ID18_PATTERN)
+    return let(clean_id(raw), _read_clean)
+
+
+def _read_clean(t: Column) -> Column:
     # legacy 15: 19 inserted before the year, check appended
     first17_of15 = F.concat(F.substring(t, 1, 6), F.lit("19"), F.substring(t, 7, 9))
-    widened = F.concat(first17_of15, check_char(first17_of15))
-    date15 = date_of(F.concat(F.lit("19"), F.substring(t, 7, 6)))
-    date18 = date_of(F.substring(t, 7, 8))
-    check_ok = check_char(F.substring(t, 1, 17)) == F.substring(t, 18, 1)
-    zeros = t.endswith("000")
-    repaired = is15 & date15.isNotNull()
-    excel18 = is18 & date18.isNotNull() & zeros
+    parts = F.struct(
+        (t.contains("E+") | t.contains(".")).alias("scientific"),
+        t.rlike(ids.ID15_PATTERN).alias("is15"),
+        t.rlike(ids.ID18_PATTERN).alias("is18"),
+        F.concat(first17_of15, check_char(first17_of15)).alias("widened"),
+        date_of(F.concat(F.lit("19"), F.substring(t, 7, 6))).alias("date15"),
+        date_of(F.substring(t, 7, 8)).alias("date18"),
+        (check_char(F.substring(t, 1, 17)) == F.substring(t, 18, 1)).alias("check_ok"),
+        t.endswith("000").alias("zeros"),
+    )
+    return let(parts, lambda p: _reading(t, p))
+
+
+def _reading(t: Column, p: Column) -> Column:
+    scientific, is15, is18, zeros, check_ok = p["scientific"], p["is15"], p["is18"], p["zeros"], p["check_ok"]
+    date15, date18, widened = p["date15"], p["date18"], p["widened"]
     status = (
         F.when(t == "", F.lit("missing"))
         .when(scientific, F.lit("truncated"))
@@ -93,17 +110,18 @@ def read_id(raw: str | Column) -> Column:
         .when(t.rlike(ids.SHORT_PATTERN), F.lit("truncated"))
         .otherwise(F.lit("malformed"))
     )
+    repaired = is15 & date15.isNotNull()
+    excel18 = is18 & date18.isNotNull() & zeros
     well_formed18 = is18 & date18.isNotNull() & check_ok  # valid or suspect_000
+    intact_sex18 = well_formed18 & ~zeros
     sci_area = F.when(t.rlike(ids.EXCEL_SCIENTIFIC), F.substring(F.concat(
         F.regexp_extract(t, ids.EXCEL_SCIENTIFIC, 1), F.regexp_extract(t, ids.EXCEL_SCIENTIFIC, 2), F.lit("00000")), 1, 6))
-    intact_sex18 = is18 & date18.isNotNull() & ~zeros & check_ok
     return F.struct(
         status.alias("status"),
         # (a scientific-notation string never has the shape of a 15- or 18-character ID)
         F.when(repaired, widened).when(well_formed18, t).alias("id18"),
         F.when(repaired, widened).when(is18, t).alias("digits"),
-        F.when(scientific, sci_area).when(repaired | excel18 | (well_formed18 & ~zeros), F.substring(t, 1, 6))
-        .alias("area"),
+        F.when(scientific, sci_area).when(repaired | excel18 | intact_sex18, F.substring(t, 1, 6)).alias("area"),
         F.when(repaired, date15).when(excel18 | well_formed18, date18).alias("birth_date"),
         F.when(repaired, _parity(F.substring(t, 15, 1))).when(intact_sex18, _parity(F.substring(t, 17, 1))).alias("sex"),
         F.when(repaired, date15).when(is18, date18).alias("written_birth_date"),
@@ -126,13 +144,20 @@ def _hmac_hex(message: Column, key: bytes) -> Column:
 
 def person_key(id18: str | Column, key: bytes) -> Column:
     """:func:`gridrisk.privacy.person_key` natively (null when the ID is null)."""
-    digest = _hmac_hex(_c(id18), key)
+    return let(_hmac_hex(_c(id18), key), _base32_key)
+
+
+def _base32_key(digest: Column) -> Column:
     # base32 of the first 95 bits: 24 hex characters → 96 bits (in two 48-bit halves, which
     # conv handles) → 19 groups of 5.
     bits = F.concat(*[F.lpad(F.conv(F.substring(digest, 1 + 12 * half, 12), 16, 2), 48, "0") for half in (0, 1)])
-    chars = [F.substring(F.lit(_BASE32), F.conv(F.substring(bits, 1 + 5 * i, 5), 2, 10).cast("int") + 1, 1)
-             for i in range(privacy.PERSON_KEY_LENGTH - 1)]
-    return F.when(_c(id18).isNotNull(), F.concat(F.lit("p"), *chars))
+
+    def chars(b: Column) -> Column:
+        return F.concat(F.lit("p"), *[
+            F.substring(F.lit(_BASE32), F.conv(F.substring(b, 1 + 5 * i, 5), 2, 10).cast("int") + 1, 1)
+            for i in range(privacy.PERSON_KEY_LENGTH - 1)])
+
+    return F.when(digest.isNotNull(), let(bits, chars))
 
 
 def keyed_hash(value: str | Column, key: bytes, domain: str) -> Column:

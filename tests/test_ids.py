@@ -1,5 +1,7 @@
-"""GB 11643 ID numbers: the check character, and what every damaged form still tells — in
-Python (gridrisk.ids) and natively in Spark (gridrisk.columns), which must agree."""
+"""GB 11643 ID numbers: the check character, and what every damaged form still tells.
+
+No JVM here: tests/test_id_standardise.py runs the same table through the Spark rendering
+(gridrisk.columns) and asserts that both agree."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from gridrisk import ids, privacy
+from gridrisk import ids
 
 GOOD = ids.make_id("320115", dt.date(1990, 1, 1), 123)  # 320115199001011234, male
 WITH_X = "11010519491231002X"  # the standard's own example, female (sequence 002)
@@ -110,68 +112,3 @@ def test_make_id_is_consistent_with_birth_date_sex_and_check():
 
 def test_every_status_is_declared():
     assert {row[1] for row in TABLE.values()} == set(ids.STATUSES)
-
-
-# --- the same rules natively in Spark --------------------------------------------------------------
-
-def test_spark_reads_every_damaged_form_as_python_does(spark):
-    from gridrisk import columns
-
-    forms = list(TABLE)
-    df = spark.createDataFrame([(f, TABLE[f][0]) for f in forms], "form string, raw string")
-    got = {r.form: tuple(r.id) for r in df.select("form", columns.read_id("raw").alias("id")).collect()}
-    got_type = df.select(columns.read_id("raw").alias("id")).schema["id"].dataType
-    assert [(f.name, f.dataType) for f in got_type.fields] == [(f.name, f.dataType) for f in columns.ID_READING.fields]
-    for form in forms:
-        assert got[form] == tuple(ids.read_id(TABLE[form][0])), form
-
-
-def test_spark_and_python_agree_on_generated_damage(spark):
-    """Every ID damage the generator makes, on many IDs (random areas, dates, sequences)."""
-    import numpy as np
-
-    from gridrisk import columns
-    from gridrisk.generate.noise import damage_ids
-
-    rng = np.random.default_rng(7)
-    clean = [ids.make_id(f"{rng.integers(110000, 660000)}", D(1930, 1, 1) + dt.timedelta(days=int(rng.integers(0, 30000))),
-                         int(rng.integers(0, 1000))) for _ in range(3000)]
-    noise = {"id_legacy15": 0.15, "id_fullwidth": 0.15, "id_truncated": 0.3, "id_typo": 0.15, "id_missing": 0.05,
-             "id_lowercase_x": 0.5}
-    written, damage = damage_ids(clean, rng, noise)
-    assert {"legacy15", "fullwidth", "lowercase_x", "truncated", "typo", "missing", "none"} <= set(damage)
-    df = spark.createDataFrame([(i, w) for i, w in enumerate(written)], "i int, raw string")
-    got = {r.i: tuple(r.id) for r in df.select("i", columns.read_id("raw").alias("id")).collect()}
-    assert all(got[i] == tuple(ids.read_id(w)) for i, w in enumerate(written))
-    # and what survives is right: a repaired ID is the true one, an established birth date the true
-    # one. Except for a typo in a genuine ID ending 000 (1 in 1,100 IDs): that looks exactly like an
-    # Excel truncation, and its date segment is taken — ~700 times rarer than a real truncation.
-    for i, w in enumerate(written):
-        if clean[i].endswith("000") and damage[i] == "typo":
-            continue
-        r = ids.read_id(w)
-        assert r.id18 in (None, clean[i]) or r.status == "suspect_000"
-        assert r.birth_date in (None, ids.birth_date(clean[i]))
-        assert r.sex in (None, ids.sex(clean[i]))
-        assert r.area in (None, clean[i][:6])
-
-
-@pytest.mark.parametrize("value", ["32011519900101123X", "", "张三", "p" * 200])
-def test_spark_keyed_hashes_equal_the_python_ones(spark, value):
-    from gridrisk import columns
-
-    for key in (b"k", b"a-much-longer-secret-" * 5):  # > 64 bytes: hashed first, as HMAC says
-        row = spark.createDataFrame([(value,)], "v string").select(
-            columns.person_key("v", key).alias("p"), columns.keyed_hash("v", key, "record").alias("h"),
-            columns.mask_name("v").alias("m")).first()
-        assert row.p == privacy.person_key(value, key)
-        assert row.h == privacy.keyed_hash(value, key, "record")
-        assert row.m == privacy.mask_name(value)
-
-
-def test_spark_keyed_hashes_of_null_are_null(spark):
-    from gridrisk import columns
-
-    row = spark.createDataFrame([(None,)], "v string").select(
-        columns.person_key("v", b"k").alias("p"), columns.keyed_hash("v", b"k", "phone").alias("h")).first()
-    assert (row.p, row.h) == (None, None)
