@@ -53,19 +53,19 @@ def check_char(first17: Column) -> Column:
     """:func:`gridrisk.ids.check_char` of a column of 17 ASCII digits."""
     total: Column = F.lit(0)
     for i, weight in enumerate(ids.WEIGHTS):
-        total = total + F.substring(first17, i + 1, 1).cast("int") * weight
+        total = total + F.substring(first17, i + 1, 1).try_cast("int") * weight
     return F.substring(F.lit(ids.CHECK_CHARS), (total % 11) + 1, 1)
 
 
 def date_of(yyyymmdd: Column) -> Column:
     """:func:`gridrisk.ids.date_of`: the real date 1900–2100 that 8 digits name, else null."""
-    year = F.substring(yyyymmdd, 1, 4).cast("int")
+    year = F.substring(yyyymmdd, 1, 4).try_cast("int")
     return F.when(yyyymmdd.rlike("^[0-9]{8}$") & year.between(ids.MIN_YEAR, ids.MAX_YEAR),
                   F.try_to_date(yyyymmdd, "yyyyMMdd"))
 
 
 def _parity(digit: Column) -> Column:
-    return F.when(digit.cast("int") % 2 == 1, F.lit("M")).otherwise(F.lit("F"))
+    return F.when(digit.try_cast("int") % 2 == 1, F.lit("M")).otherwise(F.lit("F"))
 
 
 def let(value: Column, body: Callable[[Column], Column]) -> Column:
@@ -154,7 +154,7 @@ def _base32_key(digest: Column) -> Column:
 
     def chars(b: Column) -> Column:
         return F.concat(F.lit("p"), *[
-            F.substring(F.lit(_BASE32), F.conv(F.substring(b, 1 + 5 * i, 5), 2, 10).cast("int") + 1, 1)
+            F.substring(F.lit(_BASE32), F.conv(F.substring(b, 1 + 5 * i, 5), 2, 10).try_cast("int") + 1, 1)
             for i in range(privacy.PERSON_KEY_LENGTH - 1)])
 
     return F.when(digest.isNotNull(), let(bits, chars))
@@ -176,4 +176,4 @@ def mask_name(name: str | Column) -> Column:
 
 def age_on(birth: str | Column, ds: str) -> Column:
     """Whole years of age on the logical date."""
-    return F.floor(F.months_between(F.lit(ds).cast("date"), _c(birth)) / 12).cast("int")
+    return F.floor(F.months_between(F.lit(ds).cast("date"), _c(birth)) / 12).try_cast("int")
