@@ -186,7 +186,7 @@ def main() -> int:
     print(by_ds.to_string())
 
     print("\ncandidate comparisons per blocking rule (anchor × record pairs, before de-duplication)")
-    std, _ = pm.mark_exact(pm.standardise_records(pm.extract_records(raw, conf), key), conf)
+    std = pm.mark_exact(pm.standardise_records(pm.extract_records(raw, conf), key), conf)
     from pyspark.sql import functions as F
 
     anchors = pm._link_view(pm.anchors(std, conf).withColumn("id_area", F.lit(None).cast("string")), F.col("person_key"))

@@ -292,21 +292,19 @@ def standardise_records(records: "DataFrame", key: bytes, names: "DataFrame | No
     )
 
 
-def mark_exact(std: "DataFrame", conf: LinkageConfig) -> "tuple[DataFrame, DataFrame | None]":
-    """Add ``exact``: the ID links exactly — an exact status, or a suspect ID the register confirms.
+def confirmed_suspects(std: "DataFrame", conf: LinkageConfig) -> "DataFrame | None":
+    """``record_uid`` of every record whose suspect ID (``suspect_000``) the register confirms.
 
-    A suspect ID (``suspect_000``) of a department's record is confirmed when a register row
-    carries the same ID and agrees on ``suspect_ids.agree`` (name and birth date). A register
-    row is never confirmed by itself: it is linked probabilistically, to the anchor its own
-    confirmed records form when the ID is genuine, to the true person's when it is truncated.
-    Returns the marked frame and the (small) confirmed set, for the caller to persist/release.
+    A department's record is confirmed when a register row carries the same ID and agrees on
+    ``suspect_ids.agree`` (name and birth date). A register row is never confirmed by itself: it
+    is linked probabilistically, to the anchor its own confirmed records form when the ID is
+    genuine, to the true person's when it is truncated. None when no suspect rule is configured.
     """
     from pyspark.sql import functions as F
 
-    exact_status = F.col("id_status").isin(*conf.exact_statuses)
     rule = conf.suspect
     if rule is None:
-        return std.withColumn("exact", exact_status), None
+        return None
     suspect = F.col("id_status").isin(*rule.statuses)
     register = std.where(suspect & (F.col("dataset") == rule.register)).select(
         F.col("exact_key").alias("_reg_key"), *[F.col(c).alias(f"_reg_{c}") for c in rule.agree])
@@ -314,10 +312,23 @@ def mark_exact(std: "DataFrame", conf: LinkageConfig) -> "tuple[DataFrame, DataF
     agree = F.col("exact_key") == F.col("_reg_key")
     for c in rule.agree:
         agree = agree & (F.col(c) == F.col(f"_reg_{c}"))  # null never agrees
-    confirmed = claims.join(register, agree).select("record_uid").distinct().withColumn("_confirmed", F.lit(True))
-    marked = (std.join(F.broadcast(confirmed), "record_uid", "left")
-              .withColumn("exact", exact_status | F.coalesce("_confirmed", F.lit(False))).drop("_confirmed"))
-    return marked, confirmed
+    return claims.join(register, agree).select("record_uid").distinct().withColumn("_confirmed", F.lit(True))
+
+
+def with_exact(std: "DataFrame", conf: LinkageConfig, confirmed: "DataFrame | None") -> "DataFrame":
+    """Add ``exact``: an exact ID status, or a suspect ID in ``confirmed``."""
+    from pyspark.sql import functions as F
+
+    exact_status = F.col("id_status").isin(*conf.exact_statuses)
+    if confirmed is None:
+        return std.withColumn("exact", exact_status)
+    return (std.join(F.broadcast(confirmed), "record_uid", "left")
+            .withColumn("exact", exact_status | F.coalesce("_confirmed", F.lit(False))).drop("_confirmed"))
+
+
+def mark_exact(std: "DataFrame", conf: LinkageConfig) -> "DataFrame":
+    """:func:`with_exact` of :func:`confirmed_suspects` (lazily; :func:`link` materialises them)."""
+    return with_exact(std, conf, confirmed_suspects(std, conf))
 
 
 def anchors(std: "DataFrame", conf: LinkageConfig) -> "DataFrame":
@@ -502,7 +513,7 @@ def person_records(std: "DataFrame", links: "DataFrame | None", conf: LinkageCon
                    key: bytes) -> "DataFrame":
     """silver ``person_records``: one row per record with its person key and how it got it.
 
-    ``std`` is marked by :func:`mark_exact` (its ``exact`` column says who links exactly).
+    ``std`` is marked by :func:`with_exact` (its ``exact`` column says who links exactly).
     """
     from pyspark.sql import functions as F
 
@@ -586,10 +597,11 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
 
     records = extract_records(bronze, conf)
     names = keep(name_keys(records))
-    base = keep(standardise_records(records, key, names))
-    std, confirmed = mark_exact(base, conf)
-    if confirmed is not None:
-        keep(confirmed)
+    # Checkpointed, not only persisted: every later query (Splink runs dozens) would otherwise
+    # re-analyse the whole extraction and standardisation plan under it.
+    base = standardise_records(records, key, names).localCheckpoint(eager=True)
+    confirmed = confirmed_suspects(base, conf)
+    std = with_exact(base, conf, None if confirmed is None else confirmed.localCheckpoint(eager=True))
     # one pass: anchors (distinct exact keys), records to link, confirmed suspect IDs
     counts = std.agg(F.count_distinct(F.when(F.col("exact"), F.col("exact_key"))).alias("anchors"),
                      F.count(F.when(~F.col("exact"), 1)).alias("candidates"),
