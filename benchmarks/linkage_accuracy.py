@@ -90,11 +90,10 @@ def main() -> int:
 
     from gridrisk import lake
     from gridrisk.config import load_profile
-    from gridrisk.privacy import person_key, pseudonym_key
+    from gridrisk.privacy import keyed_hash, person_key, pseudonym_key
     from gridrisk.spark import get_spark
     from jobs.bronze import ingest
     from jobs.silver import person_master as pm
-    from jobs.silver.person_standardise import keyed_hash
 
     profile = load_profile()
     spark = get_spark(profile)
@@ -114,6 +113,8 @@ def main() -> int:
     print(f"\nperson_master for {args.date} at {args.persons:,} persons: {seconds:.0f} s, "
           f"peak RSS {mem.peak / 2**30:.2f} GiB (driver JVM + Python, sampled)")
     print(f"  {result}")
+    print(f"  steps (s): {result.get('seconds')}; anchors {result.get('anchors'):,}, reachable by a blocking rule "
+          f"{result.get('anchors_reachable') or 0:,}, records to link {result.get('candidates'):,}")
 
     got = lake.read_partition(spark, profile, "silver", pm.RECORDS_TABLE, args.date) \
         .select("dataset", "record_key", "role", "person_key", "link_method", "id_status").toPandas()
@@ -173,6 +174,11 @@ def main() -> int:
     print("\nrecords by ID damage (person key = the key of the true ID)")
     print(table.to_string())
     damaged = df[df["id_damage"].isin(["typo", "truncated", "missing"])]
+    # issue 16: an Excel 000 whose check character is right must never take a key nobody has
+    cut_ok = df[(df["id_damage"] == "truncated") & (df["id_status"] == "suspect_000")]
+    print(f"\nExcel 000 with a right check character: {len(cut_ok)} records, "
+          f"{(cut_ok['link_method'] == 'exact').sum()} linked exactly, "
+          f"{(cut_ok['outcome'] == 'right person').sum()} to the right person")
     print(f"\nrecall of records whose ID is unusable (typo, truncated, missing): "
           f"{(damaged['outcome'] == 'right person').mean():.4f} of {len(damaged):,}; "
           f"wrong person: {(damaged['outcome'] == 'wrong person').sum()}")
@@ -180,11 +186,11 @@ def main() -> int:
     print(by_ds.to_string())
 
     print("\ncandidate comparisons per blocking rule (anchor × record pairs, before de-duplication)")
-    std = pm.standardise_records(pm.extract_records(raw, conf), key)
+    std = pm.mark_exact(pm.standardise_records(pm.extract_records(raw, conf), key), conf)
     from pyspark.sql import functions as F
 
     anchors = pm._link_view(pm.anchors(std, conf).withColumn("id_area", F.lit(None).cast("string")), F.col("person_key"))
-    cands = pm._link_view(std.where(~F.col("id_status").isin(*conf.exact_statuses)), pm.record_uid())
+    cands = pm.candidates_view(std)
     anchors.cache()
     cands.cache()
     for rule in conf.blocking_rules:

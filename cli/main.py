@@ -252,9 +252,8 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 def explain_link(prof: Profile, ds: str, dataset: str, record_key: str) -> int:
     from cli import analyst
-    from gridrisk.privacy import pseudonym_key
+    from gridrisk.privacy import keyed_hash, pseudonym_key
     from jobs.silver.person_master import format_explanation, load_linkage_config
-    from jobs.silver.person_standardise import keyed_hash
 
     conf = load_linkage_config()
     sources = {s.dataset: s for s in conf.sources}

@@ -1,6 +1,13 @@
 """Pseudonymisation and masking (domain.md §6).
 
-- A **person key** is a keyed hash (HMAC-SHA256) of the normalised ID number. The key comes
+- One keyed hash, HMAC-SHA256 under the pseudonymisation secret (:func:`hmac_sha256`), in two
+  renderings: a **person key** (:func:`person_key`) is ``p`` + base32 of the HMAC of the
+  normalised ID number; every other token (:func:`keyed_hash`: a record key that is an ID, a
+  phone, an unlinked record) is hex of the HMAC of ``domain:value``, the domain keeping tokens
+  of equal strings apart. :mod:`gridrisk.columns` computes both natively in Spark from the same
+  definition. The person key's bare message is kept for stability: changing it would re-key
+  every lake table and every filed task.
+- The secret comes
   from ``GRIDRISK_PSEUDONYM_KEY``. On the ``local`` profile, when it is unset, a random key is
   generated once into ``<workdir>/.gridrisk-key`` (git-ignored) and the user is told so; any
   other profile refuses to run without it.
@@ -10,6 +17,8 @@ Example:
     >>> mask_name("张三丰"), mask_name("李四"), mask_id("32011519900101123X")
     ('张*丰', '李*', '320115********123X')
     >>> person_key("32011519900101123X", b"k") == person_key("32011519900101123X", b"k")
+    True
+    >>> keyed_hash("13812345678", b"k", "phone") != keyed_hash("13812345678", b"k", "record")
     True
 """
 
@@ -51,9 +60,27 @@ def pseudonym_key(profile_name: str = "local", workdir: str | os.PathLike[str] |
     return path.read_text(encoding="utf-8").strip().encode("utf-8")
 
 
+#: Length of a :func:`keyed_hash` token (hex characters, 96 bits).
+TOKEN_LENGTH = 24
+
+
+def hmac_sha256(key: bytes, message: str) -> bytes:
+    """The one keyed hash: HMAC-SHA256 of the UTF-8 message under the secret."""
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
 def person_key(id18: str, key: bytes) -> str:
-    digest = hmac.new(key, id18.encode("ascii"), hashlib.sha256).digest()
+    """``p`` + 19 base32 characters of the keyed hash of the normalised ID."""
+    digest = hmac_sha256(key, id18)
     return "p" + base64.b32encode(digest).decode("ascii").lower()[: PERSON_KEY_LENGTH - 1]
+
+
+def keyed_hash(value: str | None, key: bytes, domain: str) -> str | None:
+    """Hex token of the keyed hash of ``domain:value`` (None for None): record keys that are
+    IDs, phones, unlinked records. The domain keeps a phone's token apart from a record's."""
+    if value is None:
+        return None
+    return hmac_sha256(key, f"{domain}:{value}").hex()[:TOKEN_LENGTH]
 
 
 def mask_name(name: str | None) -> str | None:

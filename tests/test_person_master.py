@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gridrisk import privacy
+from gridrisk import ids, privacy
 from gridrisk.config import ConfigError
+from gridrisk.privacy import keyed_hash
 from jobs.silver import person_master as pm
 from jobs.silver.person_standardise import (
-    id_features,
-    keyed_hash,
     name_pinyin,
     normalise_name,
     normalise_phone,
@@ -29,37 +28,17 @@ ID1 = "320115199001011234"  # 曾国藩, male
 ID2 = "320115198505050355"  # 张伟, male
 ID3 = "320506198505060372"  # another 张伟, male, another district
 ID4 = "320116196003030183"  # 区秀英, female
+# 欧阳修: his licence shows his ID cut by Excel to …000, and the check character happens to be right
+ID5 = ids.make_id("320115", dt.date(1990, 1, 2), 401)  # ends in a digit, as Excel needs
+CUT5 = ID5[:15] + "000"
+# 司马光: a genuine ID that ends 000 (the check character is 0)
+ID6 = "320115199001032000"
 
 
-@pytest.mark.parametrize(("raw", "status", "id_norm"), [
-    (ID1, "valid", ID1),
-    ("320116600303018", "repaired_15", ID4),  # legacy 15 digits: 19 inserted, check appended
-    ("３２０１１６１９６００３０３０１８３", "valid", ID4),  # full-width digits
-    (" 11010519491231002x ", "valid", "11010519491231002X"),  # lower-case x, spaces
-])
-def test_usable_ids_are_repaired_to_18_digits(raw, status, id_norm):
-    f = id_features(raw)
-    assert (f.id_status, f.id_norm) == (status, id_norm)
-    assert f.birth_date is not None and f.sex in ("M", "F")
-
-
-def test_a_typo_fails_the_check_but_keeps_digits_date_and_sex():
-    f = id_features("320115199001011534")
-    assert (f.id_status, f.id_norm, f.id_digits) == ("bad_check", None, "320115199001011534")
-    assert (f.id_area, f.birth_date, f.sex) == ("320115", dt.date(1990, 1, 1), "M")
-
-
-def test_excel_truncations_keep_what_survives():
-    zeros = id_features(ID3[:15] + "000")
-    assert (zeros.id_status, zeros.id_area, zeros.birth_date, zeros.sex) == ("truncated", "320506",
-                                                                              dt.date(1985, 5, 6), None)
-    sci = id_features("3.20506E+17")
-    assert (sci.id_status, sci.id_digits, sci.id_area, sci.birth_date) == ("truncated", None, "320506", None)
-
-
-def test_a_missing_id_tells_nothing():
-    assert id_features("  ") == id_features(None)
-    assert id_features(None).id_status == "missing" and id_features(None).id_area is None
+def test_the_hand_made_ids_are_what_they_claim():
+    assert ids.read_id(CUT5).status == ids.read_id(ID6).status == "suspect_000"
+    assert ids.read_id(ID5).status == "valid" and CUT5 != ID5
+    assert ids.read_id("320115199001011534").status == "bad_check"
 
 
 # --- names and phones ---------------------------------------------------------------------------
@@ -115,6 +94,7 @@ def test_a_bad_linkage_config_lists_every_problem(tmp_path: Path):
     bad = tmp_path / "linkage.yaml"
     bad.write_text(
         "sources: [{dataset: persons, role: \"'r'\"}]\n"
+        "suspect_ids: {statuses: [valid, nosuch], register: nobody, agree: [shoe_size]}\n"
         "blocking_rules: [[surname_pinyin], [nosuch]]\n"
         "comparisons: [{name: x, levels: [{label: a, sql: 'a_l = a_r', m: 2, u: 0.1}]}]\n"
         "thresholds: {match_weight: 3}\n", encoding="utf-8")
@@ -122,7 +102,9 @@ def test_a_bad_linkage_config_lists_every_problem(tmp_path: Path):
         pm.load_linkage_config(bad)
     text = str(err.value)
     for expected in ("missing record_key, id", "surname_pinyin alone is too common", "unknown columns nosuch",
-                     "m must be a probability", "last level must be else", "thresholds.ambiguity_margin"):
+                     "m must be a probability", "last level must be else", "thresholds.ambiguity_margin",
+                     "suspect_ids.statuses: ID statuses", "both exact and suspect", "'nobody' is not a dataset",
+                     "suspect_ids.agree"):
         assert expected in text
 
 
@@ -150,6 +132,8 @@ def _bronze(spark, profile):
         (ID2, "张伟", "男", dt.date(1985, 5, 5), "139-0000-0002", addr2),
         (ID3, "张伟", "男", dt.date(1985, 5, 6), None, None),
         ("320116600303018", "区秀英", "女", dt.date(1960, 3, 3), None, None),  # legacy 15 digits
+        (ID5, "欧阳修", "男", dt.date(1990, 1, 2), None, None),
+        (ID6, "司马光", "女", dt.date(1990, 1, 3), None, None),  # genuine …000: the register confirms it
     ])
     write("driving_licences", ["file_no", "id_no", "name"], [
         ("L1", "320115199001011534", "曾国藩"),  # typo → probabilistic, 曾国藩
@@ -157,6 +141,8 @@ def _bronze(spark, profile):
         ("L3", None, "张伟"),  # no ID, and two 张伟 in the register → unlinked (ambiguous)
         ("L4", ID3[:15] + "000", "张伟"),  # Excel 000 → probabilistic, the second 张伟
         ("L4", ID3[:15] + "000", "张伟"),  # a verbatim repeat counts once
+        ("L5", CUT5, "欧阳修"),  # Excel 000 with a right check: no such person → probabilistic, 欧阳修
+        ("L6", ID6, "司马光"),  # the same …000 ID in the register, same name and birth date → exact
     ])
     write("residence_registrations", ["registration_no", "id_no", "name", "address_code"], [
         ("R1", None, "曾國藩", addr1),  # no ID: same name (traditional) at the same address
@@ -219,6 +205,10 @@ def test_hand_made_records_fall_into_the_expected_clusters(linked):
                     rec("waybills", "W1", "escort", "probabilistic")],
         pkey(ID3): [rec("persons", ID3, "resident", "exact"), rec("driving_licences", "L4", "holder", "probabilistic")],
         pkey(ID4): [rec("persons", "320116600303018", "resident", "exact"), rec("waybills", "W1", "driver", "exact")],
+        pkey(ID5): [rec("persons", ID5, "resident", "exact"), rec("driving_licences", "L5", "holder", "probabilistic")],
+        # the register row of a suspect ID is never its own confirmation: it joins the anchor its
+        # confirmed licence forms
+        pkey(ID6): [rec("persons", ID6, "resident", "probabilistic"), rec("driving_licences", "L6", "holder", "exact")],
     }
     for person, members in expected.items():
         for key, method in members:
@@ -226,8 +216,18 @@ def test_hand_made_records_fall_into_the_expected_clusters(linked):
     unlinked = {k for k, r in rows.items() if r.link_method == "unlinked"}
     assert unlinked == {("driving_licences", "L3", "holder"), ("housing_units", "32011510100100030303", "landlord")}
     assert len({rows[k].person_key for k in unlinked}) == 2 and all(rows[k].person_key.startswith("u") for k in unlinked)
-    assert len(rows) == 12  # the repeated licence row counts once
-    assert result["link_method"] == {"exact": 6, "probabilistic": 4, "unlinked": 2}
+    assert len(rows) == 16  # the repeated licence row counts once
+    assert result["link_method"] == {"exact": 8, "probabilistic": 6, "unlinked": 2}
+    assert result["suspect_ids_confirmed"] == 1
+
+
+def test_an_excel_000_with_a_right_check_never_links_exactly_to_a_person_who_does_not_exist(linked):
+    _, _, rows, master = linked
+    cut = rows[("driving_licences", "L5", "holder")]
+    assert (cut.link_method, cut.id_status) == ("probabilistic", "suspect_000")
+    assert cut.person_key == pkey(ID5) != pkey(CUT5)
+    assert pkey(CUT5) not in {m.person_key for m in master}
+    assert cut.match_weight >= pm.load_linkage_config().match_weight
 
 
 def test_silver_carries_no_raw_id_or_name(linked):
@@ -245,7 +245,7 @@ def test_person_master_counts_records_per_dataset(linked):
     zeng = by_key[pkey(ID1)]
     assert (zeng.name_masked, zeng.birth_date, zeng.sex, zeng.records) == ("曾*藩", dt.date(1990, 1, 1), "M", 3)
     assert (zeng.n_persons, zeng.n_driving_licences, zeng.n_residence_registrations, zeng.n_waybills) == (1, 1, 1, 0)
-    assert len(master) == 6  # four people and two unlinked records
+    assert len(master) == 8  # six people and two unlinked records
 
 
 def test_exact_keys_are_the_keyed_hash_of_the_id_alone(linked):
@@ -273,3 +273,5 @@ def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked, secret
     assert "unlinked" in ambiguous
     assert "exact: ID repaired_15" in pm.explain(spark, profile, DS, "persons", "320116600303018")
     assert "no such record" in pm.explain(spark, profile, DS, "driving_licences", "nope")
+    confirmed = pm.explain(spark, profile, DS, "driving_licences", "L6")
+    assert "exact: ID suspect_000, confirmed by persons (same ID, name pinyin and birth date)" in confirmed

@@ -1,6 +1,6 @@
 """Quality gate on a bronze partition: quarantine failing rows, judge the batch, log it.
 
-    python -m jobs.quality.validate --dataset persons --date 2026-11-01 [--profile local]
+    gridrisk ingest --date 2026-11-01 --dataset persons   (ingest, then this gate)
 
 For one (dataset, date) that ingest loaded:
 
@@ -26,16 +26,14 @@ After every run ``rows_read == rows in bronze + rows in quarantine`` is asserted
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
-from gridrisk.config import Profile, load_profile
+from gridrisk.config import Profile
 from gridrisk.quality import Check, policy, references_needed, suite_checks
 from gridrisk.quality.masking import masked_samples, masker_for
 
@@ -287,22 +285,3 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
     return tabulate(table, headers=["dataset", "ingest", "read", "accepted", "quarantined", "by reason", "suite",
                                     "failed expectations"], tablefmt="simple")
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.quality.validate", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
-    parser.add_argument("--profile")
-    parser.add_argument("--no-docs", action="store_true", help="skip building Data Docs")
-    args = parser.parse_args(argv)
-    from gridrisk.spark import get_spark
-
-    profile = load_profile(args.profile)
-    result = run(get_spark(profile), profile, args.dataset, args.date, data_docs=not args.no_docs)
-    print(result["message"], file=sys.stderr if not result["passed"] else sys.stdout)
-    print(json.dumps({k: v for k, v in result.items() if k != "expectations"}, ensure_ascii=False, indent=2))
-    return 0 if result["passed"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -61,7 +61,7 @@ def current_registrations(registrations: "DataFrame", ds: str, key: bytes) -> "D
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from jobs.silver.standardise import age_on, mask_name, normalise_id, person_key
+    from gridrisk.columns import age_on, mask_name, person_key, read_id
 
     day = F.lit(ds).cast("date")
     by_reg = Window.partitionBy("registration_no").orderBy(F.col("_source_file"), F.col("_row_number"))
@@ -69,8 +69,8 @@ def current_registrations(registrations: "DataFrame", ds: str, key: bytes) -> "D
         registrations.where((F.col("move_in_date") <= day) & (F.col("move_out_date").isNull() | (F.col("move_out_date") > day)))
         .withColumn("_rank", F.row_number().over(by_reg))
         .where("_rank = 1")
-        .withColumn("_id", normalise_id("id_no"))
-        .withColumn("person_key", person_key(F.col("_id.id_norm"), key))
+        .withColumn("_id", read_id("id_no"))
+        .withColumn("person_key", person_key(F.col("_id.id18"), key))
         .withColumn("_who", F.coalesce(F.col("person_key"), F.concat(F.lit("name:"), F.trim("name"))))
     )
     by_person = Window.partitionBy("address_code", "_who").orderBy("move_in_date", "registration_no")
@@ -81,9 +81,9 @@ def current_registrations(registrations: "DataFrame", ds: str, key: bytes) -> "D
             "address_code",
             "registration_no",
             "person_key",
-            F.col("_id.id_status").alias("id_status"),
+            F.col("_id.status").alias("id_status"),
             mask_name("name").alias("name_masked"),
-            age_on(F.col("_id.id_birth_date"), ds).alias("age"),
+            age_on(F.col("_id.birth_date"), ds).alias("age"),
             "relation_to_tenant",
             F.col("relation_to_tenant").isin(*FAMILY_RELATIONS).alias("is_family"),
             "room_no",

@@ -1,14 +1,17 @@
 """silver ``person_records`` (every person-bearing record, linked to a person key) and silver
 ``person_master`` (one row per person).
 
-    python -m jobs.silver.person_master --date 2026-11-01
-    python -m jobs.silver.person_master --date 2026-11-01 --explain driving_licences:DL0001234
+    gridrisk run --date 2026-11-01 --stages link
+    gridrisk link --date 2026-11-01 --explain driving_licences:DL0001234
 
 How a record gets its person key (docs/linkage.md):
 
 * **exact** — its ID is valid or a repaired legacy 15-digit one: ``person_key`` is the keyed
   hash (HMAC) of the normalised ID (:func:`gridrisk.privacy.person_key`). It depends only on the
-  ID and the secret, so it is the same in every run, on every date, in every job.
+  ID and the secret, so it is the same in every run, on every date, in every job. An ID ending
+  ``000`` whose check character is right (``suspect_000``: an Excel truncation 1 time in 11)
+  links exactly only when the persons register holds that ID with the same name and birth
+  date; otherwise it is linked probabilistically.
 * **probabilistic** — the ID is unusable (typo, Excel truncation, missing): Splink (Spark
   backend, settings from ``conf/linkage.yaml``) compares the record with the **anchors** — one
   identity per exact person key, with the persons register's name, birth date, sex, phone and
@@ -24,15 +27,14 @@ business key *is* the ID, so its ``record_key`` here is a keyed hash of the ID a
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
-from gridrisk.config import ConfigError, Profile, conf_dir, load_profile, read_yaml
+from gridrisk.config import ConfigError, Profile, conf_dir, read_yaml
 from gridrisk.privacy import pseudonym_key
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ LINK_COLUMNS = ("name_norm", "name_pinyin", "surname_pinyin", "birth_date", "sex
                 "id_digits", "id15", "id14", "id_tail12", "id_area_seq", "id_area")
 # Never a blocking rule on its own, whatever the conf says: a surname is shared by millions.
 ALWAYS_TOO_COMMON = ("surname_pinyin", "sex", "birth_date", "id_area")
+# What a register row and a record with the same suspect ID may be asked to agree on.
+CONFIRM_COLUMNS = ("name_norm", "name_pinyin", "birth_date", "sex", "phone")
 SOURCE_FIELDS = ("role", "record_key", "id", "name", "birth_date", "sex", "phone", "address_code")
 
 
@@ -69,6 +73,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class SuspectRule:
+    """IDs that may not be what they seem (``suspect_000``): exact only when the register agrees."""
+
+    statuses: tuple[str, ...]
+    register: str  # the dataset that confirms (the persons register)
+    agree: tuple[str, ...]  # standardised columns that must be equal and present on both sides
+
+
+@dataclass(frozen=True)
 class LinkageConfig:
     sources: tuple[Source, ...]
     exact_statuses: tuple[str, ...]
@@ -78,6 +91,7 @@ class LinkageConfig:
     match_weight: float
     ambiguity_margin: float
     too_common: tuple[str, ...] = field(default=())
+    suspect: "SuspectRule | None" = None
 
     @property
     def datasets(self) -> list[str]:
@@ -134,6 +148,24 @@ def load_linkage_config(path: Path | None = None) -> LinkageConfig:
     prior = None if prior_raw == "auto" else prior_raw
     if prior is not None and not (isinstance(prior, (int, float)) and 0 < prior < 1):
         problems.append(f"probability_two_random_records_match: 'auto' or a probability, got {prior_raw!r}")
+    suspect = None
+    raw_suspect = raw.get("suspect_ids")
+    if raw_suspect is not None:
+        statuses = tuple(raw_suspect.get("statuses") or ())
+        agree = tuple(raw_suspect.get("agree") or ())
+        register = raw_suspect.get("register")
+        from gridrisk.ids import STATUSES
+
+        if not statuses or set(statuses) - set(STATUSES):
+            problems.append(f"suspect_ids.statuses: ID statuses from {', '.join(STATUSES)}, got {list(statuses)}")
+        if set(statuses) & set(raw.get("exact_statuses") or ("valid", "repaired_15")):
+            problems.append("suspect_ids.statuses: a status cannot be both exact and suspect")
+        if register not in {src.dataset for src in sources}:
+            problems.append(f"suspect_ids.register: {register!r} is not a dataset of sources")
+        bad = [c for c in agree if c not in CONFIRM_COLUMNS]
+        if not agree or bad:
+            problems.append(f"suspect_ids.agree: columns from {', '.join(CONFIRM_COLUMNS)}, got {list(agree)}")
+        suspect = SuspectRule(statuses, str(register), agree)
     thresholds = raw.get("thresholds") or {}
     for key in ("match_weight", "ambiguity_margin"):
         if not isinstance(thresholds.get(key), (int, float)):
@@ -149,6 +181,7 @@ def load_linkage_config(path: Path | None = None) -> LinkageConfig:
         match_weight=float(thresholds["match_weight"]),
         ambiguity_margin=float(thresholds["ambiguity_margin"]),
         too_common=too_common,
+        suspect=suspect,
     )
 
 
@@ -205,53 +238,95 @@ def extract_records(bronze: "dict[str, DataFrame]", conf: LinkageConfig) -> "Dat
     )
 
 
-def standardise_records(records: "DataFrame", key: bytes) -> "DataFrame":
-    """Repair IDs, normalise names and phones, and derive the comparison columns."""
+def standardise_records(records: "DataFrame", key: bytes, names: "DataFrame | None" = None) -> "DataFrame":
+    """Repair IDs, normalise names and phones, and derive the comparison columns.
+
+    Native Spark expressions throughout (:mod:`gridrisk.columns`), except names: OpenCC and
+    pinyin run once per distinct name (``names``, from :func:`name_keys`), joined back here.
+    ``birth_date``/``sex`` are facts (given by the dataset or established by the ID);
+    ``cmp_birth_date``/``cmp_sex`` add what a damaged ID's digits say as written — evidence for
+    the comparison, never a fact.
+    """
     from pyspark.sql import functions as F
 
-    from jobs.silver.person_standardise import (
-        id_features_col,
-        keyed_hash_col,
-        name_pinyin_col,
-        normalise_name_col,
-        normalise_phone_col,
-    )
-    from jobs.silver.standardise import mask_name, person_key
+    from gridrisk import columns as C
+    from jobs.silver.person_standardise import name_keys, normalise_phone_col
 
-    usable = F.col("_id.id_norm").isNotNull()
+    names = names if names is not None else name_keys(records)
+    record_key = F.when(F.col("record_key_is_id"), C.keyed_hash("record_key_raw", key, "record")) \
+        .otherwise(F.col("record_key_raw"))
+    trusted = F.col("_id.status").isin("valid", "repaired_15")
+    # A usable ID's own date and sex; for a damaged one the dataset's column is safer.
+    birth = F.when(trusted, F.col("_id.birth_date")).otherwise(F.coalesce("birth_date_given", "_id.birth_date"))
+    sex = F.when(trusted, F.col("_id.sex")).otherwise(F.coalesce("sex_given", "_id.sex"))
+    phone = normalise_phone_col("phone_raw")
     return (
-        records.withColumn("_id", id_features_col("id_raw"))
-        .withColumn("name_norm", normalise_name_col("name_raw"))
-        .withColumn("name_pinyin", name_pinyin_col("name_norm"))
-        .withColumn("phone", normalise_phone_col("phone_raw"))
+        records.withColumn("_id", C.read_id("id_raw"))
+        .join(names, "name_raw", "left")
         .select(
             "dataset", "role",
-            F.when(F.col("record_key_is_id"), keyed_hash_col("record_key_raw", key, "record"))
-            .otherwise(F.col("record_key_raw")).alias("record_key"),
-            F.col("_id.id_norm").alias("id_norm"),
-            F.col("_id.id_status").alias("id_status"),
-            F.col("_id.id_digits").alias("id_digits"),
-            F.col("_id.id_area").alias("id_area"),
-            person_key(F.col("_id.id_norm"), key).alias("exact_key"),
+            record_key.alias("record_key"),
+            F.col("_id.id18").alias("id_norm"),
+            F.col("_id.status").alias("id_status"),
+            F.col("_id.digits").alias("id_digits"),
+            F.col("_id.area").alias("id_area"),
+            C.person_key(F.col("_id.id18"), key).alias("exact_key"),
             "name_norm",
-            mask_name("name_norm").alias("name_masked"),
+            C.mask_name("name_norm").alias("name_masked"),
             "name_pinyin",
             F.split("name_pinyin", " ").getItem(0).alias("surname_pinyin"),
-            # A usable ID's own date and sex; for a damaged one the dataset's column is safer
-            # than a segment that may hold the typo.
-            F.when(usable, F.col("_id.id_birth_date"))
-            .otherwise(F.coalesce("birth_date_given", "_id.id_birth_date")).alias("birth_date"),
-            F.when(usable, F.col("_id.id_sex")).otherwise(F.coalesce("sex_given", "_id.id_sex")).alias("sex"),
-            "phone",
-            keyed_hash_col("phone", key, "phone").alias("phone_hash"),
+            birth.alias("birth_date"),
+            sex.alias("sex"),
+            F.coalesce(birth, F.col("_id.written_birth_date")).alias("cmp_birth_date"),
+            F.coalesce(sex, F.col("_id.written_sex")).alias("cmp_sex"),
+            phone.alias("phone"),
+            C.keyed_hash(phone, key, "phone").alias("phone_hash"),
             "address_code",
             "anchor_priority",
             # Unique per record within a run, and stable across runs (it keys unlinked records).
-            F.concat_ws("|", "dataset", F.when(F.col("record_key_is_id"), keyed_hash_col("record_key_raw", key, "record"))
-                        .otherwise(F.col("record_key_raw")), "role",
-                        F.when(F.col("_row_of") != "", keyed_hash_col("_row_of", key, "row"))).alias("record_uid"),
+            F.concat_ws("|", "dataset", record_key, "role",
+                        F.when(F.col("_row_of") != "", C.keyed_hash("_row_of", key, "row"))).alias("record_uid"),
         )
     )
+
+
+def confirmed_suspects(std: "DataFrame", conf: LinkageConfig) -> "DataFrame | None":
+    """``record_uid`` of every record whose suspect ID (``suspect_000``) the register confirms.
+
+    A department's record is confirmed when a register row carries the same ID and agrees on
+    ``suspect_ids.agree`` (name and birth date). A register row is never confirmed by itself: it
+    is linked probabilistically, to the anchor its own confirmed records form when the ID is
+    genuine, to the true person's when it is truncated. None when no suspect rule is configured.
+    """
+    from pyspark.sql import functions as F
+
+    rule = conf.suspect
+    if rule is None:
+        return None
+    suspect = F.col("id_status").isin(*rule.statuses)
+    register = std.where(suspect & (F.col("dataset") == rule.register)).select(
+        F.col("exact_key").alias("_reg_key"), *[F.col(c).alias(f"_reg_{c}") for c in rule.agree])
+    claims = std.where(suspect & (F.col("dataset") != rule.register)).select("record_uid", "exact_key", *rule.agree)
+    agree = F.col("exact_key") == F.col("_reg_key")
+    for c in rule.agree:
+        agree = agree & (F.col(c) == F.col(f"_reg_{c}"))  # null never agrees
+    return claims.join(register, agree).select("record_uid").distinct().withColumn("_confirmed", F.lit(True))
+
+
+def with_exact(std: "DataFrame", conf: LinkageConfig, confirmed: "DataFrame | None") -> "DataFrame":
+    """Add ``exact``: an exact ID status, or a suspect ID in ``confirmed``."""
+    from pyspark.sql import functions as F
+
+    exact_status = F.col("id_status").isin(*conf.exact_statuses)
+    if confirmed is None:
+        return std.withColumn("exact", exact_status)
+    return (std.join(F.broadcast(confirmed), "record_uid", "left")
+            .withColumn("exact", exact_status | F.coalesce("_confirmed", F.lit(False))).drop("_confirmed"))
+
+
+def mark_exact(std: "DataFrame", conf: LinkageConfig) -> "DataFrame":
+    """:func:`with_exact` of :func:`confirmed_suspects` (lazily; :func:`link` materialises them)."""
+    return with_exact(std, conf, confirmed_suspects(std, conf))
 
 
 def anchors(std: "DataFrame", conf: LinkageConfig) -> "DataFrame":
@@ -259,7 +334,7 @@ def anchors(std: "DataFrame", conf: LinkageConfig) -> "DataFrame":
     (the persons register first), so a person whose register row is damaged is still an anchor."""
     from pyspark.sql import functions as F
 
-    exact = std.where(F.col("id_status").isin(*conf.exact_statuses))
+    exact = std.where(F.col("exact"))
 
     def first_non_null(col: str) -> Any:
         return F.min_by(F.col(col), F.when(F.col(col).isNotNull(), F.col("anchor_priority")))
@@ -286,6 +361,15 @@ def _link_view(df: "DataFrame", unique_id: Any) -> "DataFrame":
         F.coalesce(F.col("id_area"), F.substring("id_digits", 1, 6)).alias("id_area")
         if "id_area" in df.columns else F.substring("id_digits", 1, 6).alias("id_area"),
     )
+
+
+def candidates_view(std: "DataFrame") -> "DataFrame":
+    """The records to link probabilistically, as Splink compares them: a damaged ID's digits as
+    written count as evidence of birth date and sex (``cmp_*``)."""
+    from pyspark.sql import functions as F
+
+    return _link_view(std.where(~F.col("exact")).drop("birth_date", "sex")
+                      .withColumnRenamed("cmp_birth_date", "birth_date").withColumnRenamed("cmp_sex", "sex"), record_uid())
 
 
 def record_uid() -> Any:
@@ -332,9 +416,49 @@ def splink_settings(conf: LinkageConfig, prior: float) -> Any:
     )
 
 
+def tf_columns(conf: LinkageConfig) -> list[str]:
+    """Columns whose comparison levels use Splink's term-frequency adjustment."""
+    return sorted({lv["tf_column"] for comp in conf.comparisons for lv in comp["levels"] if lv.get("tf_column")})
+
+
+def term_frequencies(views: "list[DataFrame]", column: str) -> "DataFrame":
+    """Splink's term-frequency table of ``column`` over all ``views`` (its SQL, in Spark):
+    ``tf_<column>`` = rows with the value / rows with any value."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    values = reduce(lambda a, b: a.unionByName(b), [v.select(column) for v in views]).where(F.col(column).isNotNull())
+    total = values.agg(F.count("*").alias("_total"))
+    return (values.groupBy(column).agg(F.count("*").alias("_n")).crossJoin(F.broadcast(total))
+            .select(column, (F.col("_n").cast("double") / F.col("_total")).alias(f"tf_{column}")))
+
+
+def reachable_anchors(anchor_view: "DataFrame", candidate_view: "DataFrame", conf: LinkageConfig) -> "DataFrame":
+    """The anchors that meet at least one candidate under at least one blocking rule.
+
+    Splink only scores blocked pairs, so the others can never be a candidate's best or runner-up:
+    leaving them out changes no prediction, and Splink's work follows the records to link, not
+    the number of anchors. (Term frequencies are computed over all anchors beforehand.)
+    """
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    parts = []
+    for rule in conf.blocking_rules:
+        keys = candidate_view.select(*rule).where(reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in rule])).distinct()
+        parts.append(anchor_view.join(F.broadcast(keys), list(rule), "left_semi"))
+    return reduce(lambda a, b: a.unionByName(b), parts).dropDuplicates(["unique_id"])
+
+
 def predict_links(spark: "SparkSession", anchor_view: "DataFrame", candidate_view: "DataFrame",
-                  conf: LinkageConfig, prior: float) -> "DataFrame":
-    """Splink pairwise predictions (candidate × anchor) above a floor of 0 bits of evidence."""
+                  conf: LinkageConfig, prior: float, tf_tables: "dict[str, DataFrame] | None" = None) -> "DataFrame":
+    """Splink pairwise predictions (candidate × anchor) above a floor of 0 bits of evidence.
+
+    ``tf_tables`` (column → term-frequency table) replace the ones Splink would compute from the
+    two inputs, so a pruned anchor table (:func:`reachable_anchors`) keeps every weight.
+    """
     from splink import Linker
     from splink.backends.spark import SparkAPI
 
@@ -343,6 +467,8 @@ def predict_links(spark: "SparkSession", anchor_view: "DataFrame", candidate_vie
     api = SparkAPI(spark_session=spark, break_lineage_method="persist", register_udfs_automatically=False)
     linker = Linker([api.register(anchor_view), api.register(candidate_view)],
                     splink_settings(conf, prior), log_level="WARNING")
+    for column, table in (tf_tables or {}).items():
+        linker.table_management.register_term_frequency_lookup(api.register(table), column)
     floor = min(conf.match_weight, 0.0) - conf.ambiguity_margin
     predictions = linker.inference.predict(threshold_match_weight=floor)
     return predictions.as_spark_dataframe()
@@ -383,12 +509,15 @@ def choose_links(pairs: "DataFrame", conf: LinkageConfig, comparison_names: list
 
 def person_records(std: "DataFrame", links: "DataFrame | None", conf: LinkageConfig, ds: str,
                    key: bytes) -> "DataFrame":
-    """silver ``person_records``: one row per record with its person key and how it got it."""
+    """silver ``person_records``: one row per record with its person key and how it got it.
+
+    ``std`` is marked by :func:`with_exact` (its ``exact`` column says who links exactly).
+    """
     from pyspark.sql import functions as F
 
-    from jobs.silver.person_standardise import keyed_hash_col
+    from gridrisk.columns import keyed_hash
 
-    exact = F.col("id_status").isin(*conf.exact_statuses)
+    exact = F.col("exact")
     df = std.withColumn("unique_id", record_uid())
     if links is not None:
         df = df.join(links.select("unique_id", F.when(F.col("linked"), F.col("anchor_id")).alias("anchor_id"),
@@ -397,7 +526,7 @@ def person_records(std: "DataFrame", links: "DataFrame | None", conf: LinkageCon
         df = (df.withColumn("anchor_id", F.lit(None).cast("string")).withColumn("match_weight", F.lit(None).cast("double"))
               .withColumn("explanation", F.lit(None).cast("string")))
     method = F.when(exact, "exact").when(F.col("anchor_id").isNotNull(), "probabilistic").otherwise("unlinked")
-    unlinked_key = F.concat(F.lit("u"), F.substring(keyed_hash_col("unique_id", key, "unlinked"), 1, 19))
+    unlinked_key = F.concat(F.lit("u"), F.substring(keyed_hash("unique_id", key, "unlinked"), 1, 19))
     return df.select(
         F.lit(ds).cast("date").alias("ds"),
         "dataset", "record_key", "role",
@@ -442,31 +571,62 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
 
     Not a pure transform: Splink materialises (persists) its intermediate tables, and the prior
     "auto" needs the number of anchors. The frames persisted here are appended to ``held`` so
-    the caller can release them once the result is written.
+    the caller can release them once the result is written. ``stats["seconds"]`` gives the wall
+    time of each step (each ends in the action that materialises it).
     """
     from pyspark import StorageLevel
-
-    std = standardise_records(extract_records(bronze, conf), key).persist(StorageLevel.MEMORY_AND_DISK)
-    anchor_df = anchors(std, conf).persist(StorageLevel.MEMORY_AND_DISK)
-    if held is not None:
-        held += [std, anchor_df]
     from pyspark.sql import functions as F
 
-    candidates = std.where(~F.col("id_status").isin(*conf.exact_statuses))
-    n_anchors = anchor_df.count()
-    n_candidates = candidates.count()
-    stats: dict[str, Any] = {"anchors": n_anchors, "candidates": n_candidates}
+    from jobs.silver.person_standardise import name_keys
+
+    held = held if held is not None else []
+    seconds: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        seconds[step] = round(now - clock, 2)
+        clock = now
+
+    def keep(df: "DataFrame") -> "DataFrame":
+        held.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return df
+
+    records = extract_records(bronze, conf)
+    names = keep(name_keys(records))
+    # Checkpointed, not only persisted: every later query (Splink runs dozens) would otherwise
+    # re-analyse the whole extraction and standardisation plan under it.
+    base = standardise_records(records, key, names).localCheckpoint(eager=True)
+    confirmed = confirmed_suspects(base, conf)
+    std = with_exact(base, conf, None if confirmed is None else confirmed.localCheckpoint(eager=True))
+    # one pass: anchors (distinct exact keys), records to link, confirmed suspect IDs
+    counts = std.agg(F.count_distinct(F.when(F.col("exact"), F.col("exact_key"))).alias("anchors"),
+                     F.count(F.when(~F.col("exact"), 1)).alias("candidates"),
+                     F.count(F.when(F.col("exact") & ~F.col("id_status").isin(*conf.exact_statuses), 1))
+                     .alias("confirmed")).first()
+    assert counts is not None
+    n_anchors, n_candidates = int(counts["anchors"]), int(counts["candidates"])
+    stats: dict[str, Any] = {"anchors": n_anchors, "candidates": n_candidates,
+                             "suspect_ids_confirmed": int(counts["confirmed"]), "seconds": seconds}
+    lap("standardise")
     links = None
     if n_anchors and n_candidates:
         prior = conf.prior or 1.0 / n_anchors
+        anchor_df = anchors(std, conf)
         anchor_view = _link_view(anchor_df.withColumn("id_area", F.lit(None).cast("string")), F.col("person_key"))
-        candidate_view = _link_view(candidates, record_uid())
-        pairs = predict_links(spark, anchor_view, candidate_view, conf, prior)
-        names = [c["name"] for c in conf.comparisons]
-        links = choose_links(pairs, conf, names).persist(StorageLevel.MEMORY_AND_DISK)
-        if held is not None:
-            held.append(links)
+        # a candidate compares what its ID's digits say as written (evidence, not facts)
+        candidate_view = keep(candidates_view(std))
+        tf_tables = {c: keep(term_frequencies([anchor_view, candidate_view], c)) for c in tf_columns(conf)}
+        reachable = keep(reachable_anchors(anchor_view, candidate_view, conf))
+        stats["anchors_reachable"] = reachable.count()
+        lap("anchors")
+        pairs = predict_links(spark, reachable, candidate_view, conf, prior, tf_tables)
+        names_ = [c["name"] for c in conf.comparisons]
+        links = keep(choose_links(pairs, conf, names_))
+        stats["candidates_with_a_pair"] = links.count()
         stats["prior"] = prior
+        lap("splink")
     return person_records(std, links, conf, ds, key), stats
 
 
@@ -486,21 +646,35 @@ def run(spark: "SparkSession", profile: Profile, ds: str, conf: LinkageConfig | 
         available: frozenset[str] | None = None) -> dict[str, Any]:
     """Link every person-bearing record of ``ds`` (of the departments in ``available``, when
     given: a late or failed delivery is left out today); write both silver tables; counts per
-    link method."""
+    link method.
+
+    person_records is computed once (persisted) and feeds its own write, person_master and the
+    counts: nothing is read back from the lake.
+    """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     conf = conf or load_linkage_config()
     key = pseudonym_key(profile.name)
     held: list[DataFrame] = []
-    records, stats = link(spark, read_bronze(spark, profile, conf, ds, available), conf, ds, key, held)
-    written = lake.replace_partition(records, profile.table_path("silver", RECORDS_TABLE), {"ds": ds})
-    for df in held:  # written: the next stages read silver, not these
-        df.unpersist()
-    stored = lake.read_partition(spark, profile, "silver", RECORDS_TABLE, ds)
-    master = lake.replace_partition(person_master(stored, conf, ds), profile.table_path("silver", MASTER_TABLE),
-                                    {"ds": ds})
-    counts = {m: 0 for m in LINK_METHODS}
-    counts.update({r["link_method"]: r["n"] for r in stored.groupBy("link_method").agg(F.count("*").alias("n")).collect()})
+    try:
+        records, stats = link(spark, read_bronze(spark, profile, conf, ds, available), conf, ds, key, held)
+        records = records.persist(StorageLevel.MEMORY_AND_DISK)
+        held.append(records)
+        seconds = stats["seconds"]
+        t = time.monotonic()
+        written = lake.replace_partition(records, profile.table_path("silver", RECORDS_TABLE), {"ds": ds})
+        seconds["write_records"] = round(time.monotonic() - t, 2)
+        t = time.monotonic()
+        master = lake.replace_partition(person_master(records, conf, ds), profile.table_path("silver", MASTER_TABLE),
+                                        {"ds": ds})
+        counts = {m: 0 for m in LINK_METHODS}
+        counts.update({r["link_method"]: r["n"]
+                       for r in records.groupBy("link_method").agg(F.count("*").alias("n")).collect()})
+        seconds["write_master"] = round(time.monotonic() - t, 2)
+    finally:
+        for df in held:  # written (or failed): the next stages read silver, not these
+            df.unpersist()
     return {"tables": {RECORDS_TABLE: written.get("numOutputRows", 0), MASTER_TABLE: master.get("numOutputRows", 0)},
             "link_method": counts, **stats}
 
@@ -527,6 +701,9 @@ def format_explanation(row: dict[str, Any], conf: LinkageConfig) -> str:
     head = f"{row['dataset']}:{row['record_key']} ({row['role']}) → {row['person_key']}"
     if row["link_method"] == "exact":
         status = "valid ID" if row["id_status"] == "valid" else f"ID {row['id_status']}"
+        if conf.suspect and row["id_status"] in conf.suspect.statuses:
+            status += (f", confirmed by {conf.suspect.register} (same ID, "
+                       f"{' and '.join(c.replace('_', ' ') for c in conf.suspect.agree)})")
         return f"{head}\nexact: {status}"
     lines = [head, f"{row['link_method']}: ID {row['id_status']}"]
     if row.get("match_explanation"):
@@ -563,7 +740,7 @@ def explain(spark: "SparkSession", profile: Profile, ds: str, dataset: str, reco
     """
     from pyspark.sql import functions as F
 
-    from jobs.silver.person_standardise import keyed_hash
+    from gridrisk.privacy import keyed_hash
 
     conf = conf or load_linkage_config()
     keys = [record_key]
@@ -575,24 +752,3 @@ def explain(spark: "SparkSession", profile: Profile, ds: str, dataset: str, reco
         return f"{dataset}:{record_key}: no such record in silver {RECORDS_TABLE} on {ds}"
     return "\n\n".join(format_explanation(r.asDict(), conf) for r in rows)
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.silver.person_master")
-    parser.add_argument("--date", required=True)
-    parser.add_argument("--profile")
-    parser.add_argument("--explain", metavar="DATASET:RECORD_KEY")
-    args = parser.parse_args(argv)
-    from gridrisk.spark import get_spark
-
-    profile = load_profile(args.profile)
-    spark = get_spark(profile)
-    if args.explain:
-        dataset, _, record_key = args.explain.partition(":")
-        print(explain(spark, profile, args.date, dataset, record_key))
-    else:
-        print(json.dumps(run(spark, profile, args.date), ensure_ascii=False, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,10 @@
-"""Standardisation of the person attributes entity resolution compares: names, pinyin, phones, IDs.
+"""Standardisation of the person attributes entity resolution compares: names, pinyin, phones.
 
-Plain Python functions hold the rules (so tests, the benchmark and Spark share one definition);
-the ``*_col`` functions are vectorised (Arrow) wrappers that apply them to Spark columns.
+IDs are read by :mod:`gridrisk.ids` (natively in Spark by :mod:`gridrisk.columns`), keyed
+hashes come from :mod:`gridrisk.privacy`. Here: plain Python rules for names and phones (tests,
+the benchmark and Spark share them) and their Spark renderings. A phone is normalised natively;
+a name needs OpenCC and pypinyin, so :func:`name_keys` runs them in one Arrow UDF over the
+*distinct* names only and joins the result back.
 
 Example:
     >>> normalise_name(" 張 三·丰 ")
@@ -14,20 +17,17 @@ Example:
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import hashlib
-import hmac
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import pandas as pd  # at module level: pandas_udf resolves the UDF's type hints in these globals
 
 from gridrisk import ids
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
 
 # pypinyin 0.55 has no surname mode: ``lazy_pinyin("曾国藩")`` gives "ceng". A surname's reading
 # differs from the character's common one for these; the table is the fix (and is tested).
@@ -48,7 +48,11 @@ COMPOUND_SURNAMES: dict[str, str] = {
 }
 # Separators in transliterated or minority names (阿卜杜·热合曼) and stray spaces.
 _NAME_NOISE = re.compile(r"[\s·•・.\u00b7\u2022\u30fb\u2027]+")
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MOBILE_PATTERN = "^1[3-9][0-9]{9}$"
+PHONE_PREFIXES = ("0086", "86")
+_MOBILE = re.compile(MOBILE_PATTERN)
+_NOT_DIGIT = re.compile("[^0-9]")
+_TO_HALF = str.maketrans(ids.FULLWIDTH, ids.HALFWIDTH)
 
 
 @functools.lru_cache(maxsize=1)
@@ -101,118 +105,55 @@ def normalise_phone(raw: str | None) -> str | None:
     """An 11-digit mainland mobile without ``+86``/``0086``, spaces or dashes; None otherwise."""
     if raw is None:
         return None
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", str(raw)))
-    for prefix in ("0086", "86"):
+    digits = _NOT_DIGIT.sub("", str(raw).translate(_TO_HALF))
+    for prefix in PHONE_PREFIXES:
         if len(digits) == 11 + len(prefix) and digits.startswith(prefix):
             digits = digits[len(prefix):]
     return digits if _MOBILE.match(digits) else None
 
 
-def keyed_hash(value: str | None, key: bytes, domain: str) -> str | None:
-    """HMAC-SHA256 of ``domain:value`` (hex, 24 characters); the domain keeps hashes of phones,
-    record keys and IDs apart even when the strings coincide."""
-    if value is None:
-        return None
-    return hmac.new(key, f"{domain}:{value}".encode(), hashlib.sha256).hexdigest()[:24]
-
-
-class IdFeatures(NamedTuple):
-    """What an ID as written tells the linkage, even when it is damaged."""
-
-    id_norm: str | None  # usable 18-digit ID (valid or repaired), else None
-    id_status: str  # gridrisk.ids.STATUSES
-    id_digits: str | None  # the cleaned 18 characters when there are 18 (typos, truncations)
-    id_area: str | None  # 6-digit area code when the first six digits survived
-    birth_date: dt.date | None  # from a usable ID or a surviving date segment
-    sex: str | None  # M/F from the sequence digit when it survived
-
-
-def id_features(raw: str | None) -> IdFeatures:
-    """Repair an ID with :func:`gridrisk.ids.normalise_id` and keep what survives of a damaged one.
-
-    Example:
-        >>> id_features("320115199001011234").id_status
-        'valid'
-        >>> f = id_features("320115199001011000")  # Excel zeroed the last three digits
-        >>> f.id_status, f.id_area, f.birth_date, f.sex
-        ('truncated', '320115', datetime.date(1990, 1, 1), None)
-    """
-    norm = ids.normalise_id(raw)
-    text = ids.clean(raw)
-    if norm.value:
-        value = norm.value
-        return IdFeatures(value, norm.status, value, value[:6], ids.birth_date(value), ids.sex(value))
-    digits = text if len(text) == 18 and text[:17].isdigit() else None
-    lead = re.match(r"^(\d+)(?:\.(\d+))?", text)
-    lead_digits = (lead.group(1) + (lead.group(2) or "")) if lead else ""
-    area = lead_digits[:6] if len(lead_digits) >= 6 else None
-    born = None
-    if len(lead_digits) >= 14 and "E" not in text:
-        try:
-            born = ids.birth_date(lead_digits[:14] + "0000")
-        except ValueError:
-            born = None
-    sex = None
-    if digits and norm.status != "truncated":
-        sex = "M" if int(digits[16]) % 2 == 1 else "F"
-    return IdFeatures(None, norm.status, digits, area, born, sex)
-
-
-# --- Spark wrappers -------------------------------------------------------------------------
-
-def _id_struct() -> Any:
-    from pyspark.sql import types as T
-
-    return T.StructType([
-        T.StructField("id_norm", T.StringType()),
-        T.StructField("id_status", T.StringType()),
-        T.StructField("id_digits", T.StringType()),
-        T.StructField("id_area", T.StringType()),
-        T.StructField("id_birth_date", T.DateType()),
-        T.StructField("id_sex", T.StringType()),
-    ])
-
-
-def _text(item: object) -> str | None:
-    return item if isinstance(item, str) else None
-
-
-def id_features_col(col: "str | Column") -> "Column":
-    """``struct(id_norm, id_status, id_digits, id_area, id_birth_date, id_sex)`` of an ID column."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
-
-    @pandas_udf(_id_struct())  # type: ignore[call-overload]
-    def _features(raw: pd.Series) -> pd.DataFrame:
-        rows = [id_features(_text(v)) for v in raw]
-        return pd.DataFrame(rows, columns=["id_norm", "id_status", "id_digits", "id_area", "id_birth_date", "id_sex"])
-
-    return _features(F.col(col) if isinstance(col, str) else col)
-
-
-def _map_col(col: "str | Column", fn: Any) -> "Column":
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-    from pyspark.sql.functions import pandas_udf
-
-    @pandas_udf(T.StringType())  # type: ignore[call-overload]
-    def _apply(values: pd.Series) -> pd.Series:
-        return values.map(lambda v: fn(v) if isinstance(v, str) else None)
-
-    return _apply(F.col(col) if isinstance(col, str) else col)
-
-
-def normalise_name_col(col: "str | Column") -> "Column":
-    return _map_col(col, normalise_name)
-
-
-def name_pinyin_col(col: "str | Column") -> "Column":
-    return _map_col(col, name_pinyin)
-
+# --- Spark renderings -----------------------------------------------------------------------
 
 def normalise_phone_col(col: "str | Column") -> "Column":
-    return _map_col(col, normalise_phone)
+    """:func:`normalise_phone` natively."""
+    from pyspark.sql import functions as F
+
+    from gridrisk.columns import let
+
+    raw = F.col(col) if isinstance(col, str) else col
+
+    def mobile(digits: "Column") -> "Column":
+        stripped = digits
+        for prefix in PHONE_PREFIXES:  # lengths differ, so at most one applies
+            stripped = F.when((F.length(digits) == 11 + len(prefix)) & digits.startswith(prefix),
+                              F.substring(digits, len(prefix) + 1, 11)).otherwise(stripped)
+        return let(stripped, lambda d: F.when(d.rlike(MOBILE_PATTERN), d))
+
+    return let(F.regexp_replace(F.translate(raw, ids.FULLWIDTH, ids.HALFWIDTH), "[^0-9]", ""), mobile)
 
 
-def keyed_hash_col(col: "str | Column", key: bytes, domain: str) -> "Column":
-    return _map_col(col, lambda v: keyed_hash(v, key, domain))
+def _name_keys_udf() -> Any:
+    from pyspark.sql import types as T
+    from pyspark.sql.functions import pandas_udf
+
+    schema = T.StructType([T.StructField("name_norm", T.StringType()), T.StructField("name_pinyin", T.StringType())])
+
+    @pandas_udf(schema)  # type: ignore[call-overload]
+    def _keys(raw: pd.Series) -> pd.DataFrame:
+        norms = [normalise_name(v) if isinstance(v, str) else None for v in raw]
+        return pd.DataFrame({"name_norm": norms, "name_pinyin": [name_pinyin(n) if n else None for n in norms]})
+
+    return _keys
+
+
+def name_keys(names: "DataFrame", col: str = "name_raw") -> "DataFrame":
+    """``(col, name_norm, name_pinyin)`` for each distinct non-null name of ``names``.
+
+    OpenCC and pypinyin are Python: running them once per distinct name rather than once per
+    record is what keeps their cost down (a name recurs across departments and days).
+    """
+    from pyspark.sql import functions as F
+
+    keys = _name_keys_udf()(F.col(col))
+    return (names.select(col).where(F.col(col).isNotNull()).distinct()
+            .select(col, keys["name_norm"].alias("name_norm"), keys["name_pinyin"].alias("name_pinyin")))
