@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from gridrisk.catalog import CATALOG
 from gridrisk.config import load_profile
 from gridrisk.rules import load_rules
 from jobs import pipeline
@@ -23,7 +24,7 @@ def test_every_rule_finds_its_planted_cases_and_nothing_else(spark, tmp_path):
     generate(inbox=tmp_path / "inbox", truth=tmp_path / "truth", persons=3000, seed=11,
              start_date=dt.date.fromisoformat(DS), progress=False)
     profile = load_profile("local", env={}, workdir=str(tmp_path))
-    datasets = sorted(set(pipeline.SILVER_INPUTS) | set(pipeline.LINK_INPUTS))
+    datasets = sorted(set(CATALOG.stage("silver").bronze_inputs) | set(CATALOG.stage("link").bronze_inputs))
     loaded = pipeline.ingest(DS, profile, datasets=datasets)
     assert [r["status"] for r in loaded["results"]] == ["loaded"] * len(datasets)
     pipeline.silver(DS, profile)

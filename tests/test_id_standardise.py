@@ -31,10 +31,7 @@ def test_spark_and_python_agree_on_generated_damage(spark):
     import numpy as np
 
     from gridrisk import columns
-    try:  # the generator is moving out of the library into the synth package
-        from synth.generate.noise import damage_ids
-    except ImportError:
-        from gridrisk.generate.noise import damage_ids
+    from synth.generate.noise import damage_ids
 
     rng = np.random.default_rng(7)
     clean = [ids.make_id(f"{rng.integers(110000, 660000)}", D(1930, 1, 1) + dt.timedelta(days=int(rng.integers(0, 30000))),

@@ -38,7 +38,7 @@ def test_date_checks_quarantine_drug_records_only_where_the_date_decides_the_rul
 
 
 def test_no_row_check_on_licence_or_qualification_dates_the_rules_do_not_read():
-    """The licence and qualification rules read status and valid_until only (rule_kinds.licence_valid,
+    """The licence and qualification rules read status and valid_until only (gridrisk.rules.kinds.persons.licence_valid,
     qualification_active, qualification_inconsistent): date-consistency checks keep the row."""
     for dataset, dates in (("driving_licences", {"first_issue_date"}), ("transport_workers", {"issue_date"})):
         for c in suite_checks(dataset):
