@@ -187,7 +187,8 @@ def test_analysts_read_flags_as_of_a_date_and_the_summary_from_the_cli(spark, sl
     monkeypatch.setenv("GRIDRISK_TASK_STORE", slice_profile.task_store)
     assert cli.main(["flags", "--as-of", DS, "--rule", "rental.overcrowded", "--analyst"]) == 0
     out = capsys.readouterr().out
-    assert "flags as of 2026-11-01: rental.overcrowded 5" in out and "规则 rental.overcrowded v1" in out
+    # explanations are wrapped in their column, never cut: read the text without the line breaks
+    assert "flags as of 2026-11-01: rental.overcrowded 5" in out and "规则rental.overcrowdedv1" in "".join(out.split())
     assert cli.main(["summary", "--date", DS, "--unit", GRID[:6]]) == 0
     out = capsys.readouterr().out
     assert "rental.overcrowded" in out and GRID[:6] in out
