@@ -160,7 +160,7 @@ with DAG(
         trigger = "all_done" if stage.name in RUN_WHEN_UPSTREAM_DONE else "all_success"
         stages[stage.name] = run_stage.override(task_id=stage.airflow_task_id, trigger_rule=trigger,
                                                 doc_md=stage.description)(stage.name)
-        for name in stage.bronze_inputs:
+        for name in stage.delivery_inputs:
             ingested[name] >> stages[stage.name]
         for upstream in CATALOG.upstream_of(stage.name):
             stages[upstream.name] >> stages[stage.name]

@@ -95,6 +95,12 @@ class Stage:
         return tuple(ref.split(".", 1)[1] for ref in self.reads if ref.startswith("bronze."))
 
     @property
+    def delivery_inputs(self) -> tuple[str, ...]:
+        """The departments' deliveries it reads (bronze tables one ingest task writes; the ingest
+        and quality logs, which every ingest writes, are not among them)."""
+        return tuple(n for n in self.bronze_inputs if not n.startswith("_"))
+
+    @property
     def airflow_task_id(self) -> str:
         return self.task_id or self.name
 

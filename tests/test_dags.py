@@ -116,7 +116,7 @@ def test_every_edge_of_the_dag_comes_from_the_catalog(dag):
     for stage in CATALOG.stages:
         if stage.name == "ingest":
             continue
-        wanted = {f"ingest_{n}" for n in stage.bronze_inputs} | {s.airflow_task_id for s in CATALOG.upstream_of(stage.name)}
+        wanted = {f"ingest_{n}" for n in stage.delivery_inputs} | {s.airflow_task_id for s in CATALOG.upstream_of(stage.name)}
         assert dag.get_task(stage.airflow_task_id).upstream_task_ids == wanted, stage.name
 
 
