@@ -182,17 +182,22 @@ def province(spark, tmp_path_factory):
     def at(seconds):
         return first.filed_at + dt.timedelta(seconds=seconds)
 
+    # Who acts is registered (the task store refuses unknown actors): a centre's dispatcher and
+    # a grid worker, so nobody verifies their own handling.
+    store.add_actor("disp", "区中心坐席", "32", "dispatcher", at=first.filed_at)
+    store.add_actor("worker", "网格员", "32", "grid_worker", at=first.filed_at)
+    who = {"dispatched": "disp", "signed": "worker", "handled": "worker", "verified": "disp", "closed": "disp"}
     for to, when, kw in (("dispatched", at(1), {}), ("signed", at(3), {}),
                          ("handled", at(6), {"note": "已上门核实", "result": "confirmed"}),
                          ("verified", at(8), {}), ("closed", at(9), {})):
-        store.transition(first.task_id, to, actor="区中心坐席", at=when, **kw)
-    store.transition(second.task_id, "dispatched", actor="区中心坐席", at=at(2))
+        store.transition(first.task_id, to, actor=who[to], at=when, **kw)
+    store.transition(second.task_id, "dispatched", actor="disp", at=at(2))
     out = root / "out"
     day1 = build_report(profile, DAY1, out_dir=str(out / "first"))
     first_build = (Path(day1.html).read_bytes(), Path(day1.xlsx).read_bytes())
     # The next day: more work on the tasks, the pipeline's second day, then the report of day 1 again.
-    store.transition(second.task_id, "signed", actor="网格员", at=at(4))
-    store.transition(third.task_id, "dispatched", actor="区中心坐席", at=at(5))
+    store.transition(second.task_id, "signed", actor="worker", at=at(4))
+    store.transition(third.task_id, "dispatched", actor="disp", at=at(5))
     run_day(DAY2)
     again = build_report(profile, DAY1, out_dir=str(out / "first"))
     second_build = (Path(again.html).read_bytes(), Path(again.xlsx).read_bytes())
