@@ -37,7 +37,7 @@ test-spark: venv java ## the Spark and Airflow tiers without the slow end-to-end
 	$(PY) -m pytest -m "(spark or airflow) and not slow"
 
 lint: venv ## ruff (with the Airflow rules on dags/) and mypy
-	$(VENV)/bin/ruff check gridrisk jobs dags synth tests benchmarks
+	$(VENV)/bin/ruff check gridrisk jobs cli dags synth tests benchmarks
 	$(VENV)/bin/mypy
 
 serve: venv ## the grid centres' task service on the embedded store (http://127.0.0.1:8311/, Open311 at /open311/v2)
