@@ -120,14 +120,12 @@ def test_every_edge_of_the_dag_comes_from_the_catalog(dag):
         assert dag.get_task(stage.airflow_task_id).upstream_task_ids == wanted, stage.name
 
 
-def test_a_failed_task_or_a_late_run_alerts(dag):
+def test_a_failed_task_alerts(dag):
     from gridrisk import alerts
 
     for t in dag.tasks:
         callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
         assert alerts.on_task_failure in callbacks, t.task_id
-    deadlines = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
-    assert [d.interval for d in deadlines] == [timedelta(hours=4)]
 
 
 def test_every_task_retries_twice_with_exponential_backoff(dag):
