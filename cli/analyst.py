@@ -46,37 +46,8 @@ def _partition_rows(profile: Profile, layer: str, table: str, ds: str,
 # --------------------------------------------------------------------------- quality
 
 
-def quality_rows(ingest_log: Iterable[dict[str, Any]], quality_log: Iterable[dict[str, Any]],
-                 reason_counts: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
-    """Per dataset of a day: read, accepted after quality, quarantined by reason, suite verdict.
-
-    Pure; ``reason_counts`` is (dataset, reason_code, rows). The rows are those of
-    ``jobs.quality.validate.summary`` (``format_summary`` prints either).
-    """
-    ingest = {r["dataset"]: r for r in ingest_log}
-    checks = {r["dataset"]: r for r in quality_log}
-    reasons: dict[str, dict[str, int]] = {}
-    for dataset, code, n in reason_counts:
-        reasons.setdefault(dataset, {})[code] = reasons.get(dataset, {}).get(code, 0) + int(n)
-    out = []
-    for dataset in sorted(set(ingest) | set(checks)):
-        log, q = ingest.get(dataset, {}), checks.get(dataset)
-        by_reason = dict(sorted(reasons.get(dataset, {}).items(), key=lambda kv: (-kv[1], kv[0])))
-        read = int(log.get("rows_read") or 0)
-        quarantined = sum(by_reason.values())
-        out.append({
-            "dataset": dataset, "ingest_status": log.get("status", "-"), "rows_read": read,
-            "rows_accepted": read - quarantined if log.get("status") == "loaded" else 0,
-            "rows_quarantined": quarantined, "quarantined_by_reason": by_reason,
-            "suite": "-" if q is None else ("pass" if q["success"] else "FAIL"),
-            "bad_share": None if q is None else q["bad_share"],
-            "failed_expectations": [] if q is None else list(q["failed_expectations"] or []),
-        })
-    return out
-
-
 def quality(profile: Profile, ds: str) -> list[dict[str, Any]]:
-    """:func:`quality_rows` of ``ds`` read from bronze (the quarantine's raw text is never read)."""
+    """:func:`gridrisk.quality.summary.quality_rows` of ``ds`` read from bronze (the quarantine's raw text is never read)."""
     from collections import Counter
 
     ingest = _partition_rows(profile, "bronze", INGEST_LOG, ds, ["dataset", "status", "rows_read"])
@@ -84,6 +55,8 @@ def quality(profile: Profile, ds: str) -> list[dict[str, Any]]:
                              ["dataset", "success", "bad_share", "failed_expectations"])
     quarantined = Counter((r["dataset"], r["reason_code"])
                           for r in _partition_rows(profile, "bronze", QUARANTINE, ds, ["dataset", "reason_code"]))
+    from gridrisk.quality.summary import quality_rows
+
     return quality_rows(ingest, checks, [(d, c, n) for (d, c), n in quarantined.items()])
 
 

@@ -36,6 +36,7 @@ from gridrisk import lake
 from gridrisk.config import Profile
 from gridrisk.quality import Check, policy, references_needed, suite_checks
 from gridrisk.quality.masking import masked_samples, masker_for
+from gridrisk.quality.summary import quality_rows
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -243,28 +244,16 @@ def summary(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, 
     """
     ingest = {r["dataset"]: r for r in _read_log(spark, profile, INGEST_LOG, ds)}
     checks = {r["dataset"]: r for r in read_quality_log(spark, profile, ds)}
-    reasons: dict[str, dict[str, int]] = {}
+    counts: list[tuple[str, str, int]] = []
     qpath = profile.table_path("bronze", QUARANTINE)
     if lake.table_exists(spark, qpath):
-        for r in (lake.read_partition(spark, profile, "bronze", QUARANTINE, ds)
-                  .groupBy("dataset", "reason_code").count().collect()):
-            reasons.setdefault(r["dataset"], {})[r["reason_code"]] = int(r["count"])
-    out = []
-    for dataset in sorted(set(ingest) | set(checks)):
-        log, q = ingest.get(dataset, {}), checks.get(dataset)
-        by_reason = dict(sorted(reasons.get(dataset, {}).items(), key=lambda kv: (-kv[1], kv[0])))
-        read = int(log.get("rows_read") or 0)
-        quarantined = sum(by_reason.values())
-        out.append({
-            "dataset": dataset, "ingest_status": log.get("status", "-"), "rows_read": read,
-            "rows_accepted": read - quarantined if log.get("status") == "loaded" else 0,
-            "rows_quarantined": quarantined, "quarantined_by_reason": by_reason,
-            "suite": "-" if q is None else ("pass" if q["success"] else "FAIL"),
-            "bad_share": None if q is None else q["bad_share"],
-            "failed_expectations": [] if q is None else list(q["failed_expectations"] or []),
-            "failing_values": {} if q is None else masked_samples(dataset, json.loads(q["expectations"] or "[]")),
-        })
-    return out
+        counts = [(r["dataset"], r["reason_code"], int(r["count"])) for r in
+                  lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).groupBy("dataset", "reason_code").count().collect()]
+    rows = quality_rows(ingest.values(), checks.values(), counts)
+    for row in rows:
+        q = checks.get(row["dataset"])
+        row["failing_values"] = {} if q is None else masked_samples(row["dataset"], json.loads(q["expectations"] or "[]"))
+    return rows
 
 
 def _failed_line(name: str, samples: list[str] | None) -> str:
