@@ -52,7 +52,7 @@ def quality(profile: Profile, ds: str) -> list[dict[str, Any]]:
 
     ingest = _partition_rows(profile, "bronze", INGEST_LOG, ds, ["dataset", "status", "rows_read"])
     checks = _partition_rows(profile, "bronze", QUALITY_LOG, ds,
-                             ["dataset", "success", "bad_share", "failed_expectations"])
+                             ["dataset", "success", "bad_share", "failed_expectations", "expectations"])
     quarantined = Counter((r["dataset"], r["reason_code"])
                           for r in _partition_rows(profile, "bronze", QUARANTINE, ds, ["dataset", "reason_code"]))
     from gridrisk.quality.summary import quality_rows

@@ -168,7 +168,10 @@ def test_noise_rate_zero_gives_no_damaged_ids(clean_province):
     for dataset, column in PERSON_DATASETS.items():
         for path in _dataset_files(inbox, dataset):
             for r in _rows(path, SCHEMAS[dataset].encoding):
-                assert normalise_id(r[column]).status == "valid" and r[column] == normalise_id(r[column]).value
+                # A genuine ID may end 000 with a right check (1 in 1,100): it reads as
+                # suspect_000, unchanged — not damage, but indistinguishable from it by itself.
+                n = normalise_id(r[column])
+                assert n.status in ("valid", "suspect_000") and r[column] == n.value, (path, r[column])
     with open(clean_province / "truth" / START / "person_records.csv", encoding="utf-8") as f:
         assert {r["id_damage"] for r in csv.DictReader(f)} == {"none"}
 

@@ -3,13 +3,19 @@ quarantine's reason counts — one definition for the Spark job and the JVM-free
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
+
+from gridrisk.quality.masking import masked_samples
 
 
 def quality_rows(ingest_log: Iterable[dict[str, Any]], quality_log: Iterable[dict[str, Any]],
                  reason_counts: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
     """Per dataset of a day: read, accepted after quality, quarantined by reason, suite verdict.
+
+    ``failing_values`` holds a few sample values per failed expectation, masked (ID numbers,
+    names and other ``sensitive`` columns of the schema): the quality log keeps them raw in bronze.
 
     Pure, no Spark: ``reason_counts`` is (dataset, reason_code, rows). The Spark job
     (``jobs.quality.validate.summary``) and the JVM-free CLI both build their rows here.
@@ -32,5 +38,6 @@ def quality_rows(ingest_log: Iterable[dict[str, Any]], quality_log: Iterable[dic
             "suite": "-" if q is None else ("pass" if q["success"] else "FAIL"),
             "bad_share": None if q is None else q["bad_share"],
             "failed_expectations": [] if q is None else list(q["failed_expectations"] or []),
+            "failing_values": {} if q is None else masked_samples(dataset, json.loads(q.get("expectations") or "[]")),
         })
     return out

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from gridrisk import lake
 from gridrisk.config import Profile
 from gridrisk.quality import Check, policy, references_needed, suite_checks
-from gridrisk.quality.masking import masked_samples, masker_for
+from gridrisk.quality.masking import masker_for
 from gridrisk.quality.summary import quality_rows
 
 if TYPE_CHECKING:
@@ -237,11 +237,7 @@ def read_quality_log(spark: "SparkSession", profile: Profile, ds: str) -> list[d
 
 
 def summary(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:
-    """Per dataset for ``ds``: rows read, accepted (after quality), quarantined by reason, verdict.
-
-    ``failing_values`` holds a few sample values per failed expectation, masked (ID numbers,
-    names and other ``sensitive`` columns of the schema): the quality log keeps them raw in bronze.
-    """
+    """:func:`gridrisk.quality.summary.quality_rows` of ``ds``, read with Spark."""
     ingest = {r["dataset"]: r for r in _read_log(spark, profile, INGEST_LOG, ds)}
     checks = {r["dataset"]: r for r in read_quality_log(spark, profile, ds)}
     counts: list[tuple[str, str, int]] = []
@@ -249,11 +245,7 @@ def summary(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, 
     if lake.table_exists(spark, qpath):
         counts = [(r["dataset"], r["reason_code"], int(r["count"])) for r in
                   lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).groupBy("dataset", "reason_code").count().collect()]
-    rows = quality_rows(ingest.values(), checks.values(), counts)
-    for row in rows:
-        q = checks.get(row["dataset"])
-        row["failing_values"] = {} if q is None else masked_samples(row["dataset"], json.loads(q["expectations"] or "[]"))
-    return rows
+    return quality_rows(ingest.values(), checks.values(), counts)
 
 
 def _failed_line(name: str, samples: list[str] | None) -> str:
