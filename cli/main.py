@@ -143,7 +143,7 @@ def check_inbox(prof: Profile, ds: str, datasets: list[str] | None) -> None:
 
 
 def print_ingest_summary(results: list[dict[str, Any]], prof: Profile) -> None:
-    from cli.render import table
+    from gridrisk.texttable import table
 
     rows = []
     for r in results:
@@ -275,7 +275,7 @@ def explain_link(prof: Profile, ds: str, dataset: str, record_key: str) -> int:
 def cmd_flags(args: argparse.Namespace) -> int:
     """Flags open on a date (Delta time travel), for analysts: masked, with the fuller explanation."""
     from cli import analyst
-    from cli.render import table
+    from gridrisk.texttable import table
 
     prof = _profile(args)
     answer = analyst.flags_as_of(prof, args.as_of, statuses=args.status or ["open"], rules=args.rule or [],
@@ -300,7 +300,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     """gold risk_summary of a date: flags per rule × city × district, for analysts' reports."""
     from cli import analyst
-    from cli.render import table
+    from gridrisk.texttable import table
 
     prof = _profile(args)
     rows = analyst.risk_summary(prof, args.date, unit=args.unit)

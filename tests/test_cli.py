@@ -333,7 +333,7 @@ def test_flags_as_of_each_date_are_that_days_flags(lake, capsys):
 
 def after_cell(line: str, cell: int) -> str:
     """What ``line`` shows from terminal cell ``cell`` on."""
-    from cli.render import display_width
+    from gridrisk.texttable import display_width
 
     for i in range(len(line) + 1):
         if display_width(line[:i]) >= cell:
@@ -342,7 +342,7 @@ def after_cell(line: str, cell: int) -> str:
 
 
 def test_explanations_wrap_to_the_terminal_instead_of_being_cut(lake, monkeypatch, capsys):
-    from cli.render import display_width
+    from gridrisk.texttable import display_width
 
     monkeypatch.setenv("COLUMNS", "140")
     rc, out, _ = run(["flags", "--as-of", D1, "--analyst"], capsys)
@@ -357,7 +357,7 @@ def test_explanations_wrap_to_the_terminal_instead_of_being_cut(lake, monkeypatc
 
 
 def test_chinese_columns_line_up(lake, capsys):
-    from cli.render import display_width
+    from gridrisk.texttable import display_width
 
     rc, out, _ = run(["summary", "--date", D1], capsys)
     assert rc == 0 and "江宁区" in out and "六合区" in out  # the districts are named

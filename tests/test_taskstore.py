@@ -39,6 +39,7 @@ from gridrisk.taskstore.sla import (
     parse_duration,
     sla_from_dict,
 )
+from gridrisk.texttable import display_width
 
 PG_ENV = "GRIDRISK_TEST_PG_DSN"
 HOW_TO_START_PG = 'start one with: eval "$(bash .ci/postgres.sh start)"'
@@ -635,11 +636,17 @@ def test_the_postgres_description_hides_the_password(pg_dsn: str) -> None:
 def test_table_and_detail_read_well(store: TaskStore) -> None:
     store.upsert_tasks([make_task(1), make_task(2, explanation="危化品车辆苏A12345在实验小学门口200米内停车15分钟，请核查运输情况、押运人员资质并登记")])
     walk(store, "task-0001", ("dispatched", at(8, 9, 1)), ("signed", at(8, 9, 2)))
-    table = format_task_table(store.list_tasks("320115"))
+    table = format_task_table(store.list_tasks("320115"), width=120)
     lines = table.splitlines()
     assert lines[0].split() == ["id", "rule", "address", "explanation", "priority", "deadline", "status"]
     assert "task-0001" in lines[2] and "签收 signed" in lines[2] and "2026-10-13 17:30" in lines[2]
-    assert "P3" in lines[3] and "…" in lines[3] and "立案 filed" in lines[3]
+    second = next(i for i, line in enumerate(lines) if line.startswith("task-0002"))
+    assert "P3" in lines[second] and "立案 filed" in lines[second]
+    # The long explanation is wrapped to the width, in display cells (a Chinese character is
+    # two), never cut: its continuation lines hold the rest, down to its last clause.
+    assert "…" not in table and max(display_width(line) for line in lines) <= 120
+    rest = "".join(line.strip() for line in lines[second + 1:])
+    assert lines[second].split()[3] + rest == "危化品车辆苏A12345在实验小学门口200米内停车15分钟，请核查运输情况、押运人员资质并登记"
     task = store.get("task-0001")
     assert task is not None
     detail = format_task_detail(task, store.events(task.task_id))

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from tabulate import tabulate
 
 from gridrisk.taskstore.model import STATUS_LABELS, Task, TaskEvent, allowed_next
+from gridrisk.texttable import table
 
 SHORT_ID = 10
-EXPLANATION_WIDTH = 36
 
 
 def short_ids(task_ids: Sequence[str]) -> list[str]:
@@ -46,22 +46,21 @@ def _status(status: str) -> str:
     return f"{STATUS_LABELS[status]} {status}"
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def format_task_table(tasks: Iterable[Task], width: int | None = None) -> str:
+    """One row per task: id (short), rule, address, explanation, priority, deadline, status.
 
-
-def format_task_table(tasks: Iterable[Task]) -> str:
-    """One row per task: id (short), rule, address, explanation, priority, deadline, status."""
+    The explanation is wrapped to the terminal's (or ``width``) cells, never cut: its last
+    clause is often the one that says why the rule fired.
+    """
     tasks = list(tasks)
     rows = [
-        (short, t.rule_id, t.address_code or "", _clip(t.explanation, EXPLANATION_WIDTH),
-         f"P{t.priority}", _when(t.deadline), _status(t.status))
-        for short, t in zip(short_ids([t.task_id for t in tasks]), tasks)
+        (short, t.rule_id, t.address_code or "", t.explanation, f"P{t.priority}", _when(t.deadline), _status(t.status))
+        for short, t in zip(short_ids([t.task_id for t in tasks]), tasks, strict=True)
     ]
     if not rows:
         return "(no tasks)"
     headers = ("id", "rule", "address", "explanation", "priority", "deadline", "status")
-    return str(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    return table(rows, headers, wrap_column=3, width=width)
 
 
 def format_task_detail(task: Task, events: Sequence[TaskEvent]) -> str:
