@@ -410,30 +410,27 @@ def quality_rows(ingest_log: pd.DataFrame, quality_log: pd.DataFrame, quarantine
     """Per dataset of one day: rows read, accepted (after quality), quarantined by reason, verdict.
 
     ``quarantine_counts``: (dataset, reason_code, rows); ``departments``: dataset → department.
-    The same figures as ``gridrisk quality`` (``jobs.quality.validate.summary``).
+    :func:`gridrisk.quality.summary.quality_rows` — the figures of ``gridrisk quality`` — as a
+    table with the department and the reasons and failed expectations as text.
     """
-    reasons: dict[str, dict[str, int]] = {}
-    for rec in quarantine_counts.to_dict("records"):
-        reasons.setdefault(rec["dataset"], {})[rec["reason_code"]] = int(rec["rows"])
-    ingest = {r["dataset"]: r for r in ingest_log.to_dict("records")}
-    checks = {r["dataset"]: r for r in quality_log.to_dict("records")}
-    rows = []
-    for dataset in sorted(set(ingest) | set(checks)):
-        log, q = ingest.get(dataset, {}), checks.get(dataset)
-        by_reason = dict(sorted(reasons.get(dataset, {}).items(), key=lambda kv: (-kv[1], kv[0])))
-        read = int(log.get("rows_read") or 0)
-        quarantined = sum(by_reason.values())
-        failed = [] if q is None or q.get("failed_expectations") is None else [str(x) for x in q["failed_expectations"]]
-        rows.append({
-            "department": departments.get(dataset, "").split(" ")[0] or "-",
-            "dataset": dataset, "ingest_status": log.get("status", "-"), "rows_read": read,
-            "rows_accepted": read - quarantined if log.get("status") == "loaded" else 0,
-            "rows_quarantined": quarantined,
-            "by_reason": "; ".join(f"{k}: {v}" for k, v in by_reason.items()),
-            "suite": "-" if q is None else ("pass" if q["success"] else "FAIL"),
-            "bad_share": None if q is None or pd.isna(q.get("bad_share")) else float(q["bad_share"]),
-            "failed_expectations": ", ".join(failed),
-        })
+    from gridrisk.quality.summary import quality_rows as summary_rows
+
+    def plain(v: Any) -> Any:  # Arrow lists arrive as arrays, nulls as NaN
+        if hasattr(v, "tolist") and not isinstance(v, str):
+            v = v.tolist()
+        return v if isinstance(v, list) or not pd.isna(v) else None
+
+    def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return [{k: plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+
+    rows = [{
+        "department": departments.get(r["dataset"], "").split(" ")[0] or "-",
+        **{k: r[k] for k in ("dataset", "ingest_status", "rows_read", "rows_accepted", "rows_quarantined", "suite")},
+        "by_reason": "; ".join(f"{k}: {v}" for k, v in r["quarantined_by_reason"].items()),
+        "bad_share": None if r["bad_share"] is None else float(r["bad_share"]),
+        "failed_expectations": ", ".join(str(x) for x in r["failed_expectations"]),
+    } for r in summary_rows(records(ingest_log), records(quality_log),
+                            ((c["dataset"], c["reason_code"], c["rows"]) for c in quarantine_counts.to_dict("records")))]
     cols = ["department", "dataset", "ingest_status", "rows_read", "rows_accepted", "rows_quarantined", "by_reason",
             "suite", "bad_share", "failed_expectations"]
     out = pd.DataFrame(rows, columns=cols)
