@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java demo test test-fast test-spark lint serve airflow bench-generate bench-ingest bench-report accuracy clean
+.PHONY: help venv java jars demo test test-fast test-spark lint serve airflow bench-generate bench-ingest bench-report accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -24,11 +24,17 @@ venv: $(VENV)/.installed ## create .venv: gridrisk[all,dev] and the synth packag
 java: ## check that Java 17 or 21 is there (Spark needs it)
 	@$(PY) -c "from gridrisk.spark import check_java; print('java', check_java(), 'ok')"
 
+jars: venv java ## fetch the Delta Lake jars once (first run only: ~87 MB from Maven Central) and stage them
+	@$(PY) -c "from gridrisk.spark import delta_package, get_spark, staged_jars; staged_jars(delta_package()) or get_spark().stop()"
+
 demo: venv java ## generate a small province and run the whole daily pipeline on it (PERSONS=5000)
 	$(VENV)/bin/gridrisk demo --persons $(or $(PERSONS),5000) $(if $(FRESH),--fresh,)
 
-test: venv java ## run every test tier (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow, slow runs)
-	$(PY) -m pytest -m "slow or not slow"
+# Two workers, a whole test file each (module fixtures are built once): a Spark test leaves a core
+# idle while it waits on the JVM, the generator or a browser. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+test: venv jars ## run every test tier (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow, slow runs)
+	$(PY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: venv ## the no-JVM tier only (config, rules, catalog, IDs, task store): seconds
 	$(PY) -m pytest

@@ -66,6 +66,7 @@ EXTRAS = {
     ],
     "dev": [
         "pytest>=8",
+        "pytest-xdist>=3.6",  # make test: two workers, whole files each (a Spark test leaves a core idle)
         "ruff>=0.6",
         "mypy>=1.10",
         "shapely>=2",  # tests/test_generate.py checks the grid geometry

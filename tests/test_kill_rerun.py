@@ -5,6 +5,11 @@ The pipeline runs as a user runs it (``gridrisk run`` in a process of its own, o
 slice's deliveries); the whole process group — Python and its Spark JVM — is killed with SIGKILL
 once the stage has started. Delta commits are atomic and task ids deterministic, so the re-run
 must converge on the undisturbed result whatever the moment of the kill.
+
+One lake takes the three kills in turn: the run killed in silver never reached the rules, so the
+next run, killed in the rules, is the first to write gold; it never reached publish, so the run
+after it, killed in publish, is the first to file tasks. Each kill hits its stage's first write,
+as on a fresh lake, and the earlier stages are re-run over what the killed runs left.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ pytestmark = pytest.mark.slow
 STAGES = "ingest,silver,rules,publish"
 
 
+KEY = "test-key"  # the pseudonym key of every run here, killed, re-run or undisturbed
+
+
 def env_for(profile: Profile, root: Path) -> dict[str, str]:
     return {**os.environ, "GRIDRISK_PROFILE": "local", "GRIDRISK_WORKDIR": str(root), "GRIDRISK_LAKE": profile.lake,
             "GRIDRISK_INBOX": profile.inbox, "GRIDRISK_TASK_STORE": profile.task_store,
-            "GRIDRISK_PSEUDONYM_KEY": "test-key", "PYSPARK_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
+            "GRIDRISK_PSEUDONYM_KEY": KEY, "PYSPARK_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
 
 
 def run_pipeline(profile: Profile, root: Path, kill_when: str | None = None, delay_s: float = 0.0) -> str:
@@ -66,25 +74,26 @@ def state(profile: Profile) -> tuple[list[tuple[str, str, str]], list[tuple[str,
             sorted((t.task_id, t.flag_id, t.status) for t in tasks))
 
 
-@pytest.fixture(scope="module")
-def undisturbed(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("undisturbed")
+def test_runs_killed_in_each_stage_then_rerun_leave_no_duplicate_flag_or_task(spark, tmp_path, monkeypatch):
+    from jobs import pipeline
+
+    # The undisturbed result: the same deliveries run once, in this process's Spark session.
+    monkeypatch.setenv("GRIDRISK_PSEUDONYM_KEY", KEY)
+    reference = load_profile("local", env={}, workdir=str(tmp_path / "undisturbed"))
+    build_inbox(reference)
+    pipeline.run_daily(DS, reference, stages=STAGES.split(","))
+    undisturbed = state(reference)
+    assert undisturbed[0] and undisturbed[1]
+
+    root = tmp_path / "killed"
+    root.mkdir()
     profile = load_profile("local", env={}, workdir=str(root))
     build_inbox(profile)
+    for stage, delay_s in (("silver", 1.0), ("rules", 3.0), ("publish", 1.0)):
+        killed = run_pipeline(profile, root, kill_when=f"[{stage}] started", delay_s=delay_s)
+        assert f"[{stage}] started" in killed and "finished in" not in killed, stage
+
     run_pipeline(profile, root)
-    flags, tasks = state(profile)
-    assert flags and tasks
-    return flags, tasks
-
-
-@pytest.mark.parametrize(("stage", "delay_s"), [("silver", 1.0), ("rules", 3.0), ("publish", 1.0)])
-def test_a_run_killed_in_a_stage_then_rerun_leaves_no_duplicate_flag_or_task(tmp_path, undisturbed, stage, delay_s):
-    profile = load_profile("local", env={}, workdir=str(tmp_path))
-    build_inbox(profile)
-    killed = run_pipeline(profile, tmp_path, kill_when=f"[{stage}] started", delay_s=delay_s)
-    assert f"[{stage}] started" in killed and "finished in" not in killed
-
-    run_pipeline(profile, tmp_path)
     flags, tasks = state(profile)
     assert len({f[0] for f in flags}) == len(flags), "a flag is duplicated"
     assert len({t[0] for t in tasks}) == len(tasks) and len({t[1] for t in tasks}) == len(tasks), "a task is duplicated"
