@@ -1,7 +1,7 @@
 """Hazmat rule kinds on hand-built tracks, on both sides of every threshold (issue 11, Tests).
 
 Each test builds silver ``vehicle_points`` rows for several plates — one plate per case — and
-evaluates one rule of conf/rules/pending/hazmat.yaml once; the plates that fire are the cases
+evaluates one rule of conf/rules/hazmat.yaml once; the plates that fire are the cases
 across the threshold.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
@@ -30,13 +29,9 @@ GRID = "320500000000001"
 @pytest.fixture(scope="module")
 def rules():
     from gridrisk.rules.kinds import KINDS
-    from gridrisk.rules.kinds.fire import FIRE_KINDS
-    from gridrisk.rules.kinds.hazmat import HAZMAT_KINDS
     from gridrisk.rules.model import load_rules
 
-    kinds = {**KINDS, **{k.name: k for k in HAZMAT_KINDS + FIRE_KINDS}}
-    folder = Path(__file__).resolve().parents[1] / "conf" / "rules" / "pending"
-    return load_rules(folder, kinds=kinds), kinds
+    return load_rules(), KINDS
 
 
 def ts(hms: str, day: str = DAY) -> dt.datetime:
