@@ -12,9 +12,10 @@ For the logical date ``ds`` every enabled rule whose inputs exist is evaluated, 
   conf/sla.yaml instead of re-opening.
 
 Compound rules (``compound:`` in conf/rules) then raise the severity of a flag whose subject
-meets another flag (a person rule hit on an occupant of a group rental): ``rule_severity`` keeps
-the rule's own, ``severity`` the escalated one that picks route and priority, ``escalated_by``
-and ``escalation_note`` say why.
+meets another flag — a person rule hit on an occupant of a group rental (``lives_in``), a fire
+unit in a grid with one (``same_grid``), a hazmat vehicle whose waybill crew includes a flagged
+person (``crew_of``): ``rule_severity`` keeps the rule's own, ``severity`` the escalated one that
+picks route and priority, ``escalated_by`` and ``escalation_note`` say why.
 
 **Incremental runs** (:mod:`jobs.gold.incremental`): when the table's last run was for the day
 before with the same rule configuration, each rule re-evaluates only the subjects whose inputs
@@ -28,7 +29,7 @@ guards every update). Delta time travel answers "which flags were open on date D
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
@@ -82,11 +83,12 @@ def route_columns(routing: Routing, rules: Iterable[Rule]) -> dict[str, "Column"
 
 def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing, ds: str,
               suppressed: "DataFrame | None" = None, compounds: "list[Compound] | None" = None,
-              occupants: "DataFrame | None" = None) -> "DataFrame":
+              links: "Mapping[str, DataFrame | None] | None" = None) -> "DataFrame":
     """Today's flags (one per rule × subject) in the shape of the gold table. Pure.
 
     ``hits``: rule id → that rule's hits (:func:`gridrisk.rules.kinds.evaluate_rule` shape);
-    ``occupants``: (address_code, person_key) of current occupants, for ``lives_in`` compounds.
+    ``links``: compound mode → its link frame (``source_key``, ``target_key``): current occupants
+    (address → person) for ``lives_in``, the day's waybill crew (person → plate) for ``crew_of``.
     """
     from functools import reduce
 
@@ -96,7 +98,7 @@ def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing,
         F.lit(rule.id).alias("rule_id"), F.lit(rule.version).alias("rule_version"), F.lit(rule.kind).alias("rule_kind"),
         F.lit(rule.title).alias("title"), *HIT_SHAPE) for rule in rules]
     flags = reduce(lambda a, b: a.unionByName(b), parts).withColumnRenamed("severity", "rule_severity")
-    flags = escalate(flags, compounds or [], occupants)
+    flags = escalate(flags, compounds or [], links or {})
     routes = route_columns(routing, rules)
     day = F.lit(ds).cast("date")
     flags = flags.withColumn("flag_id", flag_id(F.col("rule_id"), F.col("subject_key")))
@@ -114,9 +116,19 @@ def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing,
     )
 
 
-def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFrame | None") -> "DataFrame":
+#: Compound modes that meet through a link between two subjects: mode → (the subject type of its
+#: source flags, whether the source's subject key is an address the note may quote). The link
+#: frame of the mode maps ``source_key`` (a source flag's subject) → ``target_key`` (the subject
+#: whose flag is escalated): occupants (address → person) for ``lives_in``, the day's waybill crew
+#: (person → plate) for ``crew_of``. ``same_grid`` needs no link: it meets on the grid code.
+LINKED_MODES: dict[str, tuple[str, bool]] = {"lives_in": ("address", True), "crew_of": ("person", False)}
+
+
+def escalate(flags: "DataFrame", compounds: "list[Compound]", links: "Mapping[str, DataFrame | None]") -> "DataFrame":
     """Apply the compound rules in order: a flag takes the first that applies to it.
 
+    ``links``: mode → its link frame (``source_key``, ``target_key``), see :data:`LINKED_MODES`;
+    a linked mode without its frame today (no occupancy, no waybills) escalates nothing.
     Adds ``severity`` (escalated or the rule's), ``escalated_by`` and ``escalation_note``.
     """
     from pyspark.sql import functions as F
@@ -129,16 +141,19 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
              .withColumn("_escalate", F.lit(None).cast("int")))
     for c in compounds:
         sources = flags.where(F.col("rule_id").isin(*c.source_rules))
-        if c.mode == "lives_in":
-            sources = sources.where(F.col("subject_type") == "address")
-        if c.mode == "lives_in":
-            if occupants is None:
+        if c.mode in LINKED_MODES:
+            source_type, quotes_address = LINKED_MODES[c.mode]
+            link = links.get(c.mode)
+            if link is None:
                 continue
-            meets = (sources.select(F.col("subject_key").alias("address_code"), F.col("rule_id").alias("source_rule"))
-                     .join(occupants.select("address_code", "person_key"), "address_code")
-                     .groupBy(F.col("person_key").alias("_key"))
-                     .agg(F.min(F.struct("address_code", "source_rule")).alias("_m"))
-                     .select("_key", F.col("_m.address_code").alias("_address"), F.lit(None).cast("string").alias("_grid"),
+            address = F.col("subject_key") if quotes_address else F.lit(None).cast("string")
+            meets = (sources.where(F.col("subject_type") == source_type)
+                     .select(F.col("subject_key").alias("source_key"), address.alias("source_address"),
+                             F.col("rule_id").alias("source_rule"))
+                     .join(link.select("source_key", "target_key"), "source_key")
+                     .groupBy(F.col("target_key").alias("_key"))
+                     .agg(F.min(F.struct("source_address", "source_rule")).alias("_m"))
+                     .select("_key", F.col("_m.source_address").alias("_address"), F.lit(None).cast("string").alias("_grid"),
                              F.col("_m.source_rule").alias("_source")))
             key_col = F.col("subject_key")
         else:
@@ -311,6 +326,42 @@ def occupants(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | 
     return occ.where(F.col("person_key").isNotNull()).select("address_code", "person_key").distinct()
 
 
+def crews(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
+    """(person_key, plate_no) of the driver and escort of every non-cancelled waybill whose plan
+    window overlaps ``ds`` — the people entity resolution linked the crew's IDs to."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    crew = _partition(spark, profile, "waybill_crew", ds)
+    if crew is None:
+        return None
+    start = F.lit(ds).cast("timestamp")
+    end = F.lit((dt.date.fromisoformat(ds) + dt.timedelta(days=1)).isoformat()).cast("timestamp")
+    wb = crew.where((F.col("status") != "cancelled") & (F.col("plan_depart_ts") < end) & (F.col("plan_arrive_ts") >= start))
+    return (wb.select(F.col("driver_person_key").alias("person_key"), "plate_no")
+            .unionByName(wb.select(F.col("escort_person_key").alias("person_key"), "plate_no"))
+            .where(F.col("person_key").isNotNull()).distinct())
+
+
+def compound_links(spark: "SparkSession", profile: Profile, ds: str, compounds: "list[Compound]"
+                   ) -> "dict[str, DataFrame | None]":
+    """The link frame of every linked mode the compounds use (``source_key``, ``target_key``)."""
+    from pyspark.sql import functions as F
+
+    out: dict[str, DataFrame | None] = {}
+    modes = {c.mode for c in compounds}
+    if "lives_in" in modes:
+        occ = occupants(spark, profile, ds)
+        out["lives_in"] = None if occ is None else occ.select(F.col("address_code").alias("source_key"),
+                                                              F.col("person_key").alias("target_key"))
+    if "crew_of" in modes:
+        crew = crews(spark, profile, ds)
+        out["crew_of"] = None if crew is None else crew.select(F.col("person_key").alias("source_key"),
+                                                               F.col("plate_no").alias("target_key"))
+    return out
+
+
 def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) -> dict[str, Any]:
     import datetime as dt
     from functools import reduce
@@ -353,7 +404,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
             modes[rule.id] = "full"
     today = transform(hits, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
-                      occupants(spark, profile, ds) if compounds else None)
+                      compound_links(spark, profile, ds, compounds))
     evaluated = [r.id for r in ready]
     metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
     if cached:  # one job counts what every incremental rule re-evaluated
