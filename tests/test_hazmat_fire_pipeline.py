@@ -94,6 +94,8 @@ def test_a_fault_open_across_days_is_flagged_then_cleared_through_the_pipeline(s
                     ("addresses", "fire_units", "fire_events"), "loaded")
         assert "skipped" not in out["fire_state"], out["fire_state"]
         assert "fire.fault_open" in out["rules"]["evaluated"]
+        # an event kind is never carried incrementally: a fault not re-sent must still be judged
+        assert out["rules"]["mode"]["fire.fault_open"] == ("full" if ds == DAY1 else "full (event kind: recomputed every day)")
         assert set(HAZMAT) <= set(out["rules"]["skipped"])  # no GPS, no waybills: said, not resolved
         rows = lake.read(spark, profile, "gold", "risk_flags").where("rule_id = 'fire.fault_open'").collect()
         states[ds] = ({r["subject_key"]: (r["status"], str(r["last_seen"]), r["explanation"]) for r in rows},

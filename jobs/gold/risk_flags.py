@@ -392,17 +392,18 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
     for rule in ready:
         kind_inputs = KINDS[rule.kind].input_names()
-        if chain and rule.id in evaluated_before:
+        if chain and KINDS[rule.kind].incremental and rule.id in evaluated_before:
             for name in kind_inputs:
                 if name not in prev_inputs:
                     prev_inputs[name] = _partition(spark, profile, name, prev_ds)
-        if chain and rule.id in evaluated_before and all(prev_inputs[name] is not None for name in kind_inputs):
+        if (chain and KINDS[rule.kind].incremental and rule.id in evaluated_before
+                and all(prev_inputs[name] is not None for name in kind_inputs)):
             modes[rule.id] = "incremental"  # its count is added after the merge
             hits[rule.id], keys = incremental.evaluate(rule, changes, carried_flags(spark, path, rule, prev_ds), prev_ds, ds)
             cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
         else:
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
-            modes[rule.id] = "full"
+            modes[rule.id] = "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)"
     today = transform(hits, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
                       compound_links(spark, profile, ds, compounds))
     evaluated = [r.id for r in ready]

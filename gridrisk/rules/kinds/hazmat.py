@@ -68,6 +68,7 @@ class TrackEpisodeKind(RuleKind):
     inputs: ClassVar[tuple[Input, ...]] = (Input(POINTS, lookback_days=1, subject_column="plate_no"),)
     evidence = EPISODE_EVIDENCE
     hourly = True
+    incremental = False
     #: facts beyond EPISODE_FACTS, filled by :meth:`more_facts`
     extra_facts: ClassVar[tuple[str, ...]] = ()
 
@@ -254,6 +255,7 @@ class HazmatFatigue(RuleKind):
     facts = ("plate", "road", "start", "end", "span", "kind", "daily_moving", "limit")
     evidence = EPISODE_EVIDENCE
     hourly = True
+    incremental = False
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         from pyspark.sql import Window as W
@@ -342,6 +344,7 @@ class HazmatCrewUnqualified(RuleKind):
     facts = ("plate", "waybill_no", "depart", "waybills", "reasons")
     evidence = ("waybills",)
     hourly = True
+    incremental = False
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         p, day = rule.params, window.day()
@@ -380,6 +383,7 @@ class HazmatCrewAtRisk(RuleKind):
     sensitive_facts = ("registries",)
     sensitive_evidence = ("registry",)
     hourly = True
+    incremental = False
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
