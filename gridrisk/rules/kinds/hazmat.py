@@ -7,7 +7,7 @@ run of consecutive reports for which the kind's condition holds (:mod:`gridrisk.
 quotes the worst episode (the longest) in its explanation — plate, road, times, numbers — and
 carries every episode, the reports of the worst one and a GeoJSON LineString of each stretch as
 evidence. It is placed in the grid of the worst episode's first report (for a sensitive stop: the
-stop, which lies within the rule's distance of the place).
+grid of the place, which the stop lies within the rule's distance of).
 
 Only reports that passed the silver checks reach these kinds: a flag is never built on a
 corrupt point.
@@ -86,6 +86,10 @@ class TrackEpisodeKind(RuleKind):
         """Extra per-episode aggregates (over the episode's reports) the facts may quote."""
         return {}
 
+    def placed_in(self, first: "Column") -> "Column":
+        """The grid a flag goes to: that of the worst episode's first report (``first``)."""
+        return first["grid_code"]
+
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         points, condition, key = self.condition(track_input(window, inputs), rule, inputs)
         eps = episodes(points, condition, key, self.aggregates())
@@ -109,7 +113,7 @@ class TrackEpisodeKind(RuleKind):
             **self.more_facts(rule),
         }
         return Hits(frame=w, subject_key=F.col("plate_no"), severity=F.lit(rule.severity),
-                    grid_code=first["grid_code"], lon=first["lon"], lat=first["lat"], facts=facts,
+                    grid_code=self.placed_in(first), lon=first["lon"], lat=first["lat"], facts=facts,
                     evidence={"episodes": F.col("all_episodes"),
                               "track": F.transform("track", lambda p: p.withField("gps_ts", _ts(p["gps_ts"]))),
                               "track_geojson": F.col("track_geojson")})
@@ -173,7 +177,12 @@ class HazmatSensitiveStop(TrackEpisodeKind):
     facts = (*EPISODE_FACTS, "place_id", "place_category", "distance_m")
 
     def aggregates(self) -> dict[str, "Column"]:
-        return {"min_distance_m": F.min("place_distance_m"), "place_category": F.first("place_category")}
+        return {"min_distance_m": F.min("place_distance_m"), "place_category": F.first("place_category"),
+                "place_grid_code": F.first("place_grid_code", ignorenulls=True)}
+
+    def placed_in(self, first: "Column") -> "Column":
+        """The grid of the place (domain.md §5: the grid of that place), else the stop's."""
+        return F.coalesce(F.col("place_grid_code"), first["grid_code"])
 
     def condition(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> tuple["DataFrame", "Column", "Column | None"]:
         near = F.col("place_distance_m") <= F.lit(float(rule.params["within_m"]))
