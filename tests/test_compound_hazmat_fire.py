@@ -12,6 +12,7 @@ policy: the note names neither the person rule, the person nor the person's addr
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -93,3 +94,36 @@ def test_the_escalated_tasks_route_by_the_new_severity_and_disclose_nothing_of_t
     task = publish_tasks.task_from_flag(Row(**{**unit, "first_seen": dt.date(2026, 11, 2), "opened_on": dt.date(2026, 11, 2)}),
                                         dt.datetime(2026, 11, 3, 1, 0), rules["fire.fault_open"].task_evidence, DS)
     assert (task.department, task.receiving_level, task.receiving_unit, task.severity) == ("消防救援", "grid", GRID_A, "high")
+
+
+def test_a_crew_at_risk_task_tells_transport_what_to_check_and_nothing_of_the_registry(spark):
+    """The flag keeps the registry rows for analysts; the task carries the waybill only."""
+    from pyspark.sql import Row
+
+    from gridrisk.rules.kinds import evaluate_rule
+
+    rules = load_rules()
+    rule = rules["hazmat.crew_at_risk"]
+    d = dt.date.fromisoformat(DS)
+    registry = spark.createDataFrame(
+        [(d, "pk-escort", "exact", "王*", "mental", "M1", 3, True, d, "在管", None, None, None, None)],
+        "ds date, person_key string, link_method string, name_masked string, registry string, record_key string, "
+        "risk_level int, has_incident_history boolean, last_followup_date date, management_status string, "
+        "control_status string, last_use_date date, rehab_release_date date, decision_date date")
+    crew = spark.createDataFrame(
+        [(d, "W1", "苏A00009", "arrived", dt.datetime(2026, 11, 2, 8), dt.datetime(2026, 11, 2, 10), "汽油", "pk-driver",
+          "pk-escort", True, "32011510100100040001", GRID_A, 118.8, 31.9, 118.9, 31.9)],
+        "ds date, waybill_no string, plate_no string, status string, plan_depart_ts timestamp, plan_arrive_ts timestamp, "
+        "goods_name string, driver_person_key string, escort_person_key string, has_escort boolean, "
+        "load_address_code string, load_grid_code string, load_lon double, load_lat double, unload_lon double, unload_lat double")
+    hits = {rule.id: evaluate_rule({"waybill_crew": crew, "person_registry": registry}, rule, DS)}
+    (flag,) = risk_flags.transform(hits, [rule], load_routing(), DS).collect()
+    assert json.loads(flag["evidence"])["registry"][0]["risk_level"] == 3  # analysts see why, in gold
+    row = Row(**{**flag.asDict(), "first_seen": d, "opened_on": d})
+    task = publish_tasks.task_from_flag(row, dt.datetime(2026, 11, 3, 1, 0), rule.task_evidence, DS)
+    assert set(task.evidence) == {"waybills", "first_seen"}
+    assert (task.department, task.severity, task.receiving_unit) == ("公安", "critical", GRID_A[:6])
+    sent = task.title + task.explanation + str(task.evidence)
+    for secret in ("mental", "王*", "M1", "精神", "危险性", "肇事"):
+        assert secret not in sent
+    assert "苏A00009" in task.explanation and "W1" in task.explanation
