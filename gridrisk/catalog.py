@@ -15,7 +15,7 @@ Example:
     >>> CATALOG.stage("silver").bronze_inputs
     ('housing_units', 'residence_registrations', 'addresses')
     >>> [s.name for s in CATALOG.downstream_of("bronze.addresses")]
-    ['silver', 'link', 'publish']
+    ['silver', 'link', 'vehicle_tracks', 'fire_state', 'publish']
 """
 
 from __future__ import annotations
@@ -210,6 +210,25 @@ _TABLES: tuple[Table, ...] = (
     Table("silver", "person_registry", ("ds",), "link", "mental-health and drug registry entries by person key (no diagnosis)",
           restricted=True),
     Table("silver", "person_profile", ("ds",), "link", "birth date, home address and grid per person key"),
+    # Hazmat vehicles (jobs/silver/vehicle_tracks.py): plates are vehicle registrations, not people;
+    # the waybills' certificate numbers are registry details.
+    Table("silver", "vehicle_points", ("ds",), "vehicle_tracks",
+          "good GPS reports of the day's delivery, one per (plate, time), with grid, nearest road and class, sensitive place"),
+    Table("silver", "gps_rejects", ("ds",), "vehicle_tracks", "GPS reports rejected with the reason, file and row"),
+    Table("silver", "waybill_crew", ("ds",), "vehicle_tracks",
+          "waybills of the day and the day before (latest state) with their crew's person keys and certificate numbers",
+          restricted=True),
+    Table("silver", "vehicle_periods", ("ds",), "vehicle_tracks",
+          "driving and resting periods overlapping the day (a trip across midnight whole) with their waybill and crew"),
+    # Fire-networked units (jobs/silver/fire_state.py): units and devices, no personal data.
+    Table("silver", "fire_event_history", ("ds",), "fire_state",
+          "fire events still open or ended within the history window, latest state, carried across days"),
+    Table("silver", "fire_event_rejects", ("ds",), "fire_state", "fire events of the day's delivery rejected with the reason"),
+    Table("silver", "fire_open_conditions", ("ds",), "fire_state",
+          "(unit, device, condition) open at the end of the day: since when, hours open, the oldest event"),
+    Table("silver", "fire_false_alarms", ("ds",), "fire_state", "devices with confirmed false fire alarms, most within 24 h"),
+    Table("silver", "fire_unit_state", ("ds",), "fire_state",
+          "every registered fire unit with its grid, last inspection, network status and open conditions"),
     Table("gold", "risk_flags", ("rule_id",), "rules", "one row per rule × subject, MERGEd daily, time-travel by ds"),
     Table("gold", "risk_summary", ("ds",), "rules", "open/new/resolved flags per rule × city × district"),
 )
@@ -226,9 +245,23 @@ _STAGES: tuple[Stage, ...] = (
           # persons anchors identities and addresses places them; any other department may be late
           # or broken: its records are not linked today and the facts (and rules) it feeds skip.
           gate="each", required=("persons", "addresses")),
+    # A late or broken GPS, waybill or vehicle-register delivery skips this stage, and with it only
+    # the hazmat rules (their inputs are missing today); the crew's person keys come from link.
+    Stage("vehicle_tracks", "jobs.silver.vehicle_tracks",
+          (*_bronze("gps_points", "hazmat_vehicles", "waybills", "grids", "roads", "sensitive_places", "addresses"),
+           "silver.person_records"),
+          ("silver.vehicle_points", "silver.gps_rejects", "silver.waybill_crew", "silver.vehicle_periods"),
+          "hazmat GPS reports checked and placed (grid, road, sensitive place), cut into periods, waybills with their crew"),
+    # A late fire_events or fire_units delivery skips this stage and so only the fire rules.
+    Stage("fire_state", "jobs.silver.fire_state", _bronze("fire_events", "fire_units", "addresses"),
+          ("silver.fire_event_history", "silver.fire_event_rejects", "silver.fire_open_conditions",
+           "silver.fire_false_alarms", "silver.fire_unit_state"),
+          "fire events carried across days: open conditions, false alarms, unit state"),
     Stage("rules", "jobs.gold.risk_flags",
           ("silver.housing_occupancy", "silver.rented_units", "silver.person_records", "silver.person_licences",
-           "silver.person_qualifications", "silver.person_registry", "silver.person_profile"),
+           "silver.person_qualifications", "silver.person_registry", "silver.person_profile",
+           "silver.vehicle_points", "silver.waybill_crew", "silver.fire_event_history", "silver.fire_open_conditions",
+           "silver.fire_unit_state"),
           ("gold.risk_flags", "gold.risk_summary"),
           "the risk rules → gold flags (a rule whose own input is missing is skipped) and the daily summary", gate="none"),
     Stage("publish", "jobs.gold.publish_tasks", ("gold.risk_flags", "bronze.addresses", "bronze.grids"), (),

@@ -131,6 +131,8 @@ class SpatialIndex:
         self.place_lat = np.array([p[4] for p in ref.places], dtype="float64")
         px, py = project(self.place_lon, self.place_lat)
         self.place_tree = shapely.STRtree(shapely.points(px, py))
+        #: the grid each place lies in (a stop near it is the business of that grid's worker)
+        self.place_grids = self.grid_of(self.place_lon, self.place_lat)
 
     def grid_of(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Grid code per point (None outside every grid); on a shared boundary the smallest code."""
@@ -198,6 +200,7 @@ class SpatialIndex:
             "place_id": pick(self.place_ids, place_i, has_place),
             "place_category": pick(self.place_categories, place_i, has_place),
             "place_distance_m": np.where(has_place, np.round(place_d, 1), np.nan),
+            "place_grid_code": pick(self.place_grids, place_i, has_place),
         }
 
 
@@ -223,7 +226,7 @@ def in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 ANNOTATION_FIELDS = (
     ("grid_code", "string"), ("road_id", "string"), ("road_name", "string"), ("road_class", "string"),
     ("road_distance_m", "double"), ("place_id", "string"), ("place_category", "string"),
-    ("place_distance_m", "double"),
+    ("place_distance_m", "double"), ("place_grid_code", "string"),
 )
 
 

@@ -1,6 +1,6 @@
 """The daily pipeline's stages, as the CLI and Airflow call them.
 
-    ingest (one dataset or all) → silver → link → rules → publish → report
+    ingest (one dataset or all) → silver → link → vehicle_tracks → fire_state → rules → publish → report
 
 What each stage reads and writes is declared once, in :mod:`gridrisk.catalog`; the stage map
 :data:`STAGE_FUNCTIONS` below says which function runs it, and a test keeps the two in step.
@@ -250,6 +250,25 @@ def link(ds: str, profile: Profile) -> Summary:
     return _gated("link", link_persons.run, ds, profile)
 
 
+def vehicle_tracks(ds: str, profile: Profile) -> Summary:
+    """Silver hazmat tracks for ``ds``: GPS reports checked and placed in their grid, on their road
+    and near sensitive places, cut into periods; the waybills with their crew's person keys.
+    Skipped when a GPS, waybill, vehicle-register or reference delivery is missing (the hazmat
+    rules then skip, and only they)."""
+    from jobs.silver import vehicle_tracks as job
+
+    return _gated("vehicle_tracks", job.run, ds, profile)
+
+
+def fire_state(ds: str, profile: Profile) -> Summary:
+    """Silver fire state for ``ds``: the event history carried across days, the conditions open at
+    the day's end, false alarms, the units with their grid. Skipped (and with it only the fire
+    rules) when fire_events, fire_units or addresses are missing."""
+    from jobs.silver import fire_state as job
+
+    return _gated("fire_state", job.run, ds, profile)
+
+
 def rules(ds: str, profile: Profile, full: bool = False) -> Summary:
     """The risk rules for ``ds`` → gold risk_flags (incremental unless ``full``), then gold risk_summary."""
     from jobs.gold import risk_flags, risk_summary
@@ -289,6 +308,8 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
     "ingest": ingest,
     "silver": silver,
     "link": link,
+    "vehicle_tracks": vehicle_tracks,
+    "fire_state": fire_state,
     "rules": rules,
     "publish": publish,
     "report": report,
@@ -332,5 +353,5 @@ def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] |
     return out
 
 
-__all__ = ["STAGES", "STAGE_FUNCTIONS", "DatasetProgress", "check_config", "ingest", "silver", "link", "rules", "publish", "run_daily",
-           "run_stage"]
+__all__ = ["STAGES", "STAGE_FUNCTIONS", "DatasetProgress", "check_config", "fire_state", "ingest", "link", "publish", "rules",
+           "run_daily", "run_stage", "silver", "vehicle_tracks"]

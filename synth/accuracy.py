@@ -10,6 +10,11 @@ YAML alone) is reported as "no truth": its flags are counted but not judged, and
 precision or recall. The rules the truth covers are those of ``<truth>/manifest.json``
 (``planted_per_date``).
 
+Vehicle and fire-unit subjects (the hazmat and fire rules) are explained from the silver tables
+of the ``vehicle_tracks`` and ``fire_state`` stages: the plate's accepted and rejected GPS
+reports, its waybills and crew data problems; the unit's registration, open conditions and
+rejected events (:func:`silver_subject_reasons`).
+
 Reasons come from ``<truth>/<YYYYMMDD>/person_records.csv`` (which department records each true
 person has, and how each record's ID was damaged) and, when the pipeline wrote it, silver
 ``person_records`` (how each record was linked). A missed person is explained by their records
@@ -213,10 +218,13 @@ class Explainer:
     """
 
     def __init__(self, person_records: Mapping[str, list[PersonRecord]] | None,
-                 silver: SilverLinks | DataFrame | None = None, key: bytes | None = None) -> None:
+                 silver: SilverLinks | DataFrame | None = None, key: bytes | None = None,
+                 others: Mapping[tuple[str, str], str] | None = None) -> None:
         self.person_records = person_records
         self.silver = _as_silver(silver)
         self.key = key
+        #: (subject type, subject key) → what silver holds for a vehicle or fire unit subject
+        self.others = others or {}
 
     def _key_of(self, true_id: str) -> str | None:
         return privacy.person_key(true_id, self.key) if self.key is not None else None
@@ -237,7 +245,7 @@ class Explainer:
     def miss(self, subject_type: str, subject: str) -> str:
         """Why a planted subject (``subject``: as in flags.csv, a true ID for persons) was not flagged."""
         if subject_type != "person":
-            return NOT_PERSON
+            return self.others.get((subject_type, subject), NOT_PERSON)
         if self.person_records is None:
             return "no person_records.csv in the truth to explain with"
         records = self.person_records.get(subject, [])
@@ -277,7 +285,7 @@ class Explainer:
     def false_positive(self, subject_type: str, subject_key: str) -> str:
         """Why the pipeline may have flagged ``subject_key`` (a person key for persons) that was not planted."""
         if subject_type != "person":
-            return NOT_PERSON
+            return self.others.get((subject_type, subject_key), NOT_PERSON)
         parts = []
         true_id = self.id_of_key.get(subject_key)
         if true_id is not None:
@@ -328,6 +336,101 @@ def _silver_for(spark: SparkSession, profile: Profile, ds: str, person_keys: set
     return SilverLinks.from_dataframe(lake.read_partition(spark, profile, "silver", "person_records", ds).where(cond))
 
 
+def _optional(spark: SparkSession, profile: Profile, table: str, ds: str) -> DataFrame | None:
+    from gridrisk import lake
+
+    if not lake.table_exists(spark, profile.table_path("silver", table)):
+        return None
+    return lake.read_partition(spark, profile, "silver", table, ds)
+
+
+def _counted(pairs: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"{k} ×{n}" for k, n in sorted(pairs))
+
+
+def vehicle_reason(plate: str, accepted: int, span: tuple[Any, Any] | None, rejected: Mapping[str, int],
+                   waybills: int, crew_problems: Iterable[str]) -> str:
+    """What silver holds for a hazmat vehicle that was missed or flagged in excess. Pure."""
+    problems = sorted(set(crew_problems))
+    parts = [f"{accepted} GPS reports accepted" + (f" ({span[0]} – {span[1]})" if span and accepted else "")]
+    if rejected:
+        parts.append(f"{sum(rejected.values())} rejected: {_counted(rejected.items())}")
+    parts.append(f"{waybills} waybill(s) in waybill_crew")
+    if problems:
+        parts.append("crew data problem: " + "; ".join(problems))
+    if not accepted and not waybills:
+        hint = "the plate has no accepted report and no waybill: check the GPS delivery and the vehicle register"
+    elif problems:
+        hint = "a crew ID linked to nobody is a data problem, not a rule hit"
+    else:
+        hint = "inputs present: a rule or silver-track defect, or the truth's reading differs — investigate"
+    return f"plate {plate}: " + "; ".join(parts) + " — " + hint
+
+
+def unit_reason(subject: str, registered: bool, conditions: Iterable[tuple[str, float]], rejected: Mapping[str, int],
+                last_inspection: Any = None) -> str:
+    """What silver holds for a fire unit / device subject that was missed or flagged in excess. Pure."""
+    if not registered:
+        return f"unit {subject.split('/')[0]} not in silver fire_unit_state (not in the fire unit register on that day)"
+    opened = ", ".join(f"{c} open {h:g} h at day end" for c, h in sorted(conditions)) or "no condition open at day end"
+    parts = [opened, f"last inspection {last_inspection}"]
+    if rejected:
+        parts.append(f"events rejected: {_counted(rejected.items())}")
+    return f"{subject}: " + "; ".join(parts) + " — inputs present: a rule or fire-state defect, or the truth's reading differs"
+
+
+def silver_subject_reasons(spark: SparkSession, profile: Profile, ds: str, subjects: set[tuple[str, str]]
+                           ) -> dict[tuple[str, str], str]:
+    """(subject type, key) → what the silver hazmat and fire tables hold for that vehicle or
+    fire unit/device on ``ds`` (reports accepted and rejected, waybills and crew problems; open
+    conditions, rejected events, last inspection)."""
+    from pyspark.sql import functions as F
+
+    out: dict[tuple[str, str], str] = {}
+    plates = sorted(k for t, k in subjects if t == "vehicle")
+    if plates:
+        points, rejects, crew = (_optional(spark, profile, t, ds) for t in ("vehicle_points", "gps_rejects", "waybill_crew"))
+        seen = {} if points is None else {r["plate_no"]: (r["n"], (r["a"], r["z"])) for r in points.where(
+            F.col("plate_no").isin(*plates)).groupBy("plate_no").agg(
+            F.count("*").alias("n"), F.min("gps_ts").alias("a"), F.max("gps_ts").alias("z")).collect()}
+        bad: dict[str, dict[str, int]] = {}
+        if rejects is not None:
+            for r in (rejects.where(F.col("plate_no").isin(*plates))
+                      .groupBy("plate_no", F.split("reason", ":").getItem(0).alias("why")).count().collect()):
+                bad.setdefault(r["plate_no"], {})[r["why"]] = r["count"]
+        bills: dict[str, tuple[int, list[str]]] = {}
+        if crew is not None:
+            for r in (crew.where(F.col("plate_no").isin(*plates)).groupBy("plate_no")
+                      .agg(F.countDistinct("waybill_no").alias("n"), F.collect_set("crew_problem").alias("p")).collect()):
+                bills[r["plate_no"]] = (r["n"], [p for p in r["p"] if p])
+        for plate in plates:
+            n, span = seen.get(plate, (0, None))
+            w, problems = bills.get(plate, (0, []))
+            out[("vehicle", plate)] = vehicle_reason(plate, n, span, bad.get(plate, {}), w, problems)
+    keys = sorted(k for t, k in subjects if t == "unit")
+    if keys:
+        units_of = {k: k.split("/")[0] for k in keys}
+        state, conditions, rejects = (_optional(spark, profile, t, ds)
+                                      for t in ("fire_unit_state", "fire_open_conditions", "fire_event_rejects"))
+        ids = sorted(set(units_of.values()))
+        registered = {} if state is None else {r["unit_id"]: r["last_inspection_date"] for r in state.where(
+            F.col("unit_id").isin(*ids)).select("unit_id", "last_inspection_date").collect()}
+        opened: dict[str, list[tuple[str, float]]] = {}
+        if conditions is not None:
+            for r in conditions.where(F.col("unit_id").isin(*ids)).collect():
+                opened.setdefault(r["device_key"], []).append((r["condition"], float(r["open_hours_at_day_end"])))
+                opened.setdefault(r["unit_id"], []).append((r["condition"], float(r["open_hours_at_day_end"])))
+        bad = {}
+        if rejects is not None:
+            for r in rejects.where(F.col("unit_id").isin(*ids)).groupBy("unit_id", "reason").count().collect():
+                bad.setdefault(r["unit_id"], {})[r["reason"]] = r["count"]
+        for key in keys:
+            unit = units_of[key]
+            out[("unit", key)] = unit_reason(key, unit in registered, opened.get(key, []), bad.get(unit, {}),
+                                             registered.get(unit))
+    return out
+
+
 def measure(spark: SparkSession, profile: Profile, truth_dir: Path, ds: str, rules: list[str] | None = None
             ) -> list[RuleAccuracy]:
     """Per rule: the open flags last seen on ``ds`` against the truth, each miss and false positive
@@ -342,18 +445,22 @@ def measure(spark: SparkSession, profile: Profile, truth_dir: Path, ds: str, rul
     for r in flags.select("rule_id", "subject_type", "subject_key").collect():
         fired.setdefault(r["rule_id"], {})[r["subject_key"]] = r["subject_type"]
     return compare(truth_dir, ds, fired, rules, key=lambda: privacy.pseudonym_key(profile.name),
-                   silver=lambda person_keys, record_keys: _silver_for(spark, profile, ds, person_keys, record_keys))
+                   silver=lambda person_keys, record_keys: _silver_for(spark, profile, ds, person_keys, record_keys),
+                   others=lambda subjects: silver_subject_reasons(spark, profile, ds, subjects))
 
 
 def compare(truth_dir: Path | str, ds: str, fired: Mapping[str, Mapping[str, str]], rules: Iterable[str] | None = None,
             key: Callable[[], bytes] | None = None,
-            silver: Callable[[set[str], set[str]], SilverLinks | None] | None = None) -> list[RuleAccuracy]:
+            silver: Callable[[set[str], set[str]], SilverLinks | None] | None = None,
+            others: Callable[[set[tuple[str, str]]], Mapping[tuple[str, str], str]] | None = None) -> list[RuleAccuracy]:
     """Judge ``fired`` (rule → subject key → subject type) against the truth of ``ds``.
 
     ``rules``: the rules to report (default: every rule fired or in the truth); a rule the truth
     does not cover (:func:`truth_rules`) is reported with ``has_truth=False``. ``key`` gives the
     pseudonymisation key (asked for only when a person subject is involved); ``silver`` loads the
-    silver person_records rows of the given person and record keys, for the reasons.
+    silver person_records rows of the given person and record keys, for the reasons; ``others``
+    describes what silver holds for the vehicle and fire-unit subjects missed or flagged in excess
+    (:func:`silver_subject_reasons`).
     """
     truth = read_truth(Path(truth_dir), ds)
     covered = truth_rules(truth_dir, ds)
@@ -397,7 +504,10 @@ def compare(truth_dir: Path | str, ds: str, fired: Mapping[str, Mapping[str, str
         damaged = {r.record_key for ms in missed.values() for _, _, t, subject in ms if t == "person"
                    for r in (people or {}).get(subject, []) if r.id_damage != "none" and r.dataset != "persons"}
         links = silver(person_keys, damaged) if silver is not None else None
-    why = Explainer(people, links, pkey)
+    strangers = {(t, subject) for ms in missed.values() for _, _, t, subject in ms if t != "person"}
+    strangers |= {(t, s) for fs in extra.values() for s, t in fs if t != "person"}
+    described = others(strangers) if others is not None and strangers else {}
+    why = Explainer(people, links, pkey, described)
     return [
         RuleAccuracy(
             rule_id, *counts[rule_id],

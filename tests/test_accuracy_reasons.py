@@ -191,3 +191,35 @@ def test_without_a_truth_manifest_the_rules_in_flags_csv_are_the_covered_ones(tm
     results = {r.rule_id: r for r in compare(tmp_path, DS, {"driver.mental": {"pk": "person"}})}
     assert results["rental.concentrated"].has_truth and results["rental.concentrated"].recall == 0.0
     assert not results["driver.mental"].has_truth  # no key needed: an unjudged rule's subjects are not looked up
+
+
+def test_vehicle_and_fire_unit_misses_say_what_silver_holds(tmp_path):
+    """A hazmat or fire subject missed or flagged in excess is explained from the silver stages'
+    tables (asked once, for exactly those subjects), never with the person-only placeholder."""
+    from synth.accuracy import unit_reason, vehicle_reason
+
+    truth = _truth_with_manifest(tmp_path, ["hazmat.speeding", "fire.fault_open"],
+                                 ["hazmat.speeding,vehicle,苏A00001,90 km/h for 60 s",
+                                  "fire.fault_open,unit,XF1/D1,fault open 30 h"])
+    fired = {"hazmat.speeding": {"苏A00002": "vehicle"}, "fire.fault_open": {}}
+    asked: list[set] = []
+
+    def others(subjects):
+        asked.append(set(subjects))
+        return {("vehicle", "苏A00001"): vehicle_reason("苏A00001", 0, None, {"outside China": 3}, 1, []),
+                ("vehicle", "苏A00002"): vehicle_reason("苏A00002", 120, ("08:00", "09:00"), {}, 1,
+                                                        ["driver ID unusable (truncated) and linked to nobody"]),
+                ("unit", "XF1/D1"): unit_reason("XF1/D1", True, [("fault", 23.5)], {"event time missing": 1}, "2026-06-01")}
+
+    results = {r.rule_id: r for r in compare(truth, DS, fired, others=others)}
+    assert asked == [{("vehicle", "苏A00001"), ("vehicle", "苏A00002"), ("unit", "XF1/D1")}]
+    (plate, _, why), = results["hazmat.speeding"].misses
+    assert plate == "苏A00001" and why.startswith("plate 苏A00001: 0 GPS reports accepted; 3 rejected: outside China ×3")
+    assert "check the GPS delivery" not in why  # it has a waybill
+    (extra, why), = results["hazmat.speeding"].false_positives
+    assert extra == "苏A00002" and "crew data problem: driver ID unusable" in why and "120 GPS reports accepted (08:00 – 09:00)" in why
+    (unit, _, why), = results["fire.fault_open"].misses
+    assert unit == "XF1/D1" and why.startswith("XF1/D1: fault open 23.5 h at day end; last inspection 2026-06-01; "
+                                               "events rejected: event time missing ×1")
+    assert unit_reason("XF9/D1", False, [], {}) == "unit XF9 not in silver fire_unit_state (not in the fire unit register on that day)"
+    assert NOT_PERSON not in format_report(list(results.values()))

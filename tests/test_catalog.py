@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_catalog_is_consistent_and_covers_every_schema():
     assert CATALOG.problems() == []
     assert sorted(BRONZE_DATASETS) == sorted(schema_names())
-    assert STAGES == ("ingest", "silver", "link", "rules", "publish", "report")
+    assert STAGES == ("ingest", "silver", "link", "vehicle_tracks", "fire_state", "rules", "publish", "report")
 
 
 def test_stage_map_equals_the_catalogs_stages():

@@ -102,7 +102,10 @@ def test_person_rules_and_compounds_load_and_their_mistakes_are_listed(tmp_path:
     assert all(r.version >= 1 and r.owner for r in rules.values())
     assert rules["data.licence_not_cancelled"].params["held_more_than_days"] == 30
     assert rules["driver.mental"].task_evidence == ("licences", "person")
-    assert [c.id for c in load_compounds()] == ["compound.person_in_group_rental"]
+    assert [(c.id, c.mode, c.subject_types) for c in load_compounds()] == [
+        ("compound.person_in_group_rental", "lives_in", ("person",)),
+        ("compound.unit_in_group_rental_grid", "same_grid", ("unit",)),
+        ("compound.vehicle_crew_flagged", "crew_of", ("vehicle",))]
     assert (escalated("medium", 1), escalated("high", 1), escalated("critical", 2)) == ("high", "critical", "critical")
 
     good = dict(rules["driver.mental"].params)
@@ -116,11 +119,11 @@ def test_person_rules_and_compounds_load_and_their_mistakes_are_listed(tmp_path:
     assert "task_evidence must be a list" in text
 
     (tmp_path / "r.yaml").write_text(
-        "compound:\n  - {id: c.x, version: 1, title: t, mode: nearby, subject_types: [person, unit], source_rules: [no.such],"
+        "compound:\n  - {id: c.x, version: 1, title: t, mode: nearby, subject_types: [person, enterprise], source_rules: [no.such],"
         " escalate_levels: 0, note: '{who}'}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_compounds(tmp_path, rules=rules)
     text = str(err.value)
     assert "mode must be one of" in text and "unknown: no.such" in text and "escalate_levels" in text and "who" in text
-    # no declared rule produces a unit subject (yet): a compound naming one is a mistake, not a no-op
-    assert "subject_types must name subjects a declared rule produces" in text and "unknown: unit" in text
+    # no declared rule produces an enterprise subject: a compound naming one is a mistake, not a no-op
+    assert "subject_types must name subjects a declared rule produces" in text and "unknown: enterprise" in text

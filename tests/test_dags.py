@@ -84,7 +84,8 @@ def test_the_dags_folder_parses_without_import_errors(dagbag):
 
 def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
     ingest_ids = {f"ingest_{name}" for name in BRONZE_DATASETS}
-    assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "rules", "publish", "report"}
+    assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "vehicle_tracks", "fire_state", "rules", "publish",
+                                              "report"}
     assert set(dag.task_group_dict["ingest"].children) == ingest_ids
     for task_id in ingest_ids:
         assert dag.get_task(task_id).upstream_task_ids == set()
@@ -93,7 +94,7 @@ def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
 def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     expected = {"ingest_housing_units", "ingest_residence_registrations", "ingest_addresses"}
     assert dag.get_task("silver").upstream_task_ids == expected
-    assert dag.get_task("rules").upstream_task_ids == {"silver", "link_persons"}
+    assert dag.get_task("rules").upstream_task_ids == {"silver", "link_persons", "vehicle_tracks", "fire_state"}
     # rules runs when both sides are done, whatever happened to one of them: a failed side only
     # skips its own rules (they report it), it does not hold up the other slice.
     assert dag.get_task("rules").trigger_rule == "all_done"
@@ -104,12 +105,24 @@ def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids
 
 
+def test_the_hazmat_and_fire_stages_wait_for_their_own_deliveries_only(dag):
+    # Late GPS holds up the vehicle tracks (and so the hazmat rules), never the fire slice.
+    assert dag.get_task("vehicle_tracks").upstream_task_ids == {
+        "link_persons", *(f"ingest_{n}" for n in ("gps_points", "hazmat_vehicles", "waybills", "grids", "roads",
+                                                  "sensitive_places", "addresses"))}
+    assert dag.get_task("fire_state").upstream_task_ids == {"ingest_fire_events", "ingest_fire_units", "ingest_addresses"}
+    assert dag.get_task("ingest_gps_points").downstream_task_ids == {"vehicle_tracks"}
+    assert dag.get_task("ingest_fire_events").downstream_task_ids == {"fire_state"}
+    assert dag.get_task("vehicle_tracks").downstream_task_ids == dag.get_task("fire_state").downstream_task_ids == {"rules"}
+
+
 def test_entity_resolution_waits_for_every_person_bearing_department_and_the_addresses(dag):
     # The addresses reference places a person in a grid: linking before it landed would read
     # yesterday's (or none) and a re-run would give a different table.
     expected = {f"ingest_{name}" for name in (*LINK_DATASETS, "addresses")}
     assert dag.get_task("link_persons").upstream_task_ids == expected
-    assert dag.get_task("link_persons").downstream_task_ids == {"rules"}
+    # the crew of a hazmat waybill is matched on the person keys entity resolution gave it
+    assert dag.get_task("link_persons").downstream_task_ids == {"rules", "vehicle_tracks"}
 
 
 def test_every_edge_of_the_dag_comes_from_the_catalog(dag):

@@ -152,19 +152,14 @@ def test_the_job_carries_state_on_delta_and_a_rerun_gives_the_same_tables(spark,
     assert (unit["grid_code"], unit["days_since_inspection"], unit["open_conditions"]) == ("320500000000001", 366, ["fault"])
 
 
-# ---------------------------------------------------------------- the fire rules (conf/rules/pending/fire.yaml)
+# ---------------------------------------------------------------- the fire rules (conf/rules/fire.yaml)
 
 
 def fire_rules():
-    from pathlib import Path
-
     from gridrisk.rules.kinds import KINDS
-    from gridrisk.rules.kinds.fire import FIRE_KINDS
-    from gridrisk.rules.kinds.hazmat import HAZMAT_KINDS
     from gridrisk.rules.model import load_rules
 
-    kinds = {**KINDS, **{k.name: k for k in HAZMAT_KINDS + FIRE_KINDS}}
-    return load_rules(Path(__file__).resolve().parents[1] / "conf" / "rules" / "pending", kinds=kinds), kinds
+    return load_rules(), KINDS
 
 
 def flagged(spark, out, day: str, rule_id: str, inspection: dt.date = dt.date(2026, 6, 1)) -> dict[str, dict]:

@@ -316,7 +316,7 @@ def test_truth_and_planted_boundaries_follow_thresholds_changed_in_conf_rules(pr
     boundary cases move with it (a declared rule and a pending fire threshold)."""
     home = _conf_copy(tmp_path, {
         "persons.yaml": ("mental_min_risk_level: 3", "mental_min_risk_level: 4"),
-        "fire_thresholds.yaml": ("more_than_days: 365", "more_than_days: 400"),
+        "fire.yaml": ("params: {more_than_days: 365}", "params: {more_than_days: 400}"),
     })
     monkeypatch.setenv("GRIDRISK_HOME", str(home))
     generate(tmp_path / "inbox", tmp_path / "truth", PERSONS, seed=7, progress=False)
@@ -341,21 +341,22 @@ def test_truth_and_planted_boundaries_follow_thresholds_changed_in_conf_rules(pr
     assert sum(a == 400 for a in ages.values()) == planted["fire.inspection_overdue"]["near_misses"]
 
 
-def test_bad_pending_thresholds_are_reported_all_at_once(tmp_path, monkeypatch):
+def test_bad_fire_and_hazmat_params_are_reported_all_at_once(tmp_path, monkeypatch):
+    """The truth reads the rules' own params: a bad one stops it with every problem listed."""
     from gridrisk.config import ConfigError
     from synth.generate import thresholds
 
     home = _conf_copy(tmp_path, {
-        "hazmat_thresholds.yaml": ("    within_m: 200", "    within_metres: 200"),
-        "fire_thresholds.yaml": ("    at_least: 3", "    at_least: three"),
+        "hazmat.yaml": ("params: {stop_longer_than_s: 600, within_m: 200}", "params: {stop_longer_than_s: 600, within_metres: 200}"),
+        "fire.yaml": ("params: {at_least: 3, within_h: 24}", "params: {at_least: three, within_h: 24}"),
     })
     monkeypatch.setenv("GRIDRISK_HOME", str(home))
     with pytest.raises(ConfigError) as err:
-        thresholds.pending("fire.false_alarms")
+        thresholds.params("fire.false_alarms")
     problems = err.value.problems
-    assert "hazmat_thresholds.yaml thresholds.hazmat.sensitive_stop: missing within_m" in problems
-    assert "hazmat_thresholds.yaml thresholds.hazmat.sensitive_stop: unknown threshold within_metres" in problems
-    assert "fire_thresholds.yaml thresholds.fire.false_alarms: at_least has the wrong type ('three')" in problems
+    assert "hazmat.yaml rules[6] (hazmat.sensitive_stop): parameter within_m is missing" in problems
+    assert "hazmat.yaml rules[6] (hazmat.sensitive_stop): unknown parameter within_metres for kind hazmat_sensitive_stop" in problems
+    assert "fire.yaml rules[4] (fire.false_alarms): parameter at_least must be int, got 'three'" in problems
 
 
 def test_the_truth_needs_its_rules_declared(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 """Hazmat rule kinds on hand-built tracks, on both sides of every threshold (issue 11, Tests).
 
 Each test builds silver ``vehicle_points`` rows for several plates — one plate per case — and
-evaluates one rule of conf/rules/pending/hazmat.yaml once; the plates that fire are the cases
+evaluates one rule of conf/rules/hazmat.yaml once; the plates that fire are the cases
 across the threshold.
 """
 
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
 DAY = "2026-11-02"
 POINT_SCHEMA = ("ds date, plate_no string, gps_ts timestamp, lon double, lat double, speed_kmh double, road_name string, "
                 "road_class string, grid_code string, place_id string, place_category string, place_distance_m double, "
-                "_source_file string, _row_number long")
+                "place_grid_code string, _source_file string, _row_number long")
 CREW_SCHEMA = ("ds date, waybill_no string, plate_no string, status string, plan_depart_ts timestamp, plan_arrive_ts timestamp, "
                "goods_name string, driver_person_key string, escort_person_key string, has_escort boolean, "
                "load_address_code string, load_grid_code string, load_lon double, load_lat double, unload_lon double, unload_lat double")
@@ -25,18 +24,15 @@ REGISTRY_SCHEMA = ("ds date, person_key string, link_method string, name_masked 
                    "risk_level int, has_incident_history boolean, last_followup_date date, management_status string, "
                    "control_status string, last_use_date date, rehab_release_date date, decision_date date")
 GRID = "320500000000001"
+PLACE_GRID = "320500000000002"  # the school's grid, next to the one the vehicle stands in
 
 
 @pytest.fixture(scope="module")
 def rules():
     from gridrisk.rules.kinds import KINDS
-    from gridrisk.rules.kinds.fire import FIRE_KINDS
-    from gridrisk.rules.kinds.hazmat import HAZMAT_KINDS
     from gridrisk.rules.model import load_rules
 
-    kinds = {**KINDS, **{k.name: k for k in HAZMAT_KINDS + FIRE_KINDS}}
-    folder = Path(__file__).resolve().parents[1] / "conf" / "rules" / "pending"
-    return load_rules(folder, kinds=kinds), kinds
+    return load_rules(), KINDS
 
 
 def ts(hms: str, day: str = DAY) -> dt.datetime:
@@ -49,7 +45,8 @@ def run(plate: str, start: dt.datetime, seconds: list[int], speed: float, road_c
     d = dt.date.fromisoformat(DAY)
     road = {"高速": "沪宁高速", "国道": "312国道"}.get(road_class or "", None)
     return [(d, plate, start + dt.timedelta(seconds=s), lon0 + s * 0.00001, lat, speed, road, road_class, GRID,
-             place[0] if place else None, "学校" if place else None, place[1] if place else None, "gps.csv.gz", i + 2)
+             place[0] if place else None, "学校" if place else None, place[1] if place else None,
+             PLACE_GRID if place else None, "gps.csv.gz", i + 2)
             for i, s in enumerate(seconds)]
 
 
@@ -151,8 +148,9 @@ def test_sensitive_stop_11_min_at_150_m_fires_9_min_or_250_m_does_not(spark, rul
             + run("苏E11250", t0, every(11 * 60), 0.0, place=("P1", 250.0)))
     got = fired(spark, rules, "hazmat.sensitive_stop", rows)
     assert set(got) == {"苏E11150"}
+    # routed to the grid of the place (domain.md §5), not the one the vehicle happened to stand in
     assert (got["苏E11150"]["facts"]["place_id"], got["苏E11150"]["facts"]["distance_m"], got["苏E11150"]["grid"]) == \
-        ("P1", "150", GRID)
+        ("P1", "150", PLACE_GRID)
 
 
 def test_moving_6_min_without_a_waybill_fires_4_min_or_inside_a_window_does_not(spark, rules):

@@ -111,12 +111,16 @@ def test_silver_facts_keep_one_row_per_record_and_no_diagnosis_raw_id_or_name(sp
 
 
 def _today(spark, inputs, rules, extra_hits=None, occupants=None):
+    from pyspark.sql import functions as F
+
     chosen = [rules[r] for r in sorted(EXPECTED)]
     hits = {r.id: evaluate_rule(inputs, r, DS) for r in chosen}
     if extra_hits is not None:
         chosen.append(rules["rental.overcrowded"])
         hits["rental.overcrowded"] = extra_hits
-    return risk_flags.transform(hits, chosen, load_routing(), DS, None, load_compounds(rules=rules), occupants)
+    links = None if occupants is None else {"lives_in": occupants.select(F.col("address_code").alias("source_key"),
+                                                                         F.col("person_key").alias("target_key"))}
+    return risk_flags.transform(hits, chosen, load_routing(), DS, None, load_compounds(rules=rules), links)
 
 
 def test_a_person_flag_on_an_occupant_of_a_group_rental_is_escalated(spark, inputs, rules):

@@ -74,6 +74,7 @@ def test_a_point_is_near_a_sensitive_place_within_200_m_exactly():
     lat = np.array([metres_north(32.008, 199.0), metres_north(32.008, 201.0)])
     out = index.annotate(np.array([120.005, 120.005]), lat, 300.0, 200.0)
     assert list(out["place_id"]) == ["P1", None]
+    assert list(out["place_grid_code"]) == [WEST, None]  # the school's own grid, for routing a stop near it
     assert out["place_distance_m"][0] == pytest.approx(199.0, abs=0.2)
     assert haversine_m(120.005, 32.008, 120.005, lat[1]) == pytest.approx(201.0, abs=0.2)
 

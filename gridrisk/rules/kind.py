@@ -105,6 +105,13 @@ class RuleKind:
     evidence: ClassVar[tuple[str, ...]]
     #: May run per hour of the day (event inputs only).
     hourly: ClassVar[bool] = False
+    #: May be evaluated incrementally (:mod:`jobs.gold.incremental`): its answer for a subject
+    #: depends only on that subject's rows of each input's ``ds`` partition and on its
+    #: :meth:`day_tests`. Not so for the kinds over event history, look-back windows or the
+    #: day's waybills (hazmat, fire): a plate flagged yesterday with no report today has
+    #: unchanged rows yet must resolve. They are recomputed in full every day — their inputs
+    #: are mostly new each day anyway.
+    incremental: ClassVar[bool] = True
     #: Facts and evidence keys that carry registry details (a diagnosis' grounds, drug-control
     #: measures): analysts may see them, a task never (gridrisk.disclosure).
     sensitive_facts: ClassVar[tuple[str, ...]] = ()

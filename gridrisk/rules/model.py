@@ -221,7 +221,7 @@ def load_routing(path: Path | None = None) -> Routing:
 
 # --- compound rules: raise the priority of a flag that meets another ---------------------------
 
-COMPOUND_MODES = ("lives_in", "same_grid")
+COMPOUND_MODES = ("lives_in", "same_grid", "crew_of")
 COMPOUND_FACTS = ("address_code", "grid_code", "source_rule")
 
 
@@ -231,7 +231,9 @@ class Compound:
     is escalated ``escalate_levels`` severity levels (and so routed and prioritised higher).
 
     - ``lives_in`` — a person flag whose subject is a current occupant of a flagged address;
-    - ``same_grid`` — a flag of ``subject_types`` inside a grid that has a flag of the source rules.
+    - ``same_grid`` — a flag of ``subject_types`` inside a grid that has a flag of the source rules;
+    - ``crew_of`` — a vehicle flag whose plate runs a waybill of the day with a flagged person
+      (a person flag of the source rules) as driver or escort.
     """
 
     id: str

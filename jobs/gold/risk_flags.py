@@ -12,9 +12,10 @@ For the logical date ``ds`` every enabled rule whose inputs exist is evaluated, 
   conf/sla.yaml instead of re-opening.
 
 Compound rules (``compound:`` in conf/rules) then raise the severity of a flag whose subject
-meets another flag (a person rule hit on an occupant of a group rental): ``rule_severity`` keeps
-the rule's own, ``severity`` the escalated one that picks route and priority, ``escalated_by``
-and ``escalation_note`` say why.
+meets another flag — a person rule hit on an occupant of a group rental (``lives_in``), a fire
+unit in a grid with one (``same_grid``), a hazmat vehicle whose waybill crew includes a flagged
+person (``crew_of``): ``rule_severity`` keeps the rule's own, ``severity`` the escalated one that
+picks route and priority, ``escalated_by`` and ``escalation_note`` say why.
 
 **Incremental runs** (:mod:`jobs.gold.incremental`): when the table's last run was for the day
 before with the same rule configuration, each rule re-evaluates only the subjects whose inputs
@@ -28,7 +29,7 @@ guards every update). Delta time travel answers "which flags were open on date D
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
@@ -82,11 +83,12 @@ def route_columns(routing: Routing, rules: Iterable[Rule]) -> dict[str, "Column"
 
 def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing, ds: str,
               suppressed: "DataFrame | None" = None, compounds: "list[Compound] | None" = None,
-              occupants: "DataFrame | None" = None) -> "DataFrame":
+              links: "Mapping[str, DataFrame | None] | None" = None) -> "DataFrame":
     """Today's flags (one per rule × subject) in the shape of the gold table. Pure.
 
     ``hits``: rule id → that rule's hits (:func:`gridrisk.rules.kinds.evaluate_rule` shape);
-    ``occupants``: (address_code, person_key) of current occupants, for ``lives_in`` compounds.
+    ``links``: compound mode → its link frame (``source_key``, ``target_key``): current occupants
+    (address → person) for ``lives_in``, the day's waybill crew (person → plate) for ``crew_of``.
     """
     from functools import reduce
 
@@ -96,7 +98,7 @@ def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing,
         F.lit(rule.id).alias("rule_id"), F.lit(rule.version).alias("rule_version"), F.lit(rule.kind).alias("rule_kind"),
         F.lit(rule.title).alias("title"), *HIT_SHAPE) for rule in rules]
     flags = reduce(lambda a, b: a.unionByName(b), parts).withColumnRenamed("severity", "rule_severity")
-    flags = escalate(flags, compounds or [], occupants)
+    flags = escalate(flags, compounds or [], links or {})
     routes = route_columns(routing, rules)
     day = F.lit(ds).cast("date")
     flags = flags.withColumn("flag_id", flag_id(F.col("rule_id"), F.col("subject_key")))
@@ -114,9 +116,19 @@ def transform(hits: dict[str, "DataFrame"], rules: list[Rule], routing: Routing,
     )
 
 
-def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFrame | None") -> "DataFrame":
+#: Compound modes that meet through a link between two subjects: mode → (the subject type of its
+#: source flags, whether the source's subject key is an address the note may quote). The link
+#: frame of the mode maps ``source_key`` (a source flag's subject) → ``target_key`` (the subject
+#: whose flag is escalated): occupants (address → person) for ``lives_in``, the day's waybill crew
+#: (person → plate) for ``crew_of``. ``same_grid`` needs no link: it meets on the grid code.
+LINKED_MODES: dict[str, tuple[str, bool]] = {"lives_in": ("address", True), "crew_of": ("person", False)}
+
+
+def escalate(flags: "DataFrame", compounds: "list[Compound]", links: "Mapping[str, DataFrame | None]") -> "DataFrame":
     """Apply the compound rules in order: a flag takes the first that applies to it.
 
+    ``links``: mode → its link frame (``source_key``, ``target_key``), see :data:`LINKED_MODES`;
+    a linked mode without its frame today (no occupancy, no waybills) escalates nothing.
     Adds ``severity`` (escalated or the rule's), ``escalated_by`` and ``escalation_note``.
     """
     from pyspark.sql import functions as F
@@ -129,16 +141,19 @@ def escalate(flags: "DataFrame", compounds: "list[Compound]", occupants: "DataFr
              .withColumn("_escalate", F.lit(None).cast("int")))
     for c in compounds:
         sources = flags.where(F.col("rule_id").isin(*c.source_rules))
-        if c.mode == "lives_in":
-            sources = sources.where(F.col("subject_type") == "address")
-        if c.mode == "lives_in":
-            if occupants is None:
+        if c.mode in LINKED_MODES:
+            source_type, quotes_address = LINKED_MODES[c.mode]
+            link = links.get(c.mode)
+            if link is None:
                 continue
-            meets = (sources.select(F.col("subject_key").alias("address_code"), F.col("rule_id").alias("source_rule"))
-                     .join(occupants.select("address_code", "person_key"), "address_code")
-                     .groupBy(F.col("person_key").alias("_key"))
-                     .agg(F.min(F.struct("address_code", "source_rule")).alias("_m"))
-                     .select("_key", F.col("_m.address_code").alias("_address"), F.lit(None).cast("string").alias("_grid"),
+            address = F.col("subject_key") if quotes_address else F.lit(None).cast("string")
+            meets = (sources.where(F.col("subject_type") == source_type)
+                     .select(F.col("subject_key").alias("source_key"), address.alias("source_address"),
+                             F.col("rule_id").alias("source_rule"))
+                     .join(link.select("source_key", "target_key"), "source_key")
+                     .groupBy(F.col("target_key").alias("_key"))
+                     .agg(F.min(F.struct("source_address", "source_rule")).alias("_m"))
+                     .select("_key", F.col("_m.source_address").alias("_address"), F.lit(None).cast("string").alias("_grid"),
                              F.col("_m.source_rule").alias("_source")))
             key_col = F.col("subject_key")
         else:
@@ -227,7 +242,7 @@ def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: 
         for spec in kind.inputs:
             if spec.table in inputs or spec.table in missing:
                 continue
-            df = _partition(spark, profile, spec.table, ds, spec.lookback_days)
+            df = _partition(spark, profile, spec.table, ds, spec.lookback_days, allow_empty=True)
             if df is None:
                 missing.add(spec.table)
             else:
@@ -250,7 +265,12 @@ def input_table(name: str) -> tuple[str, str]:
     return table.layer, table.name
 
 
-def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, lookback_days: int = 0) -> "DataFrame | None":
+def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, lookback_days: int = 0,
+               allow_empty: bool = False) -> "DataFrame | None":
+    """The ``ds`` partition of a rule input (with ``lookback_days`` earlier days), or None when
+    the day is missing. An empty partition is missing unless ``allow_empty`` and the stage that
+    writes the table ran for the day (:func:`stage_wrote`): then it is an input with nothing in
+    it — no fault open at the day's end, no waybill — and the rules that read it resolve."""
     import datetime as dt
 
     from pyspark.sql import functions as F
@@ -259,14 +279,34 @@ def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, look
     path = profile.table_path(layer, table)
     if not lake.table_exists(spark, path):
         return None
+    day = lake.read_partition(spark, profile, layer, table, ds)
+    if day.isEmpty() and not (allow_empty and stage_wrote(spark, profile, name, ds)):
+        return None  # for a look-back input: yesterday's tail alone is not today's input
     if lookback_days:
         first = (dt.date.fromisoformat(ds) - dt.timedelta(days=lookback_days)).isoformat()
-        df = lake.read(spark, profile, layer, table).where(
+        return lake.read(spark, profile, layer, table).where(
             F.col("ds").between(F.lit(first).cast("date"), F.lit(ds).cast("date")))
-        # the day itself must be there: yesterday's tail alone is not today's input
-        return None if lake.read_partition(spark, profile, layer, table, ds).isEmpty() else df
-    df = lake.read_partition(spark, profile, layer, table, ds)
-    return None if df.isEmpty() else df
+    return day
+
+
+def stage_wrote(spark: "SparkSession", profile: Profile, name: str, ds: str) -> bool:
+    """Whether the stage that writes input ``name`` ran for ``ds``: another of its day-partitioned
+    tables holds rows of the day (fire_state writes every registered unit, vehicle_tracks every
+    report it read). A stage that was skipped writes none of them. Only for stages that write all
+    their tables or none (``gate="all"``): entity resolution (``gate="each"``) leaves out what a
+    missing department feeds, so an empty table of its is missing, not empty."""
+    from gridrisk.catalog import CATALOG
+
+    table = CATALOG.find(name, layers=("silver", "gold"))
+    if CATALOG.stage(table.written_by).gate != "all":
+        return False
+    siblings = [t for t in CATALOG.tables if t.written_by == table.written_by and t.ref != table.ref
+                and t.partition_by == ("ds",)]
+    for t in siblings:
+        if lake.table_exists(spark, profile.table_path(t.layer, t.name)) and \
+                not lake.read_partition(spark, profile, t.layer, t.name, ds).isEmpty():
+            return True
+    return False
 
 
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
@@ -311,6 +351,42 @@ def occupants(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | 
     return occ.where(F.col("person_key").isNotNull()).select("address_code", "person_key").distinct()
 
 
+def crews(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
+    """(person_key, plate_no) of the driver and escort of every non-cancelled waybill whose plan
+    window overlaps ``ds`` — the people entity resolution linked the crew's IDs to."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    crew = _partition(spark, profile, "waybill_crew", ds)
+    if crew is None:
+        return None
+    start = F.lit(ds).cast("timestamp")
+    end = F.lit((dt.date.fromisoformat(ds) + dt.timedelta(days=1)).isoformat()).cast("timestamp")
+    wb = crew.where((F.col("status") != "cancelled") & (F.col("plan_depart_ts") < end) & (F.col("plan_arrive_ts") >= start))
+    return (wb.select(F.col("driver_person_key").alias("person_key"), "plate_no")
+            .unionByName(wb.select(F.col("escort_person_key").alias("person_key"), "plate_no"))
+            .where(F.col("person_key").isNotNull()).distinct())
+
+
+def compound_links(spark: "SparkSession", profile: Profile, ds: str, compounds: "list[Compound]"
+                   ) -> "dict[str, DataFrame | None]":
+    """The link frame of every linked mode the compounds use (``source_key``, ``target_key``)."""
+    from pyspark.sql import functions as F
+
+    out: dict[str, DataFrame | None] = {}
+    modes = {c.mode for c in compounds}
+    if "lives_in" in modes:
+        occ = occupants(spark, profile, ds)
+        out["lives_in"] = None if occ is None else occ.select(F.col("address_code").alias("source_key"),
+                                                              F.col("person_key").alias("target_key"))
+    if "crew_of" in modes:
+        crew = crews(spark, profile, ds)
+        out["crew_of"] = None if crew is None else crew.select(F.col("person_key").alias("source_key"),
+                                                               F.col("plate_no").alias("target_key"))
+    return out
+
+
 def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) -> dict[str, Any]:
     import datetime as dt
     from functools import reduce
@@ -341,19 +417,20 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
     for rule in ready:
         kind_inputs = KINDS[rule.kind].input_names()
-        if chain and rule.id in evaluated_before:
+        if chain and KINDS[rule.kind].incremental and rule.id in evaluated_before:
             for name in kind_inputs:
                 if name not in prev_inputs:
                     prev_inputs[name] = _partition(spark, profile, name, prev_ds)
-        if chain and rule.id in evaluated_before and all(prev_inputs[name] is not None for name in kind_inputs):
+        if (chain and KINDS[rule.kind].incremental and rule.id in evaluated_before
+                and all(prev_inputs[name] is not None for name in kind_inputs)):
             modes[rule.id] = "incremental"  # its count is added after the merge
             hits[rule.id], keys = incremental.evaluate(rule, changes, carried_flags(spark, path, rule, prev_ds), prev_ds, ds)
             cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
         else:
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
-            modes[rule.id] = "full"
+            modes[rule.id] = "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)"
     today = transform(hits, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
-                      occupants(spark, profile, ds) if compounds else None)
+                      compound_links(spark, profile, ds, compounds))
     evaluated = [r.id for r in ready]
     metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
     if cached:  # one job counts what every incremental rule re-evaluated

@@ -6,7 +6,7 @@ vehicle tracks cut into driving and resting periods, each joined to its waybill 
 * **vehicle_points** (partition ``ds`` = the delivery date): the JT/T 808 reports of the day's
   delivery (bronze has already decoded the units: ``yyMMddHHmmss`` GMT+8, degrees × 10⁶,
   0.1 km/h), checked, de-duplicated on (plate, time), each placed in its grid and on its nearest
-  road with the road's class, and near a sensitive place when within ``place_within_m``
+  road with the road's class, and near a sensitive place (with the place's own grid) when within ``place_within_m``
   (:mod:`gridrisk.spatial`, shapely inside ``mapInArrow``).
 * **gps_rejects** (``ds``): every report that cannot be a real position of a registered hazmat
   vehicle on that day, with the reason — coordinates 0/0, outside China, a speed over
@@ -150,7 +150,7 @@ def vehicle_points(good: "DataFrame", ref: Reference, ds: str, settings: TrackSe
         F.lit(ds).cast("date").alias("ds"), "plate_no", "plate_colour", "gps_ts",
         F.to_date("gps_ts").alias("event_date"), "lon", "lat", "speed_kmh", "heading_deg", "alarm_bits",
         "status_bits", "grid_code", "road_id", "road_name", "road_class", "road_distance_m", "place_id",
-        "place_category", "place_distance_m", "_source_file", "_row_number")
+        "place_category", "place_distance_m", "place_grid_code", "_source_file", "_row_number")
 
 
 def track_points(today: "DataFrame", yesterday: "DataFrame | None") -> "DataFrame":

@@ -9,8 +9,8 @@ of an 事件编号 carries its latest state.
 Truth is evaluated at the end of D (D+1 00:00:00): a fault/isolation/transmission-offline event
 still open then and older than 24 h / 72 h / 24 h; three or more confirmed-false fire alarms of
 one device within 24 h, the last of them on D; a unit whose last annual inspection is more than
-365 days before D. (The numbers are the defaults of conf/rules/fire_thresholds.yaml, which
-the truth and the planted cases read: :func:`.thresholds.pending`.) Ambient events never come near those thresholds; each planted one sits well
+365 days before D. (The numbers are the params of conf/rules/fire.yaml, which
+the truth and the planted cases read: :func:`.thresholds.params`.) Ambient events never come near those thresholds; each planted one sits well
 beyond (positives) or exactly at / just short of them (near misses).
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from .geo import Province, stream
 from .noise import punctuate
 from .output import DateTable, quote
-from .thresholds import pending
+from .thresholds import params
 
 CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fire.fault_open": (("open_over_24h",), ("open_24h_exactly", "cleared_after_24h")),
@@ -76,7 +76,7 @@ class FireWorld:
         # Inspection cases: distinct units, fixed for the run.
         pos, nm = planted["fire.inspection_overdue"]
         picks = rng.choice(len(self.units), size=min(len(self.units), pos + nm), replace=False).tolist()
-        overdue = int(pending("fire.inspection_overdue")["more_than_days"])
+        overdue = int(params("fire.inspection_overdue")["more_than_days"])
         for j, u in enumerate(picks):  # positives a day or more past the limit, near misses exactly on it
             self.units[u].last_inspection = start - (int(rng.integers(overdue + 1, 700)) if j < pos else overdue)
         self._timeline(planted)
@@ -163,9 +163,9 @@ class FireWorld:
                                  start + int(rng.uniform(6, 20) * H)))
 
         for rule, etype in LONG_EVENTS:
-            long_event(etype, planted[rule], pending(rule)["open_more_than_h"])
+            long_event(etype, planted[rule], params(rule)["open_more_than_h"])
         pos, nm = planted["fire.false_alarms"]
-        least = int(pending("fire.false_alarms")["at_least"])
+        least = int(params("fire.false_alarms")["at_least"])
 
         def burst(u: int, devices: list[str], confirms: list[int], span_h: float) -> None:
             t0 = start + int(rng.uniform(8, 10) * H)
@@ -230,7 +230,7 @@ class FireWorld:
         known = self.ev_ts < end
         still_open = known & (self.ev_cleared >= end)
         for rule, etype in LONG_EVENTS:
-            hours = pending(rule)["open_more_than_h"]
+            hours = params(rule)["open_more_than_h"]
             hit = np.flatnonzero(still_open & (self.ev_type == etype) & (end - self.ev_ts > hours * H))
             seen = set()
             for i in hit.tolist():
@@ -238,7 +238,7 @@ class FireWorld:
                 if key not in seen:
                     seen.add(key)
                     out.append((rule, "device", key, f"{EVENT_TYPES[etype]} open {(end - self.ev_ts[i]) / H:.1f} h"))
-        alarms = pending("fire.false_alarms")
+        alarms = params("fire.false_alarms")
         least, window = int(alarms["at_least"]), alarms["within_h"] * H
         false = np.flatnonzero(known & (self.ev_type == E_ALARM) & (self.ev_confirm == C_FALSE))
         by_device: dict[tuple[int, str], list[int]] = {}
@@ -252,7 +252,7 @@ class FireWorld:
                     out.append(("fire.false_alarms", "device", f"{self.units[u].unit_id}/{dev}",
                                 f"≥ {least} confirmed-false fire alarms within {alarms['within_h']} h"))
                     break
-        overdue = int(pending("fire.inspection_overdue")["more_than_days"])
+        overdue = int(params("fire.inspection_overdue")["more_than_days"])
         for u in self.units:
             if day - u.last_inspection > overdue:
                 out.append(("fire.inspection_overdue", "unit", u.unit_id,

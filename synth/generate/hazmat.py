@@ -10,7 +10,7 @@ and < 7 h a day, stop only at sites (never near a sensitive place) and stay with
 straight line between load and unload sites.
 
 Truth, per plate and date, on the clean points of that date (before duplicates/shuffling), with
-the thresholds of conf/rules/hazmat_thresholds.yaml (:func:`.thresholds.pending`; the numbers
+the thresholds of the params of conf/rules/hazmat.yaml (:func:`.thresholds.params`; the numbers
 below are its defaults):
 
 * no waybill: a run of consecutive points moving faster than 5 km/h, none covered by the
@@ -41,7 +41,7 @@ from .noise import damage_ids, punctuate
 from .output import DateTable, quote
 from .population import CrewSlot, plate_for
 from .tables import CS_ACTIVE, CT_HAZMAT_DRIVER, CT_HAZMAT_ESCORT
-from .thresholds import clock_seconds, codes, condition, pending
+from .thresholds import clock_seconds, codes, condition, params
 from .vocab import CHEMICAL_WORDS, COMPANY_WORDS, HAZMAT_GOODS
 
 CREW_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -777,7 +777,7 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
 
     valid = [b for b in vday.waybills if b.status != "cancelled"]
     # No waybill (speeds are in tenths of km/h).
-    th = pending("hazmat.no_waybill")
+    th = params("hazmat.no_waybill")
     covered = np.zeros(len(t), bool)
     for b in valid:
         covered |= (t >= b.depart) & (t <= b.arrive)
@@ -802,7 +802,7 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
             flag("hazmat.crew_at_risk", f"waybill {b.no}: crew member with a registry hit")
             break
     # Fatigue.
-    th = pending("hazmat.fatigue")
+    th = params("hazmat.fatigue")
     stopped = spd == 0
     rest = np.zeros(len(t), bool)
     for a, z in _runs(stopped):
@@ -818,21 +818,22 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
     if longest > th["continuous_more_than_h"] * H or moving_time > th["daily_more_than_h"] * H:
         flag("hazmat.fatigue", f"longest continuous driving {longest / H:.2f} h, {moving_time / H:.2f} h in the day")
     # Speeding.
-    th = pending("hazmat.speeding")
-    limit = np.where(cls == CLS_EXP, round(10 * th["expressway_limit_kmh"]), round(10 * th["other_limit_kmh"]))
+    th = params("hazmat.speeding")
+    expressway = np.isin(cls, codes(th["expressway_classes"], ROAD_CLASSES, "hazmat.speeding.expressway_classes"))
+    limit = np.where(expressway, round(10 * th["expressway_limit_kmh"]), round(10 * th["other_limit_kmh"]))
     for a, z in _runs(spd > limit):
         if t[z] - t[a] >= th["at_least_s"]:
             flag("hazmat.speeding", f"{spd[a:z + 1].max() / 10:.0f} km/h for {t[z] - t[a]} s")
             break
     # Night ban.
-    th = pending("hazmat.night_ban")
+    th = params("hazmat.night_ban")
     banned = codes(th["road_classes"], ROAD_CLASSES, "hazmat.night_ban.road_classes")
     sod = t % 86400
     night = np.isin(cls, banned) & ((sod >= clock_seconds(th["from"])) | (sod < clock_seconds(th["until"])))
     if night.any():
         flag("hazmat.night_ban", f"on an expressway at night ({int(night.sum())} points)")
     # Sensitive stop.
-    th = pending("hazmat.sensitive_stop")
+    th = params("hazmat.sensitive_stop")
     plon, plat = places
     for a, z in _runs(stopped):
         if t[z] - t[a] > th["stop_longer_than_s"]:
@@ -841,7 +842,7 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
                 flag("hazmat.sensitive_stop", f"stopped {(t[z] - t[a]) / 60:.0f} min {d.min():.0f} m from a sensitive place")
                 break
     # Route deviation.
-    far = pending("hazmat.route_deviation")["more_than_km"]
+    far = params("hazmat.route_deviation")["more_than_km"]
     for b in valid:
         inside = (t >= b.depart) & (t <= b.arrive)
         if not inside.any():

@@ -4,9 +4,9 @@ Rules the pipeline declares (``rules:`` entries) come through :func:`gridrisk.ru
 so the truth moves with a threshold changed in YAML. The code lists of the generator's state
 (:mod:`.tables`) are matched to the declared strings (``正常``, ``社区戒毒``, ``厨房`` …) here.
 
-Fire and hazmat rules are not declared yet: their thresholds sit in the ``thresholds:`` section
-of ``conf/rules/fire_thresholds.yaml`` and ``hazmat_thresholds.yaml`` (:func:`pending`) until
-the rule declarations take them over as params.
+The fire and hazmat truth (:mod:`.fire`, :mod:`.hazmat`) reads the params of the rules of
+``conf/rules/fire.yaml`` and ``hazmat.yaml`` the same way, e.g.
+``params("fire.inspection_overdue")["more_than_days"]``.
 
 Example:
     >>> cond = condition("driver.mental")
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gridrisk.config import ConfigError, conf_dir, read_yaml
+from gridrisk.config import conf_dir
 from gridrisk.rules import Rule, load_rules
 
 from .output import NODATE, day_number, from_day_number, years_before
@@ -51,55 +51,6 @@ def params(rule_id: str, city: str | None = None) -> dict[str, Any]:
 
 def city_overrides(rule_id: str) -> dict[str, dict[str, Any]]:
     return rule(rule_id).city_overrides
-
-
-#: The thresholds of the rules not yet declared, and their expected types.
-PENDING: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "fire.fault_open": {"open_more_than_h": (int, float)},
-    "fire.isolation_long": {"open_more_than_h": (int, float)},
-    "fire.offline": {"open_more_than_h": (int, float)},
-    "fire.false_alarms": {"at_least": int, "within_h": (int, float)},
-    "fire.inspection_overdue": {"more_than_days": int},
-    "hazmat.no_waybill": {"moving_above_kmh": (int, float), "longer_than_s": int},
-    "hazmat.fatigue": {"rest_stop_at_least_s": int, "continuous_more_than_h": (int, float),
-                       "daily_more_than_h": (int, float)},
-    "hazmat.speeding": {"expressway_limit_kmh": (int, float), "other_limit_kmh": (int, float), "at_least_s": int},
-    "hazmat.night_ban": {"road_classes": list, "from": str, "until": str},
-    "hazmat.sensitive_stop": {"stop_longer_than_s": int, "within_m": (int, float)},
-    "hazmat.route_deviation": {"more_than_km": (int, float)},
-}
-
-
-@cache
-def _pending(folder: Path) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    problems: list[str] = []
-    for path in sorted(folder.glob("*.yaml")):
-        for rule_id, values in ((read_yaml(path) or {}).get("thresholds") or {}).items():
-            where = f"{path.name} thresholds.{rule_id}"
-            if rule_id in found:
-                problems.append(f"{where}: declared twice")
-            if rule_id not in PENDING:
-                problems.append(f"{where}: unknown rule (known: {', '.join(PENDING)})")
-                continue
-            values = values or {}
-            for name, expected in PENDING[rule_id].items():
-                if name not in values:
-                    problems.append(f"{where}: missing {name}")
-                elif isinstance(values[name], bool) or not isinstance(values[name], expected):
-                    problems.append(f"{where}: {name} has the wrong type ({values[name]!r})")
-            problems += [f"{where}: unknown threshold {name}" for name in sorted(set(values) - set(PENDING[rule_id]))]
-            found[rule_id] = dict(values)
-    problems += [f"no thresholds for {rule_id} in {folder}/*.yaml" for rule_id in PENDING if rule_id not in found]
-    if problems:
-        raise ConfigError(str(folder), problems)
-    return found
-
-
-def pending(rule_id: str) -> dict[str, Any]:
-    """The thresholds of a fire or hazmat rule (``thresholds:`` in conf/rules), e.g.
-    ``pending("fire.inspection_overdue")["more_than_days"]``; every problem reported at once."""
-    return _pending(conf_dir() / "rules")[rule_id]
 
 
 def clock_seconds(hh_mm: str) -> int:

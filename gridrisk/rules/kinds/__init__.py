@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gridrisk.rules.kind import RuleKind
+from gridrisk.rules.kinds.fire import FIRE_KINDS
+from gridrisk.rules.kinds.hazmat import HAZMAT_KINDS
 from gridrisk.rules.kinds.housing import ConcentratedRental, OvercrowdedRental
 from gridrisk.rules.kinds.persons import LicenceCondition, QualificationInconsistent, WorkerCondition
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 KIND_CLASSES: tuple[type[RuleKind], ...] = (
     OvercrowdedRental, ConcentratedRental, LicenceCondition, WorkerCondition, QualificationInconsistent,
+    *HAZMAT_KINDS, *FIRE_KINDS,
 )
 #: kind name → its class (the declarations are class attributes; instantiate to evaluate).
 KINDS: dict[str, type[RuleKind]] = {cls.name: cls for cls in KIND_CLASSES}

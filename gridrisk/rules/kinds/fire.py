@@ -50,6 +50,7 @@ class FireOpenCondition(RuleKind):
     facts = (*UNIT_FACTS, "device_id", "condition", "since", "open_hours", "open_more_than_h", "event_id")
     evidence = ("condition",)
     hourly = False
+    incremental = False
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
@@ -86,6 +87,7 @@ class FireFalseAlarms(RuleKind):
     params = {"at_least": int, "within_h": (int, float)}
     facts = (*UNIT_FACTS, "device_id", "false_alarms", "within_h", "first", "last")
     evidence = ("alarms",)
+    incremental = False
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         from gridrisk.fire_windows import false_alarms
@@ -114,6 +116,7 @@ class FireInspectionOverdue(RuleKind):
     # no "days since": an explanation quotes dates, so an unchanged unit keeps its text (incremental runs)
     facts = (*UNIT_FACTS, "last_inspection", "more_than_days")
     evidence = ("unit",)
+    incremental = False
 
     def day_tests(self, rule: Rule) -> dict[str, list[Any]]:
         return {UNITS: [lambda day: self.overdue(rule, day)]}

@@ -7,7 +7,7 @@ run of consecutive reports for which the kind's condition holds (:mod:`gridrisk.
 quotes the worst episode (the longest) in its explanation — plate, road, times, numbers — and
 carries every episode, the reports of the worst one and a GeoJSON LineString of each stretch as
 evidence. It is placed in the grid of the worst episode's first report (for a sensitive stop: the
-stop, which lies within the rule's distance of the place).
+grid of the place, which the stop lies within the rule's distance of).
 
 Only reports that passed the silver checks reach these kinds: a flag is never built on a
 corrupt point.
@@ -68,6 +68,7 @@ class TrackEpisodeKind(RuleKind):
     inputs: ClassVar[tuple[Input, ...]] = (Input(POINTS, lookback_days=1, subject_column="plate_no"),)
     evidence = EPISODE_EVIDENCE
     hourly = True
+    incremental = False
     #: facts beyond EPISODE_FACTS, filled by :meth:`more_facts`
     extra_facts: ClassVar[tuple[str, ...]] = ()
 
@@ -84,6 +85,10 @@ class TrackEpisodeKind(RuleKind):
     def aggregates(self) -> dict[str, "Column"]:
         """Extra per-episode aggregates (over the episode's reports) the facts may quote."""
         return {}
+
+    def placed_in(self, first: "Column") -> "Column":
+        """The grid a flag goes to: that of the worst episode's first report (``first``)."""
+        return first["grid_code"]
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         points, condition, key = self.condition(track_input(window, inputs), rule, inputs)
@@ -108,7 +113,7 @@ class TrackEpisodeKind(RuleKind):
             **self.more_facts(rule),
         }
         return Hits(frame=w, subject_key=F.col("plate_no"), severity=F.lit(rule.severity),
-                    grid_code=first["grid_code"], lon=first["lon"], lat=first["lat"], facts=facts,
+                    grid_code=self.placed_in(first), lon=first["lon"], lat=first["lat"], facts=facts,
                     evidence={"episodes": F.col("all_episodes"),
                               "track": F.transform("track", lambda p: p.withField("gps_ts", _ts(p["gps_ts"]))),
                               "track_geojson": F.col("track_geojson")})
@@ -172,7 +177,12 @@ class HazmatSensitiveStop(TrackEpisodeKind):
     facts = (*EPISODE_FACTS, "place_id", "place_category", "distance_m")
 
     def aggregates(self) -> dict[str, "Column"]:
-        return {"min_distance_m": F.min("place_distance_m"), "place_category": F.first("place_category")}
+        return {"min_distance_m": F.min("place_distance_m"), "place_category": F.first("place_category"),
+                "place_grid_code": F.first("place_grid_code", ignorenulls=True)}
+
+    def placed_in(self, first: "Column") -> "Column":
+        """The grid of the place (domain.md §5: the grid of that place), else the stop's."""
+        return F.coalesce(F.col("place_grid_code"), first["grid_code"])
 
     def condition(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> tuple["DataFrame", "Column", "Column | None"]:
         near = F.col("place_distance_m") <= F.lit(float(rule.params["within_m"]))
@@ -254,6 +264,7 @@ class HazmatFatigue(RuleKind):
     facts = ("plate", "road", "start", "end", "span", "kind", "daily_moving", "limit")
     evidence = EPISODE_EVIDENCE
     hourly = True
+    incremental = False
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         from pyspark.sql import Window as W
@@ -342,6 +353,7 @@ class HazmatCrewUnqualified(RuleKind):
     facts = ("plate", "waybill_no", "depart", "waybills", "reasons")
     evidence = ("waybills",)
     hourly = True
+    incremental = False
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
         p, day = rule.params, window.day()
@@ -380,6 +392,7 @@ class HazmatCrewAtRisk(RuleKind):
     sensitive_facts = ("registries",)
     sensitive_evidence = ("registry",)
     hourly = True
+    incremental = False
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
