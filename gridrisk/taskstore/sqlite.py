@@ -53,6 +53,9 @@ class SqliteDialect(Dialect):
     def prepare(self, raw: Any) -> None:
         raw.execute("PRAGMA journal_mode = WAL")  # stored in the file: readers never block
 
+    def refresh_statistics(self, db: Any) -> None:
+        db.run("ANALYZE")
+
     def ts_in(self, value: _dt.datetime) -> str:
         return to_second(value).isoformat()
 

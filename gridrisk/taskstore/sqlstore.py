@@ -130,6 +130,10 @@ class Dialect(abc.ABC):
     def lock_for_migration(self, db: Database) -> None:
         """Inside the migration transaction, before reading the schema version."""
 
+    def refresh_statistics(self, db: Database) -> None:
+        """After a large filing: what the query planner knows of the tables (PostgreSQL's
+        autovacuum keeps its own)."""
+
     @classmethod
     def ddl_types(cls) -> dict[str, str]:
         return {"timestamp": cls.timestamp_type, "json": cls.json_type,
@@ -193,6 +197,11 @@ class Database:
             self.raw.execute("ROLLBACK")
             raise
         self.raw.execute("COMMIT")
+
+
+#: A filing that creates this many tasks refreshes the planner's statistics: without them SQLite
+#: reads a unit's list through the status index (the whole open queue) instead of the unit's.
+ANALYZE_AFTER = 1000
 
 
 def _in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
@@ -299,6 +308,9 @@ class SqlTaskStore(TaskStore):
                 counts[self._upsert_one(db, task, at)] += 1
             if logical_date is not None:
                 self._advance_logical_date(db, str(logical_date))
+        if counts["created"] >= ANALYZE_AFTER:
+            with self._connect() as db:
+                self.dialect.refresh_statistics(db)
         return UpsertResult(**counts)
 
     def _advance_logical_date(self, db: Database, day: str) -> None:
