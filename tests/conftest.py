@@ -13,9 +13,18 @@ Test tiers (setup.cfg, Makefile):
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# An xdist worker (``make test``) runs under execnet with a bare ``__main__``: no spec, no file.
+# pyspark.sql.connect (imported by great_expectations) takes that for its own doctest runner and
+# calls sys.exit(0) when Spark Connect's optional packages are missing. A file name tells it
+# otherwise; the import then fails with ImportError, which great_expectations expects.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
 
@@ -23,7 +32,6 @@ os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """One local SparkSession with Delta for the whole test run: UI off, few partitions."""
-    import sys
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     from gridrisk.config import load_profile
