@@ -80,7 +80,9 @@ SUMMARY_ROWS = [
 INGEST_ROWS = [{"dataset": "fire_units", "status": "loaded", "rows_read": 10},
                {"dataset": "waybills", "status": "rejected", "rows_read": 0}]
 QUALITY_ROWS = [{"dataset": "fire_units", "success": False, "bad_share": 0.3,
-                 "failed_expectations": ["fire_units.unit_id_unique"]}]
+                 "failed_expectations": ["fire_units.unit_id_unique"],
+                 "expectations": json.dumps([{"name": "fire_units.unit_id_unique", "success": False,
+                                              "unexpected_values": ["U1", "U2"]}])}]
 QUARANTINE_ROWS = [{"dataset": "fire_units", "reason_code": code, "raw_text": "U1,…"}
                    for code in ("unit_id_unique", "unit_id_unique", "bad_date")]
 RECORD_ROWS = [
@@ -115,7 +117,8 @@ def write_fixture_lake(prof: Profile) -> None:
                                                      "rows_read": pa.int64()}, D1), ["dataset", "ds"])
     put("bronze", "_quality_log", table(QUALITY_ROWS, {"dataset": pa.string(), "success": pa.bool_(),
                                                        "bad_share": pa.float64(),
-                                                       "failed_expectations": pa.list_(pa.string())}, D1),
+                                                       "failed_expectations": pa.list_(pa.string()),
+                                                       "expectations": pa.string()}, D1),
         ["dataset", "ds"])
     put("bronze", "_quarantine", table(QUARANTINE_ROWS, {"dataset": pa.string(), "reason_code": pa.string(),
                                                          "raw_text": pa.string()}, D1), ["dataset", "ds"])

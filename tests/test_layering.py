@@ -195,7 +195,7 @@ def test_every_declared_dependency_is_imported_somewhere():
         for req in requirements:
             name = _name(req)
             module = IMPORT_NAME.get(name, name.replace("-", "_"))
-            if module not in imported and name not in ("pytest", "ruff", "mypy"):  # tools, run not imported
+            if module not in imported and name not in ("pytest", "pytest-xdist", "ruff", "mypy"):  # tools, run not imported
                 unused.append(f"{group}: {name} (module {module})")
     assert not unused, unused
 
