@@ -27,6 +27,9 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "<pytest-xdist worker>"
 
 os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
+# A developer's shell may have attached to a running engine (scripts/engine.sh): tests run their
+# stages in this process, on their own lakes and keys (tests/test_cluster.py starts its own engine).
+os.environ.pop("GRIDRISK_ENGINE_URL", None)
 
 
 @pytest.fixture(scope="session")
