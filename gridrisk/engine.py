@@ -412,4 +412,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as gridrisk.engine, not __main__: the routed registry and the in-engine flag must be the
+    # ones jobs.pipeline's decorators see.
+    from gridrisk.engine import main as _main
+
+    sys.exit(_main())
