@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export GRIDRISK_WORKDIR ?= $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv java jars demo test test-fast test-spark lint serve airflow bench-generate bench-ingest bench-report accuracy clean
+.PHONY: help venv java jars demo test test-fast test-spark lint serve engine engine-stop engine-status airflow bench-generate bench-ingest bench-report accuracy clean
 
 help: ## list the entry points
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,7 +49,16 @@ lint: venv ## ruff (with the Airflow rules on dags/) and mypy
 serve: venv ## the grid centres' task service on the embedded store (http://127.0.0.1:8311/, Open311 at /open311/v2)
 	$(VENV)/bin/gridrisk serve
 
-airflow: venv ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
+engine: venv jars ## start the shared Spark engine Airflow tasks attach to (scripts/engine.sh; docs/scaling.md)
+	@bash scripts/engine.sh start >/dev/null
+
+engine-stop: ## stop the shared Spark engine
+	@bash scripts/engine.sh stop
+
+engine-status: ## what the engine is running, waiting on and has served
+	@bash scripts/engine.sh status
+
+airflow: venv jars ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh
 
 bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000, VEHICLES=2300 sizes the hazmat fleet)

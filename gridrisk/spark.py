@@ -14,7 +14,8 @@ true level, not to the terminal: ``<lake>/_logs/spark.log`` for a lake on local 
 ``-Dlog4j2.configurationFile`` in ``spark.driver.extraJavaOptions`` keeps its own.
 
 Jobs never build sessions: ``main()`` entry points call :func:`get_spark` and pass the
-session into ``run(spark, …)``.
+session into ``run(spark, …)``. The long-running engine (:mod:`gridrisk.engine`) runs each
+request in a session of its own (:func:`use_session`): one JVM, separate SQL settings and views.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -215,12 +219,33 @@ def use_pipeline_clock(tz: str) -> None:
         time.tzset()
 
 
+_SESSION: ContextVar["SparkSession | None"] = ContextVar("gridrisk_session", default=None)
+
+
+@contextmanager
+def use_session(session: "SparkSession") -> Iterator["SparkSession"]:
+    """Within the block (this thread or task), :func:`get_spark` returns ``session``.
+
+    PySpark's own "active session" is one per process; the engine serves several requests at
+    once, each in its own ``spark.newSession()`` (shared JVM and executors, its own SQL settings,
+    temp views and Delta commit metadata), and this is how the stage code finds it.
+    """
+    token = _SESSION.set(session)
+    try:
+        yield session
+    finally:
+        _SESSION.reset(token)
+
+
 def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "SparkSession":
     """Build (or return the running) SparkSession for ``profile``.
 
     Example:
         >>> spark = get_spark(load_profile("local"))  # doctest: +SKIP
     """
+    chosen = _SESSION.get()
+    if chosen is not None:
+        return chosen
     profile = profile or load_profile()
     check_java()
     use_pipeline_clock(profile.spark_conf.get("spark.sql.session.timeZone", "Asia/Shanghai"))

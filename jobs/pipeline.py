@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridrisk.catalog import CATALOG, STAGES
 from gridrisk.config import ConfigError, Profile, schema_names
+from gridrisk.engine import routed
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -316,6 +317,7 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
 }
 
 
+@routed  # with GRIDRISK_ENGINE_URL set (Airflow tasks), the stage runs in the engine: no JVM per task
 def run_stage(stage: str, ds: str, profile: Profile, full: bool = False,
               on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
     """One stage by name (``full`` applies to the rules stage only, ``on_dataset`` to ingest)."""

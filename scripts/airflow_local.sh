@@ -35,6 +35,7 @@ export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$VENV/bin/python}
 
 mkdir -p "$AIRFLOW_HOME"
 [ $# -eq 0 ] || exec airflow "$@"
+eval "$(VENV=$VENV bash "$REPO/scripts/engine.sh" start)"  # tasks attach to one shared Spark engine (docs/scaling.md)
 cat <<EOF
 gridrisk Airflow (profile $GRIDRISK_PROFILE, workdir $GRIDRISK_WORKDIR)
   UI:        http://localhost:$PORT   (user: admin)

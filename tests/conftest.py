@@ -27,6 +27,9 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "<pytest-xdist worker>"
 
 os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
+# A developer's shell may have attached to a running engine (scripts/engine.sh): tests run their
+# stages in this process, on their own lakes and keys (tests/test_cluster.py starts its own engine).
+os.environ.pop("GRIDRISK_ENGINE_URL", None)
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +86,7 @@ def _reset_spark_after_test(request: pytest.FixtureRequest):
 
 #: The longest files (minutes each, measured with --durations), run first: under ``make test``'s
 #: two workers a long file picked up last would leave one worker idle while it finishes.
-LONGEST_FIRST = ("test_kill_rerun.py", "test_accuracy.py", "test_hazmat_fire_pipeline.py", "test_dags.py",
+LONGEST_FIRST = ("test_kill_rerun.py", "test_cluster.py", "test_accuracy.py", "test_hazmat_fire_pipeline.py", "test_dags.py",
                  "test_stage_gates.py", "test_report.py", "test_person_rules.py", "test_person_master.py")
 
 
