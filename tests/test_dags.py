@@ -77,60 +77,129 @@ def dag(dagbag: Any) -> Any:
 # --------------------------------------------------------------------------- integrity
 
 
+REPORT_ID = "gridrisk_report"
+STAGE_TASKS = {s.airflow_task_id for s in CATALOG.stages if s.name not in ("ingest", "report")}
+
+
 def test_the_dags_folder_parses_without_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert dagbag.dag_ids == [DAG_ID]
+    assert {DAG_ID, REPORT_ID} <= set(dagbag.dag_ids)
 
 
-def test_one_ingest_task_per_dataset_then_silver_rules_publish(dag):
+def test_parsing_the_dags_takes_under_a_second(dagbag):
+    # Airflow's own figure for each file (the import of Airflow itself is not the DAG's cost).
+    parse_times = {Path(stat.file).name: stat.duration.total_seconds() for stat in dagbag.dagbag_stats}
+    for name in ("gridrisk_daily.py", "gridrisk_report.py"):
+        assert parse_times[name] < 1.0, parse_times
+
+
+def test_one_sensor_and_one_ingest_per_delivery_then_the_stages_and_the_summary(dag):
     ingest_ids = {f"ingest_{name}" for name in BRONZE_DATASETS}
-    assert set(dag.task_ids) == ingest_ids | {"silver", "link_persons", "vehicle_tracks", "fire_state", "rules", "publish",
-                                              "report"}
-    assert set(dag.task_group_dict["ingest"].children) == ingest_ids
-    for task_id in ingest_ids:
-        assert dag.get_task(task_id).upstream_task_ids == set()
+    wait_ids = {f"wait_{name}" for name in BRONZE_DATASETS}
+    assert set(dag.task_ids) == ingest_ids | wait_ids | STAGE_TASKS | {"run_summary"}
+    assert set(dag.task_group_dict["ingest"].children) == ingest_ids | wait_ids
+    for name in BRONZE_DATASETS:
+        assert dag.get_task(f"wait_{name}").upstream_task_ids == set()
+        assert dag.get_task(f"ingest_{name}").upstream_task_ids == {f"wait_{name}"}
+    assert dag.get_task("run_summary").upstream_task_ids == ingest_ids | STAGE_TASKS
+    assert dag.get_task("run_summary").trigger_rule == "all_done"
+
+
+def test_sensors_defer_and_spark_tasks_share_the_spark_pool(dag):
+    from gridrisk_common import SPARK_POOL, DeliverySensor
+
+    for t in dag.tasks:
+        if t.task_id.startswith("wait_"):
+            assert isinstance(t, DeliverySensor) and t.deferrable, t.task_id
+            assert t.pool != SPARK_POOL, t.task_id  # waiting holds no Spark slot
+        else:
+            assert t.pool == SPARK_POOL, t.task_id
+
+
+def test_stages_run_on_whatever_arrived_and_decide_per_table_and_rule(dag):
+    # A late or broken delivery must not hold up a stage: the stage reads the ingest log and
+    # skips only what needs the missing input (trigger rule all_done on every stage).
+    for task_id in STAGE_TASKS:
+        assert dag.get_task(task_id).trigger_rule == "all_done", task_id
+    # waybills feed entity resolution (crews), but their failure must not stop it
+    assert "link_persons" in dag.get_task("ingest_waybills").downstream_task_ids
 
 
 def test_silver_waits_only_for_the_ingest_of_its_inputs(dag):
     expected = {"ingest_housing_units", "ingest_residence_registrations", "ingest_addresses"}
     assert dag.get_task("silver").upstream_task_ids == expected
     assert dag.get_task("rules").upstream_task_ids == {"silver", "link_persons", "vehicle_tracks", "fire_state"}
-    # rules runs when both sides are done, whatever happened to one of them: a failed side only
-    # skips its own rules (they report it), it does not hold up the other slice.
-    assert dag.get_task("rules").trigger_rule == "all_done"
     assert dag.get_task("publish").upstream_task_ids == {"rules", "ingest_addresses", "ingest_grids"}
-    assert dag.get_task("publish").downstream_task_ids == {"report"}
-    assert dag.get_task("report").upstream_task_ids == {"rules", "publish", "ingest_grids"}
+    assert dag.get_task("publish").downstream_task_ids == {"run_summary"}
     # A broken persons delivery must not hold up the housing slice.
     assert "silver" not in dag.get_task("ingest_persons").downstream_task_ids
 
 
 def test_the_hazmat_and_fire_stages_wait_for_their_own_deliveries_only(dag):
-    # Late GPS holds up the vehicle tracks (and so the hazmat rules), never the fire slice.
     assert dag.get_task("vehicle_tracks").upstream_task_ids == {
         "link_persons", *(f"ingest_{n}" for n in ("gps_points", "hazmat_vehicles", "waybills", "grids", "roads",
                                                   "sensitive_places", "addresses"))}
     assert dag.get_task("fire_state").upstream_task_ids == {"ingest_fire_events", "ingest_fire_units", "ingest_addresses"}
-    assert dag.get_task("ingest_gps_points").downstream_task_ids == {"vehicle_tracks"}
-    assert dag.get_task("ingest_fire_events").downstream_task_ids == {"fire_state"}
-    assert dag.get_task("vehicle_tracks").downstream_task_ids == dag.get_task("fire_state").downstream_task_ids == {"rules"}
+    assert dag.get_task("ingest_gps_points").downstream_task_ids == {"vehicle_tracks", "run_summary"}
+    assert dag.get_task("ingest_fire_events").downstream_task_ids == {"fire_state", "run_summary"}
+    assert dag.get_task("vehicle_tracks").downstream_task_ids == {"rules", "run_summary"}
 
 
-def test_entity_resolution_waits_for_every_person_bearing_department_and_the_addresses(dag):
-    # The addresses reference places a person in a grid: linking before it landed would read
-    # yesterday's (or none) and a re-run would give a different table.
+def test_entity_resolution_follows_every_person_bearing_department_and_the_addresses(dag):
     expected = {f"ingest_{name}" for name in (*LINK_DATASETS, "addresses")}
     assert dag.get_task("link_persons").upstream_task_ids == expected
-    # the crew of a hazmat waybill is matched on the person keys entity resolution gave it
-    assert dag.get_task("link_persons").downstream_task_ids == {"rules", "vehicle_tracks"}
+    assert dag.get_task("link_persons").downstream_task_ids == {"rules", "vehicle_tracks", "run_summary"}
 
 
 def test_every_edge_of_the_dag_comes_from_the_catalog(dag):
     for stage in CATALOG.stages:
-        if stage.name == "ingest":
+        if stage.name in ("ingest", "report"):
             continue
-        wanted = {f"ingest_{n}" for n in stage.delivery_inputs} | {s.airflow_task_id for s in CATALOG.upstream_of(stage.name)}
+        wanted = {f"ingest_{n}" for n in stage.delivery_inputs} | {
+            s.airflow_task_id for s in CATALOG.upstream_of(stage.name) if s.name != "report"}
         assert dag.get_task(stage.airflow_task_id).upstream_task_ids == wanted, stage.name
+
+
+def test_every_lake_table_is_an_asset_produced_by_the_task_that_writes_it(dag):
+    from gridrisk_common import lake_asset
+
+    producers: dict[str, set[str]] = {}
+    for t in dag.tasks:
+        for asset in t.outlets:
+            producers.setdefault(asset.name, set()).add(t.task_id)
+    for table in CATALOG.tables:
+        if table.name.startswith("_"):
+            continue  # the ingest and quality logs: every ingest writes its own rows
+        writer = ("run_summary" if table.ref == "ops.run_log" else f"ingest_{table.name}" if table.layer == "bronze"
+                  else CATALOG.stage(table.written_by).airflow_task_id)
+        assert producers.get(table.ref) == {writer}, table.ref
+        assert lake_asset(table.ref).uri == f"x-gridrisk://lake/{table.layer}/{table.name}"
+    assert producers["taskstore.tasks"] == {"publish"}
+
+
+def test_the_report_dag_is_scheduled_on_the_gold_tables_and_tasks_it_reads(dagbag):
+    report = dagbag.dags[REPORT_ID]
+    from airflow.sdk.definitions.asset import AssetAll
+
+    condition = report.timetable.asset_condition
+    assert isinstance(condition, AssetAll)  # all three: the flags, the summary and the day's tasks
+    names = {asset.name for asset in condition.objects}
+    assert names == {"gold.risk_flags", "gold.risk_summary", "taskstore.tasks"}
+    assert report.task_ids == ["build_report"]
+
+
+def test_the_report_builds_the_day_of_the_newest_triggering_event():
+    from types import SimpleNamespace
+
+    from gridrisk_report import report_day
+
+    events = {"gold.risk_flags": [SimpleNamespace(extra={"ds": "2026-11-01"}), SimpleNamespace(extra={"ds": "2026-11-03"})],
+              "gold.risk_summary": [SimpleNamespace(extra={"ds": "2026-11-02"})]}
+    assert report_day({"triggering_asset_events": events}) == "2026-11-03"
+    assert report_day({"triggering_asset_events": {}, "logical_date": datetime(2026, 11, 5, tzinfo=UTC),
+                       "ds": "2026-11-05"}) == "2026-11-05"
+    with pytest.raises(ValueError, match="no asset event"):
+        report_day({"triggering_asset_events": {}, "logical_date": None})
 
 
 def test_a_failed_task_alerts(dag):
@@ -138,15 +207,21 @@ def test_a_failed_task_alerts(dag):
 
     for t in dag.tasks:
         callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
-        assert alerts.on_task_failure in callbacks, t.task_id
+        if t.task_id == "run_summary":
+            assert alerts.on_task_failure not in callbacks  # it sends the day's own alert
+        else:
+            assert alerts.on_task_failure in callbacks, t.task_id
 
 
-def test_every_task_retries_twice_with_exponential_backoff(dag):
+def test_spark_tasks_retry_twice_with_exponential_backoff(dag):
     for t in dag.tasks:
+        assert t.execution_timeout is not None, t.task_id
+        if t.task_id.startswith("wait_"):
+            assert t.retries == 0, t.task_id  # waiting is the sensor's job, not a retry's
+            continue
         assert t.retries == 2, t.task_id
         assert t.retry_exponential_backoff > 1, t.task_id  # in Airflow 3.3 a multiplier, not a flag
         assert t.retry_delay == timedelta(minutes=10), t.task_id
-        assert t.execution_timeout is not None, t.task_id
 
 
 def test_daily_data_interval_schedule_serialised_runs_and_params(dag):
@@ -159,38 +234,116 @@ def test_daily_data_interval_schedule_serialised_runs_and_params(dag):
     assert {"gridrisk", "daily"} <= set(dag.tags)
     assert "backfill create" in dag.doc_md
     # Resolved when the task runs (GRIDRISK_PROFILE of the worker), never at parse time.
-    assert dag.params["profile"] is None and dag.params["inbox"] is None
+    for name in ("profile", "inbox", "cutoff", "poke_seconds", "run_deadline_minutes"):
+        assert dag.params[name] is None, name
 
 
-def test_ingest_task_fails_with_the_loaders_status_and_message_unless_loaded(dag, monkeypatch):
+class FakeTaskInstance:
+    def __init__(self, task_id: str, arrival: dict[str, Any] | None = None) -> None:
+        self.task_id = task_id
+        self.log_url = f"http://airflow/log/{task_id}"
+        self.arrival = arrival
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+    def xcom_pull(self, task_ids: str) -> Any:
+        return self.arrival
+
+
+def _context(task_id: str, arrival: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+    return {"logical_date": datetime(2026, 11, 1, tzinfo=UTC), "ds": "2026-11-01", "run_id": "manual__x",
+            "params": {"profile": "", "inbox": None, **params}, "ti": FakeTaskInstance(task_id, arrival)}
+
+
+def test_ingest_task_skips_a_late_delivery_and_refuses_a_rejected_one_without_retrying(dag, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    import jobs.pipeline
+    from gridrisk import alerts
+
+    statuses = {"grids": "loaded", "waybills": "late", "persons": "rejected", "roads": "quality_failed", "gps_points": "failed"}
+    calls: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+
+    def fake_run_stage(stage: str, **kwargs: Any) -> dict[str, Any]:
+        calls.append({"stage": stage, **kwargs})
+        name = kwargs["datasets"][0]
+        return {"stage": "ingest", "ds": kwargs["ds"], "logged": [], "results": [
+            {"dataset": name, "status": statuses[name], "message": "why", "rows_read": 0}]}
+
+    monkeypatch.setattr(jobs.pipeline, "run_stage", fake_run_stage)
+    monkeypatch.setattr(alerts, "send", lambda payload, **kw: sent.append(payload) or True)
+
+    def call(name: str, arrival: dict[str, Any] | None = None) -> Any:
+        return dag.get_task(f"ingest_{name}").python_callable(name, **_context(f"ingest_{name}", arrival))
+
+    assert call("grids", {"status": "arrived"})["status"] == "loaded"
+    assert calls[0]["stage"] == "ingest" and calls[0]["late"] == [] and calls[0]["run_id"] == "manual__x"
+    assert calls[0]["profile"].name == "local"  # resolved when the task runs
+    with pytest.raises(AirflowSkipException, match="waybills for 2026-11-01: late"):
+        call("waybills", {"status": "late", "cutoff": "2026-11-02T04:00:00+00:00"})
+    assert calls[1]["late"] == ["waybills"] and calls[1]["cutoff"] == "2026-11-02T04:00:00+00:00"
+    assert sent[-1]["kind"] == "delivery_late" and "waybills" in sent[-1]["reason"] and sent[-1]["ds"] == "2026-11-01"
+    for name in ("persons", "roads"):
+        with pytest.raises(AirflowFailException, match=f"{name} for 2026-11-01"):
+            call(name, {"status": "arrived"})
+    with pytest.raises(RuntimeError, match="gps_points for 2026-11-01: failed") as exc:
+        call("gps_points", {"status": "arrived"})
+    assert not isinstance(exc.value, AirflowFailException)  # an unexpected failure is retried
+
+
+def test_a_stage_whose_inputs_are_missing_ends_skipped_and_says_why(dag, monkeypatch):
+    from airflow.sdk.exceptions import AirflowSkipException
+
     import jobs.pipeline
 
-    calls: list[dict[str, Any]] = []
+    outs = {"silver": {"stage": "silver", "skipped": ["housing_units: late — no delivery"], "tables": {}},
+            "rules": {"stage": "rules", "evaluated": [], "skipped": ["rental.overcrowded"],
+                      "skip_reasons": {"rental.overcrowded": "no housing_occupancy"}, "tables": {}},
+            "fire_state": {"stage": "fire_state", "tables": {"fire_unit_state": 3}, "logged": []}}
+    monkeypatch.setattr(jobs.pipeline, "run_stage", lambda stage, **kw: outs[stage])
+    with pytest.raises(AirflowSkipException, match="silver skipped for 2026-11-01: housing_units: late"):
+        dag.get_task("silver").python_callable("silver", **_context("silver"))
+    with pytest.raises(AirflowSkipException, match="rental.overcrowded: no housing_occupancy"):
+        dag.get_task("rules").python_callable("rules", **_context("rules"))
+    assert dag.get_task("fire_state").python_callable("fire_state", **_context("fire_state"))["tables"] == {"fire_unit_state": 3}
 
-    def fake_ingest(**kwargs: Any) -> dict[str, Any]:
-        calls.append(kwargs)
-        status = "loaded" if kwargs["datasets"] == ["grids"] else "not_ready"
-        return {"stage": "ingest", "ds": kwargs["ds"], "results": [
-            {"dataset": kwargs["datasets"][0], "status": status, "message": "no manifest.json yet", "rows_read": 0}
-        ]}
 
-    class FakeTaskInstance:
-        def __init__(self) -> None:
-            self.pushed: dict[str, Any] = {}
+def test_the_sensor_returns_at_once_defers_while_waiting_and_reports_late_after_the_cutoff(dag, tmp_path, monkeypatch):
+    import asyncio
 
-        def xcom_push(self, key: str, value: Any) -> None:
-            self.pushed[key] = value
+    from airflow.sdk.exceptions import TaskDeferred
 
-    monkeypatch.setattr(jobs.pipeline, "ingest", fake_ingest)
-    context = {"logical_date": datetime(2026, 11, 1, tzinfo=UTC), "ds": "2026-11-01",
-               "params": {"profile": "", "inbox": None}, "ti": FakeTaskInstance()}
+    from gridrisk.arrival_trigger import ManifestTrigger
+    from gridrisk.delivery import write_delivery
 
-    assert dag.get_task("ingest_grids").python_callable("grids", **context)["status"] == "loaded"
-    with pytest.raises(RuntimeError, match="persons for 2026-11-01: not_ready: no manifest.json yet"):
-        dag.get_task("ingest_persons").python_callable("persons", **context)
-    assert context["ti"].pushed["ingest_result"]["status"] == "not_ready"
-    assert calls[0]["ds"] == "2026-11-01" and calls[0]["datasets"] == ["grids"]
-    assert calls[0]["profile"].name == "local"  # resolved when the task runs
+    sensor = dag.get_task("wait_grids")
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(_context("wait_grids", inbox=str(tmp_path), cutoff=later, poke_seconds=1))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, ManifestTrigger) and trigger.manifest.endswith("/20261101/manifest.json")
+    assert trigger.cutoff == later and trigger.poke_seconds == 1
+
+    late = sensor.execute(_context("wait_grids", inbox=str(tmp_path), cutoff=past))
+    assert late["status"] == "late" and late["cutoff"] == past
+
+    async def first_event(t: ManifestTrigger) -> dict[str, Any]:
+        async for event in t.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    assert asyncio.run(first_event(ManifestTrigger(trigger.manifest, past, 1)))["status"] == "late"
+    monkeypatch.setenv("GRIDRISK_HOME", str(REPO))
+    folder = Path(trigger.manifest).parent
+    write_delivery(tmp_path, folder.parent.name, "2026-11-01", "snapshot", {"x.csv": (b"a\n", 0)})
+    assert asyncio.run(first_event(ManifestTrigger(trigger.manifest, later, 1)))["status"] == "arrived"
+    assert sensor.execute(_context("wait_grids", inbox=str(tmp_path), cutoff=past))["status"] == "arrived"
+    assert sensor.execute_complete(_context("wait_grids"), {"status": "late", "manifest": "m", "cutoff": past})["status"] == "late"
 
 
 def test_importing_the_dags_pulls_in_neither_pyspark_nor_great_expectations(tmp_path):
@@ -208,7 +361,7 @@ print(json.dumps({{"dags": bag.dag_ids, "errors": bag.import_errors,
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    assert report["dags"] == [DAG_ID]
+    assert {DAG_ID, REPORT_ID} <= set(report["dags"])
     assert report["heavy"] == []
 
 
