@@ -78,7 +78,8 @@ def emit(context: Any, rows: list[dict[str, Any]], ds: str) -> None:
 class DeliverySensor(BaseSensorOperator):
     """Wait for the delivery of ``dataset`` for the run's date until its cut-off.
 
-    Returns (XCom) ``{"status": "arrived"}`` or ``{"status": "late", "cutoff": …}`` — never fails
+    Returns (XCom) ``{"status": "arrived"}`` or ``{"status": "late", "cutoff": …}``, with ``since``
+    (when it began to wait: the run summary measures the run's duration from the earliest) — never fails
     on a late delivery: the ingest after it records it as late and the run goes on. Deferrable
     (the default): the waiting happens in the triggerer (:class:`gridrisk.arrival_trigger.
     ManifestTrigger`); ``deferrable=False`` pokes in the worker instead.
@@ -112,24 +113,35 @@ class DeliverySensor(BaseSensorOperator):
         from gridrisk.arrival import arrived
 
         manifest, cutoff, poke = self._where(context)
+        since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         log.info("waiting for %s until %s (poll every %.0f s)", manifest, cutoff.isoformat(), poke)
         while True:
             if arrived(manifest):
-                return {"status": "arrived", "manifest": manifest}
+                return {"status": "arrived", "manifest": manifest, "since": since}
             if dt.datetime.now(dt.UTC) >= cutoff:
-                return self._late(manifest, cutoff)
+                return self._late(manifest, cutoff, since)
             if self.deferrable:
                 from gridrisk.arrival_trigger import ManifestTrigger
 
-                self.defer(trigger=ManifestTrigger(manifest, cutoff.isoformat(), poke), method_name="execute_complete")
+                self.defer(trigger=ManifestTrigger(manifest, cutoff.isoformat(), poke, since), method_name="execute_complete")
             time.sleep(min(poke, max(0.0, (cutoff - dt.datetime.now(dt.UTC)).total_seconds())))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         if event["status"] == "late":
-            return self._late(event["manifest"], dt.datetime.fromisoformat(event["cutoff"]))
+            return self._late(event["manifest"], dt.datetime.fromisoformat(event["cutoff"]), event.get("since"))
         log.info("%s arrived: %s", self.dataset, event["manifest"])
         return event
 
-    def _late(self, manifest: str, cutoff: dt.datetime) -> dict[str, Any]:
+    def _late(self, manifest: str, cutoff: dt.datetime, since: str | None) -> dict[str, Any]:
         log.warning("%s: no %s by the cut-off %s — the run goes on without it", self.dataset, manifest, cutoff.isoformat())
-        return {"status": "late", "manifest": manifest, "cutoff": cutoff.isoformat()}
+        return {"status": "late", "manifest": manifest, "cutoff": cutoff.isoformat(), "since": since}
+
+
+def run_started(context: Any, datasets: Any) -> dt.datetime | None:
+    """When the run began its work: the earliest moment a delivery sensor began to wait (the
+    run's first tasks), else the run's own start date."""
+    ti = context["ti"]
+    moments = [dt.datetime.fromisoformat(x["since"]) for name in datasets
+               if isinstance(x := ti.xcom_pull(task_ids=f"wait_{name}"), dict) and x.get("since")]
+    started = context["dag_run"].start_date
+    return min(moments) if moments else started

@@ -52,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, task
-from gridrisk_common import SPARK_POOL, TASKS_ASSET, DeliverySensor, emit, lake_asset, stage_args
+from gridrisk_common import SPARK_POOL, TASKS_ASSET, DeliverySensor, emit, lake_asset, run_started, stage_args
 
 from gridrisk import alerts
 from gridrisk.catalog import BRONZE_DATASETS, CATALOG, RUN_LOG, ingest_task_id
@@ -135,13 +135,13 @@ def run_summary(**context: Any) -> dict[str, Any]:
     link = _run_link(context)
     alerts.run_outcome(DAG_ID, args["ds"], summary, link)
     minutes = context["params"].get("run_deadline_minutes") or load_schedule().run_deadline_minutes
-    started = context["dag_run"].start_date
+    started = run_started(context, BRONZE_DATASETS)
     if started is not None:
         summary["deadline_missed"] = alerts.deadline_missed(DAG_ID, args["ds"], started, timedelta(minutes=int(minutes)),
                                                             link=link)
     context["outlet_events"][lake_asset(RUN_LOG)].extra = {"ds": args["ds"], "outcome": summary["outcome"]}
+    context["ti"].xcom_push(key="run_summary", value=summary)  # there even when the task fails below
     if summary["failed"]:
-        context["ti"].xcom_push(key="run_summary", value=summary)
         raise AirflowFailException(f"{args['ds']}: {summary['reason']}")
     return summary
 

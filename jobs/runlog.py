@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
-from gridrisk.catalog import CATALOG, RUN_LOG
+from gridrisk.catalog import CATALOG, LAYERS, RUN_LOG
 from gridrisk.config import Profile
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def day_summary(ds: str, rows: Iterable[Mapping[str, Any]]) -> Row:
     skipped_rules = sorted(r["item"].split(":", 1)[1] for r in rows if r["item"].startswith("rule:") and r["outcome"] == "skipped")
     evaluated = [r for r in rows if r["item"].startswith("rule:") and r["outcome"] == "evaluated"]
     skipped_tables = sorted(r["item"] for r in rows if r["stage"] != "ingest" and r["outcome"] in ("skipped", "left_out")
-                            and "." in r["item"])
+                            and r["item"].split(".", 1)[0] in LAYERS)
     parts = []
     if late:
         parts.append("late: " + ", ".join(late))

@@ -368,32 +368,205 @@ print(json.dumps({{"dags": bag.dag_ids, "errors": bag.import_errors,
 # --------------------------------------------------------------------------- end to end
 
 
-@pytest.mark.slow
-def test_dag_test_runs_a_generated_day_and_publishes_inspection_tasks(spark, airflow_home, tmp_path, monkeypatch):
-    """A tiny province through every task with ``dag.test()``, in this process.
+HAZMAT_RULES = ("hazmat.no_waybill", "hazmat.crew_unqualified", "hazmat.crew_at_risk", "hazmat.fatigue", "hazmat.speeding",
+                "hazmat.night_ban", "hazmat.sensitive_stop", "hazmat.route_deviation")
 
-    ``spark`` is requested so the shared session exists first: the tasks run in-process and
-    ``gridrisk.spark.get_spark`` reuses the active session instead of starting another.
+
+def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=DAG_ID, task_ids=task_id, key=key)).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def _duplicate_rows(folder: Path) -> None:
+    """Every data row of a CSV delivery twice (header once), with a manifest that agrees: the
+    delivery is well-formed but fails its one-row-per-key expectation."""
+    from gridrisk.delivery import ManifestFile, write_manifest
+
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    files = []
+    for entry in manifest["files"]:
+        path = folder / entry["name"]
+        header, _, body = path.read_bytes().partition(b"\n")
+        rows = [line for line in body.split(b"\n") if line]
+        path.write_bytes(header + b"\n" + b"\n".join(rows + rows) + b"\n")
+        files.append(ManifestFile.of(path, 2 * len(rows)))
+    write_manifest(folder, manifest["dataset"], manifest["date"], manifest["kind"], files)
+
+
+def _empty(folder: Path) -> None:
+    """The delivery declares zero rows: its files are empty, its manifest says rows 0."""
+    from gridrisk.delivery import ManifestFile, write_manifest
+
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["files"]:
+        (folder / entry["name"]).write_bytes(b"")
+    write_manifest(folder, manifest["dataset"], manifest["date"], manifest["kind"],
+                   [ManifestFile.of(folder / e["name"], 0) for e in manifest["files"]])
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP endpoint on 127.0.0.1 that keeps what is POSTed to it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", got
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_a_partial_day_waits_for_a_late_delivery_goes_on_without_a_missing_one_and_skips_only_their_rules(
+        spark, airflow_home, tmp_path, monkeypatch, webhook):
+    """One generated day through every task with ``dag.test()`` (in this process), four
+    departments out of step:
+
+    - the drug registry is not there when its sensor starts and arrives while it waits (deferred,
+      the trigger polling): it is waited for, loaded, and the drug rules run;
+    - GPS never arrives: at the cut-off its ingest is ``late`` (skipped, alerted), the vehicle
+      tracks are skipped and with them only the hazmat rules — the run goes on;
+    - the transport department's file fails quality (every row twice): its ingest fails without a
+      retry, entity resolution runs on the others, and only the rules that read qualifications
+      are skipped — driver.mental and the other licence rules run;
+    - the waybills declare zero rows: a valid, empty delivery (the person rules do not skip).
+
+    The run summary (XCom and the run log) says all of it; the webhook hears of the late
+    delivery, the failed ingest, the failed run and the missed deadline; the report DAG is due
+    because the gold tables and the tasks it reads are new.
+
+    ``spark`` is requested so the shared session exists first: the tasks reuse it.
     """
+    from gridrisk import arrival
     from gridrisk.taskstore import open_store
+    from jobs import runlog
     from synth.generate import generate
 
-    generate(inbox=tmp_path / "inbox", truth=tmp_path / "truth", persons=1000, seed=7,
-             start_date=date(2026, 11, 1), days=1, progress=False)
+    inbox = tmp_path / "inbox"
+    generate(inbox=inbox, truth=tmp_path / "truth", persons=1000, seed=7, start_date=date(2026, 11, 1), days=1,
+             progress=False)
+    day = "20261101"
+    drugs = inbox / "drug_registry" / day / "manifest.json"
+    held = drugs.with_name("manifest.held")
+    drugs.rename(held)
+    (inbox / "gps_points" / day / "manifest.json").unlink()
+    _duplicate_rows(inbox / "transport_workers" / day)
+    _empty(inbox / "waybills" / day)
+
+    real_arrived = arrival.arrived
+    polls: list[str] = []
+
+    def arrived(uri: str) -> bool:
+        if uri == str(drugs):
+            polls.append(uri)
+            if len(polls) == 2:  # the trigger's first look, after the sensor deferred
+                held.rename(drugs)
+        return real_arrived(uri)
+
+    monkeypatch.setattr(arrival, "arrived", arrived)
+    url, alerts_got = webhook
     dsn = f"sqlite:///{tmp_path}/tasks.sqlite"
-    for key, value in {"GRIDRISK_PROFILE": "local", "GRIDRISK_LAKE": str(tmp_path / "lake"),
-                       "GRIDRISK_INBOX": str(tmp_path / "inbox"), "GRIDRISK_TASK_STORE": dsn,
-                       "GRIDRISK_WORKDIR": str(tmp_path)}.items():
+    for key, value in {"GRIDRISK_PROFILE": "local", "GRIDRISK_LAKE": str(tmp_path / "lake"), "GRIDRISK_INBOX": str(inbox),
+                       "GRIDRISK_TASK_STORE": dsn, "GRIDRISK_WORKDIR": str(tmp_path), "GRIDRISK_ALERT_WEBHOOK": url}.items():
         monkeypatch.setenv(key, value)
 
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dag import DagModel
     from airflow.utils.db import initdb
+    from airflow.utils.session import create_session
+    from sqlalchemy import select, update
 
     initdb()  # a fresh SQLite metadata DB in airflow_home, created from the models (no migrations)
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(parse_dags(), "dags-folder", None)
+    with create_session() as session:  # the report DAG is live, so asset events queue its runs
+        session.execute(update(DagModel).where(DagModel.dag_id == REPORT_ID).values(is_paused=False))
+
     dag = parse_dags().dags[DAG_ID]  # a fresh copy: the retries are changed below
     for t in dag.tasks:
-        t.retries = 0  # fail fast: a retry would wait ten minutes for a delivery that is not coming
-    run = dag.test(logical_date=datetime(2026, 11, 1, tzinfo=UTC))
+        t.retries = 0  # a failing task fails at once
+    cutoff = datetime.now(UTC) + timedelta(seconds=90)  # GPS is waited for this long, then late
+    run = dag.test(logical_date=datetime(2026, 11, 1, tzinfo=UTC),
+                   run_conf={"cutoff": cutoff.isoformat(), "poke_seconds": 1, "run_deadline_minutes": 1})
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    assert run.state == "success", states
-    assert open_store(dsn).list_tasks("32"), "the run succeeded but published no inspection task"
+    # waited for
+    assert len(polls) >= 2 and _xcom(run, "wait_drug_registry")["status"] == "arrived"
+    assert states["ingest_drug_registry"] == "success"
+    # never arrived: late, skipped, and only what needs it skipped
+    assert _xcom(run, "wait_gps_points")["status"] == "late"
+    assert states["ingest_gps_points"] == "skipped"
+    assert states["vehicle_tracks"] == "skipped"
+    # failed quality: the task fails, the run goes on
+    assert states["ingest_transport_workers"] == "failed"
+    assert _xcom(run, "ingest_transport_workers", "ingest_result")["status"] == "quality_failed"
+    assert _xcom(run, "ingest_waybills")["rows_accepted"] == 0  # zero rows: loaded, empty
+    for task_id in ("link_persons", "silver", "fire_state", "rules", "publish"):
+        assert states[task_id] == "success", (task_id, states)
+    rules = _xcom(run, "rules")
+    assert {"driver.mental", "driver.drugs", "data.licence_not_cancelled", "rental.overcrowded", "fire.offline"} \
+        <= set(rules["evaluated"])
+    assert {"worker.at_risk", "data.qualification_active", *HAZMAT_RULES} <= set(rules["skipped"])
+    assert "person_qualifications" in rules["skip_reasons"]["worker.at_risk"]
+    assert "vehicle_periods" in rules["skip_reasons"]["hazmat.fatigue"] or \
+        "vehicle_points" in rules["skip_reasons"]["hazmat.fatigue"]
+    assert open_store(dsn).list_tasks("32"), "the rules that ran published no inspection task"
+
+    # the day's account: XCom, run log, run state
+    summary = _xcom(run, "run_summary", "run_summary")
+    assert (summary["outcome"], summary["late"], summary["failed"]) == ("partial", ["gps_points"], ["transport_workers"])
+    assert "worker.at_risk" in summary["skipped_rules"] and "driver.mental" not in summary["skipped_rules"]
+    assert states["run_summary"] == "failed" and run.state == "failed"
+    profile_rows = runlog.read(spark, _profile(tmp_path, inbox), "2026-11-01")
+    by_item = {(r["step"], r["item"]): r for r in profile_rows}
+    assert by_item[("ingest.gps_points", "bronze.gps_points")]["outcome"] == "late"
+    assert by_item[("ingest.transport_workers", "bronze.transport_workers")]["outcome"] == "quality_failed"
+    assert by_item[("link", "silver.person_qualifications")]["outcome"] == "left_out"
+    assert "transport_workers" in by_item[("link", "silver.person_qualifications")]["reason"]
+    assert by_item[("link", "silver.person_licences")]["outcome"] == "written"
+    assert by_item[("vehicle_tracks", "silver.waybill_crew")]["outcome"] == "skipped"
+    assert "gps_points" in by_item[("vehicle_tracks", "silver.waybill_crew")]["reason"]
+    assert by_item[("rules", "rule:driver.mental")]["outcome"] == "evaluated"
+    assert by_item[("run", "2026-11-01")]["outcome"] == "partial"
+
+    # alerts: which task, which date, why
+    kinds = {(a["kind"], a["task_id"]) for a in alerts_got}
+    assert ("delivery_late", "ingest_gps_points") in kinds
+    assert ("task_failed", "ingest_transport_workers") in kinds
+    assert ("run_failed", None) in kinds and ("deadline_missed", None) in kinds
+    assert all(a["ds"] == "2026-11-01" for a in alerts_got)
+
+    # assets: the tables written got events carrying the day; the late one none; the report is due
+    with create_session() as session:
+        events = {(name, json.dumps(extra, sort_keys=True)) for name, extra in session.execute(
+            select(AssetModel.name, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == AssetModel.id))}
+        names = {name for name, _ in events}
+        queued = set(session.scalars(select(AssetModel.name).join(AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id)
+                                     .where(AssetDagRunQueue.target_dag_id == REPORT_ID)))
+    assert {"bronze.persons", "silver.person_licences", "gold.risk_flags", "gold.risk_summary", "taskstore.tasks"} <= names
+    assert "bronze.gps_points" not in names and "silver.vehicle_points" not in names
+    assert any(n == "gold.risk_flags" and '"ds": "2026-11-01"' in e for n, e in events)
+    assert queued == {"gold.risk_flags", "gold.risk_summary", "taskstore.tasks"}
+
+
+def _profile(tmp_path: Path, inbox: Path) -> Any:
+    from gridrisk.config import load_profile
+
+    return load_profile("local").with_inbox(str(inbox))
