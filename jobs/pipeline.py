@@ -313,8 +313,16 @@ def publish(ds: str, profile: Profile) -> Summary:
     """File one inspection task per open flag of ``ds`` in the task store."""
     from jobs.gold import publish_tasks
 
+    from jobs import runlog
+
     ds = check_date(ds)
-    return {"stage": "publish", "ds": ds, **publish_tasks.run(spark_for(profile), profile, ds)}
+    spark = spark_for(profile)
+    rules_done = [r for r in runlog.read(spark, profile, ds) if r["item"].startswith("rule:")]
+    if rules_done and not any(r["outcome"] == "evaluated" for r in rules_done):
+        # A day whose every rule was skipped (no deliveries: a catch-up run for a day that never
+        # came) has nothing to file and nothing resolved; the grids of the day may not be there.
+        return {"stage": "publish", "ds": ds, "skipped": [f"no rule was evaluated for {ds}: nothing to publish"]}
+    return {"stage": "publish", "ds": ds, **publish_tasks.run(spark, profile, ds)}
 
 
 def report(ds: str, profile: Profile) -> Summary:
