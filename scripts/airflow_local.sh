@@ -91,6 +91,8 @@ CREATE DATABASE airflow OWNER airflow;
 SQL
   fi
   export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg://airflow:$(cat "$AIRFLOW_HOME/.pg_password")@127.0.0.1:$PG_PORT/airflow"
+  # psycopg 3 speaks asyncio too; Airflow would otherwise derive an asyncpg URL (not installed).
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
 }
 pg_down() {
   local bin
