@@ -47,6 +47,9 @@ export AIRFLOW__API__BASE_URL="http://localhost:$PORT"
 export GRIDRISK_PROFILE=${GRIDRISK_PROFILE:-local}
 export GRIDRISK_WORKDIR=${GRIDRISK_WORKDIR:-$REPO}
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$VENV/bin/python}
+# Every Airflow process (DAG processor, triggerer, task) imports this checkout's gridrisk and jobs,
+# whichever checkout the venv was installed from.
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 SPARK_SLOTS=${SPARK_SLOTS:-${GRIDRISK_ENGINE_SLOTS:-2}}
 
 mkdir -p "$AIRFLOW_HOME"
