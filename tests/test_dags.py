@@ -311,6 +311,42 @@ def test_a_stage_whose_inputs_are_missing_ends_skipped_and_says_why(dag, monkeyp
     assert dag.get_task("fire_state").python_callable("fire_state", **_context("fire_state"))["tables"] == {"fire_unit_state": 3}
 
 
+def test_the_run_summary_alerts_on_a_partial_day_and_a_missed_deadline_and_fails_a_refused_one(dag, monkeypatch):
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    import jobs.pipeline
+    from gridrisk import alerts
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(alerts, "send", lambda payload, **kw: sent.append(payload) or True)
+    accounts = iter([{"outcome": "partial", "reason": "late: gps_points", "late": ["gps_points"], "failed": []},
+                     {"outcome": "partial", "reason": "failed: waybills", "late": [], "failed": ["waybills"]}])
+    monkeypatch.setattr(jobs.pipeline, "summarise", lambda ds, profile, run_id=None: next(accounts))
+
+    class Events(dict):
+        def __missing__(self, key: Any) -> Any:
+            self[key] = SimpleNamespace(extra={})
+            return self[key]
+
+    began = datetime.now(UTC) - timedelta(minutes=90)
+    context = _context("run_summary", {"status": "arrived", "since": began.isoformat()}, run_deadline_minutes=60)
+    context.update({"dag_run": SimpleNamespace(start_date=datetime(2026, 11, 1, tzinfo=UTC)), "outlet_events": Events(),
+                    "dag": dag})
+    out = dag.get_task("run_summary").python_callable(**context)
+    assert out["deadline_missed"] is True  # 90 min since the first sensor began, 60 allowed
+    assert [a["kind"] for a in sent] == ["run_partial", "deadline_missed"]
+    assert "taken 90 min" in sent[1]["reason"]  # measured from the sensors, not the run's start date
+    assert context["ti"].pushed["run_summary"]["outcome"] == "partial"
+
+    context["ti"].arrival = {"status": "arrived", "since": datetime.now(UTC).isoformat()}
+    with pytest.raises(AirflowFailException, match="failed: waybills"):
+        dag.get_task("run_summary").python_callable(**context)
+    assert sent[-1]["kind"] == "run_failed"
+    assert context["ti"].pushed["run_summary"]["failed"] == ["waybills"]  # the XCom is there all the same
+
+
 def test_the_sensor_returns_at_once_defers_while_waiting_and_reports_late_after_the_cutoff(dag, tmp_path, monkeypatch):
     import asyncio
 
