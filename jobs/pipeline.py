@@ -311,9 +311,8 @@ def rules(ds: str, profile: Profile, full: bool = False) -> Summary:
 
 def publish(ds: str, profile: Profile) -> Summary:
     """File one inspection task per open flag of ``ds`` in the task store."""
-    from jobs.gold import publish_tasks
-
     from jobs import runlog
+    from jobs.gold import publish_tasks
 
     ds = check_date(ds)
     spark = spark_for(profile)
