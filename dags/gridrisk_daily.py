@@ -69,13 +69,9 @@ class DatasetNotLoaded(RuntimeError):
 
 
 def _run_link(context: Any) -> str | None:
-    try:
-        from airflow.configuration import conf
-
-        base = conf.get("api", "base_url", fallback="").rstrip("/")
-    except Exception:  # noqa: BLE001 — a link is a courtesy; never fail a task for it
-        return None
-    return f"{base}/dags/{context['dag'].dag_id}/runs/{context['run_id']}" if base else None
+    """The run's page in the UI: its task's log link without the task part."""
+    log_url = getattr(context["ti"], "log_url", None)
+    return str(log_url).split("/tasks/", 1)[0] if log_url else None
 
 
 @task(pool=SPARK_POOL)

@@ -76,7 +76,9 @@ def entries(stage: str, summary: Mapping[str, Any], versions: Mapping[str, int |
         out += [_row(stage, stage, f"rule:{r}", "skipped", str(reasons.get(r, "its inputs are missing")))
                 for r in summary.get("skipped", [])]
         skipped_reason = "" if summary.get("evaluated") else "no rule could be evaluated"
-    tables = summary.get("tables") or {}
+    tables = dict(summary.get("tables") or {})
+    if stage == "rules" and summary.get("evaluated"):  # the flags are MERGEd: rows = rows merged
+        tables.setdefault("risk_flags", int((summary.get("metrics") or {}).get("numOutputRows", 0)))
     left_out = summary.get("left_out") or {}
     partial = "; ".join(summary.get("partial") or [])
     for ref in spec.writes:

@@ -589,6 +589,7 @@ def test_a_partial_day_waits_for_a_late_delivery_goes_on_without_a_missing_one_a
     assert by_item[("vehicle_tracks", "silver.waybill_crew")]["outcome"] == "skipped"
     assert "gps_points" in by_item[("vehicle_tracks", "silver.waybill_crew")]["reason"]
     assert by_item[("rules", "rule:driver.mental")]["outcome"] == "evaluated"
+    assert by_item[("rules", "gold.risk_flags")]["outcome"] == "written"
     assert by_item[("run", "2026-11-01")]["outcome"] == "partial"
 
     # alerts: which task, which date, why
@@ -597,6 +598,7 @@ def test_a_partial_day_waits_for_a_late_delivery_goes_on_without_a_missing_one_a
     assert ("task_failed", "ingest_transport_workers") in kinds
     assert ("run_failed", None) in kinds and ("deadline_missed", None) in kinds
     assert all(a["ds"] == "2026-11-01" for a in alerts_got)
+    assert all(a["link"] for a in alerts_got if a["kind"] in ("task_failed", "delivery_late", "run_failed"))
 
     # assets: the tables written got events carrying the day; the late one none; the report is due
     with create_session() as session:

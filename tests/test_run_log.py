@@ -49,11 +49,12 @@ def test_rules_get_a_row_each_evaluated_or_skipped_with_why():
     rows = {r["item"]: r for r in runlog.entries("rules", {
         "evaluated": ["driver.mental"], "skipped": ["worker.at_risk"], "mode": {"driver.mental": "full"},
         "skip_reasons": {"worker.at_risk": "no person_qualifications for 2026-11-01"},
-        "tables": {"risk_summary": 5}})}
+        "tables": {"risk_summary": 5}, "metrics": {"numOutputRows": 7}})}
     assert rows["rule:driver.mental"]["outcome"] == "evaluated"
     assert (rows["rule:worker.at_risk"]["outcome"], rows["rule:worker.at_risk"]["reason"]) == (
         "skipped", "no person_qualifications for 2026-11-01")
     assert rows["gold.risk_summary"]["outcome"] == "written"
+    assert (rows["gold.risk_flags"]["outcome"], rows["gold.risk_flags"]["rows"]) == ("written", 7)  # MERGEd
 
 
 def _rows(*items):
