@@ -320,7 +320,8 @@ def publish(ds: str, profile: Profile) -> Summary:
     if rules_done and not any(r["outcome"] == "evaluated" for r in rules_done):
         # A day whose every rule was skipped (no deliveries: a catch-up run for a day that never
         # came) has nothing to file and nothing resolved; the grids of the day may not be there.
-        return {"stage": "publish", "ds": ds, "skipped": [f"no rule was evaluated for {ds}: nothing to publish"]}
+        return {"stage": "publish", "ds": ds, "created": 0, "unchanged": 0, "updated": 0, "closed": 0, "unroutable": 0,
+                "skipped": [f"no rule was evaluated for {ds}: nothing to publish"]}
     return {"stage": "publish", "ds": ds, **publish_tasks.run(spark, profile, ds)}
 
 
