@@ -1,4 +1,10 @@
-"""Alerts for data engineers: a failed task or a run past its deadline notifies a webhook.
+"""Alerts for data engineers: a failed task, a late delivery, a partial or failed day, or a run
+past its deadline notifies a webhook.
+
+Kinds: ``task_failed`` (a task's ``on_failure_callback``), ``delivery_late`` (a department's
+delivery missed its cut-off; the run went on without it), ``run_partial`` / ``run_failed`` /
+``run_empty`` (the day's summary: what was late, failed or skipped), ``deadline_missed`` (the run
+took longer than ``run_deadline_minutes`` of conf/schedule.yaml).
 
 The webhook is ``GRIDRISK_ALERT_WEBHOOK`` (read when the alert fires, never at DAG parse time);
 every alert is also logged at ERROR on the ``gridrisk.alerts`` logger, so a missing or broken
@@ -73,10 +79,41 @@ def on_task_failure(context: dict[str, Any]) -> None:
                _ds(context), f"{type(exc).__name__}: {exc}" if exc else "failed", getattr(ti, "log_url", None)))
 
 
-def on_deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    """Airflow deadline callback: the run is still not done past its deadline."""
-    context = context or {}
-    dag_run = context.get("dag_run")
-    dag_id = getattr(dag_run, "dag_id", None) or kwargs.get("dag_id", "?")
-    send(build("deadline_missed", dag_id, None, _ds(context) or kwargs.get("ds"),
-               f"the run is not finished {kwargs.get('deadline', 'within its deadline')} after it was queued", None))
+def delivery_late(dag_id: str, task_id: str | None, ds: str, dataset: str, cutoff: str, link: str | None = None) -> bool:
+    """A delivery did not arrive by its cut-off: the day goes on without it."""
+    return send(build("delivery_late", dag_id, task_id, ds,
+                      f"{dataset}: no delivery by the cut-off {cutoff}; the run goes on without it and skips "
+                      f"what reads it — re-run ingest_{dataset} and its downstream tasks when it arrives", link))
+
+
+def run_outcome(dag_id: str, ds: str, summary: dict[str, Any], link: str | None = None) -> bool:
+    """The day's summary (jobs.pipeline.summarise) when it is not ``complete``; False when it is."""
+    outcome = summary.get("outcome")
+    if outcome == "complete":
+        return False
+    kind = "run_failed" if summary.get("failed") else "run_empty" if outcome == "empty" else "run_partial"
+    return send(build(kind, dag_id, None, ds, str(summary.get("reason") or outcome), link))
+
+
+def overdue(started: dt.datetime, deadline: dt.timedelta, now: dt.datetime | None = None) -> dt.timedelta | None:
+    """How far past ``deadline`` a run that started at ``started`` is (None: within it)."""
+    now = now or dt.datetime.now(dt.UTC)
+    late = now - started - deadline
+    return late if late > dt.timedelta(0) else None
+
+
+def deadline_missed(dag_id: str, ds: str | None, started: dt.datetime, deadline: dt.timedelta,
+                    now: dt.datetime | None = None, link: str | None = None) -> bool:
+    """Alert when the run has taken longer than ``deadline``; False (no alert) when it has not."""
+    late = overdue(started, deadline, now)
+    if late is None:
+        return False
+    took = (now or dt.datetime.now(dt.UTC)) - started
+    send(build("deadline_missed", dag_id, None, ds,
+               f"the run has taken {_minutes(took)} (started {started.isoformat(timespec='seconds')}); "
+               f"its deadline is {_minutes(deadline)}", link))
+    return True
+
+
+def _minutes(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 60:.0f} min"

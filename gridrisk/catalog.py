@@ -23,7 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-LAYERS = ("bronze", "silver", "gold")
+LAYERS = ("bronze", "silver", "gold", "ops")
+#: ``written_by`` of a table every stage writes its own rows of (the run log).
+EVERY_STAGE = "*"
+#: What each stage did per day: jobs/runlog.py.
+RUN_LOG = "ops.run_log"
 
 #: Department extracts, then the four reference tables the grid office delivers together.
 #: One entry per ``schemas/<name>.yaml`` (a test keeps the two equal).
@@ -170,7 +174,7 @@ class Catalog:
             seen.add(t.ref)
             if t.layer not in LAYERS:
                 out.append(f"{t.ref}: layer must be one of {', '.join(LAYERS)}")
-            if t.written_by not in self.stage_names:
+            if t.written_by not in self.stage_names and t.written_by != EVERY_STAGE:
                 out.append(f"{t.ref}: written by unknown stage {t.written_by!r}")
         for s in self.stages:
             for ref in s.reads + s.writes:
@@ -231,6 +235,10 @@ _TABLES: tuple[Table, ...] = (
           "every registered fire unit with its grid, last inspection, network status and open conditions"),
     Table("gold", "risk_flags", ("rule_id",), "rules", "one row per rule × subject, MERGEd daily, time-travel by ds"),
     Table("gold", "risk_summary", ("ds",), "rules", "open/new/resolved flags per rule × city × district"),
+    # Operations: every stage writes its own rows (jobs/runlog.py); the rules stage reads it to tell
+    # an input that is empty today from one whose stage was skipped.
+    Table("ops", "run_log", ("ds", "step"), EVERY_STAGE,
+          "per day, step and item (table, rule): loaded / late / written / skipped / left out, why, rows, version"),
 )
 
 _STAGES: tuple[Stage, ...] = (

@@ -10,15 +10,23 @@ tasks import this module inside the task, never at DAG parse time).
 
 A gated stage (``gate: all`` in the catalog) runs only when every bronze table it reads loaded
 and passed quality for the day; otherwise it is skipped, loudly, without touching the lake, and
-the rules stage then skips just the rules whose inputs are missing.
+the rules stage then skips just the rules whose inputs are missing. Entity resolution (``gate:
+each``) runs on the departments that arrived and passed, and leaves out only what the others feed.
+
+Every stage run through :func:`run_stage` logs what it read (tables and Delta versions) before it
+starts and what it wrote (rows, versions, seconds) when it ends, and records its outcome per
+table and rule in the run log (:mod:`jobs.runlog`, ``ops/run_log``); :func:`summarise` adds the
+day's one-line account there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +38,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 Summary = dict[str, Any]
+log = logging.getLogger("gridrisk.pipeline")
 
 
 def check_date(ds: str) -> str:
@@ -170,11 +179,15 @@ class DatasetProgress:
 
 
 def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality: bool = True,
-           on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
+           on_dataset: Callable[[DatasetProgress], None] | None = None, late: Collection[str] = (),
+           cutoff: str | None = None) -> Summary:
     """Land the deliveries of ``ds`` in bronze and gate each with its quality suite.
 
     One dataset failing never stops the others. A dataset whose suite fails gets status
-    ``quality_failed``: its rows stay in bronze, but its downstream steps do not run.
+    ``quality_failed``: its rows stay in bronze, but its downstream steps do not run. A dataset
+    in ``late`` (its cut-off, ``cutoff``, has passed) that is still not there gets status ``late``
+    instead of ``not_ready``: the day goes on without it, and a re-run of its ingest (and what
+    reads it) picks it up when it comes.
     ``on_dataset`` hears of each dataset as it starts and ends (from the worker threads);
     it is for people watching, and changes nothing in what is returned.
     """
@@ -199,6 +212,8 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
     def one(name: str) -> dict[str, Any]:
         tell(name, None)
         result = bronze_ingest.run(spark, profile, name, ds).as_dict()
+        if result["status"] == "not_ready" and name in late:
+            result = mark_late(spark, profile, result, cutoff)
         if quality and result["status"] == "loaded":
             result = with_quality(result, check_quality(spark, profile, name, ds))
         tell(name, result)
@@ -209,6 +224,20 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
     with ThreadPoolExecutor(max_workers=max(1, min(INGEST_THREADS, len(names)))) as pool:
         results = list(pool.map(one, names))
     return {"stage": "ingest", "ds": ds, "results": results}
+
+
+def mark_late(spark: "SparkSession", profile: Profile, result: dict[str, Any], cutoff: str | None) -> dict[str, Any]:
+    """A delivery still missing after its cut-off: ``late`` in the ingest log, with what to do."""
+    from dataclasses import fields
+
+    from jobs.bronze import ingest as bronze_ingest
+
+    by = f" by its cut-off {cutoff}" if cutoff else " by its cut-off"
+    late = {**result, "status": "late",
+            "message": f"no delivery{by}: the day went on without it; re-run its ingest to pick it up ({result['message']})"}
+    names = {f.name for f in fields(bronze_ingest.IngestResult)}
+    bronze_ingest.write_log(spark, profile, bronze_ingest.IngestResult(**{k: v for k, v in late.items() if k in names}))
+    return late
 
 
 def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str) -> dict[str, Any]:
@@ -283,10 +312,18 @@ def rules(ds: str, profile: Profile, full: bool = False) -> Summary:
 
 def publish(ds: str, profile: Profile) -> Summary:
     """File one inspection task per open flag of ``ds`` in the task store."""
+    from jobs import runlog
     from jobs.gold import publish_tasks
 
     ds = check_date(ds)
-    return {"stage": "publish", "ds": ds, **publish_tasks.run(spark_for(profile), profile, ds)}
+    spark = spark_for(profile)
+    rules_done = [r for r in runlog.read(spark, profile, ds) if r["item"].startswith("rule:")]
+    if rules_done and not any(r["outcome"] == "evaluated" for r in rules_done):
+        # A day whose every rule was skipped (no deliveries: a catch-up run for a day that never
+        # came) has nothing to file and nothing resolved; the grids of the day may not be there.
+        return {"stage": "publish", "ds": ds, "created": 0, "unchanged": 0, "updated": 0, "closed": 0, "unroutable": 0,
+                "skipped": [f"no rule was evaluated for {ds}: nothing to publish"]}
+    return {"stage": "publish", "ds": ds, **publish_tasks.run(spark, profile, ds)}
 
 
 def report(ds: str, profile: Profile) -> Summary:
@@ -319,15 +356,81 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
 
 @routed  # with GRIDRISK_ENGINE_URL set (Airflow tasks), the stage runs in the engine: no JVM per task
 def run_stage(stage: str, ds: str, profile: Profile, full: bool = False,
-              on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
-    """One stage by name (``full`` applies to the rules stage only, ``on_dataset`` to ingest)."""
+              on_dataset: Callable[[DatasetProgress], None] | None = None, datasets: list[str] | None = None,
+              late: Collection[str] = (), cutoff: str | None = None, run_id: str | None = None) -> Summary:
+    """One stage by name (``full`` applies to the rules stage only; ``on_dataset``, ``datasets``,
+    ``late`` and ``cutoff`` to ingest), logged and recorded in the run log (:mod:`jobs.runlog`)."""
     if stage not in STAGE_FUNCTIONS:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-    if stage == "rules":
-        return rules(ds, profile, full=full)
+    ds = check_date(ds)
+    spec = CATALOG.stage(stage)
+    reads = [ref for ref in spec.reads if not ref.startswith("bronze._")]
     if stage == "ingest":
-        return ingest(ds, profile, on_dataset=on_dataset)
-    return STAGE_FUNCTIONS[stage](ds, profile)
+        reads = [f"inbox {profile.inbox}: " + ", ".join(datasets or schema_names())]
+        log.info("%s %s reads %s", stage, ds, reads[0])
+    else:
+        log.info("%s %s reads %s", stage, ds, versions_text(profile, reads))
+    started = time.monotonic()
+    if stage == "rules":
+        out = rules(ds, profile, full=full)
+    elif stage == "ingest":
+        out = ingest(ds, profile, datasets=datasets, on_dataset=on_dataset, late=late, cutoff=cutoff)
+    else:
+        out = STAGE_FUNCTIONS[stage](ds, profile)
+    out["seconds"] = round(time.monotonic() - started, 1)
+    out["logged"] = record(stage, ds, profile, out, run_id)
+    return out
+
+
+def _version(profile: Profile, ref: str) -> int | None:
+    """The Delta version of table ``ref`` now (delta-rs: no JVM); None when it is not there."""
+    from gridrisk.lake_reader import LakeReadError, open_table
+
+    try:
+        layer, table = ref.split(".", 1)
+        return int(open_table(profile, layer, table).version())
+    except (LakeReadError, OSError):
+        return None
+    except Exception:  # noqa: BLE001 — a version is for the log only; never fail a stage for it
+        return None
+
+
+def versions_text(profile: Profile, refs: list[str]) -> str:
+    return ", ".join(f"{ref}@v{v}" if (v := _version(profile, ref)) is not None else f"{ref} (none)" for ref in refs) or "nothing"
+
+
+def record(stage: str, ds: str, profile: Profile, summary: Summary, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Write the stage's outcome per table and rule to the run log and to the log (what it wrote)."""
+    from jobs import runlog
+
+    spec = CATALOG.stage(stage)
+    refs = [f"bronze.{r['dataset']}" for r in summary.get("results", [])] if stage == "ingest" else list(spec.writes)
+    rows = runlog.entries(stage, summary, {ref: _version(profile, ref) for ref in refs})
+    runlog.write(spark_for(profile), profile, ds, rows, run_id)
+    wrote = ", ".join(f"{r['item']}: {r['outcome']}" + (f" {r['rows']} rows" if r["rows"] is not None else "")
+                      + (f" @v{r['version']}" if r["version"] is not None else "")
+                      + (f" ({r['reason']})" if r["reason"] and r["outcome"] != "evaluated" else "") for r in rows)
+    log.info("%s %s wrote in %.1f s: %s", stage, ds, summary.get("seconds", 0.0), wrote or "nothing")
+    return rows
+
+
+def summarise(ds: str, profile: Profile, run_id: str | None = None) -> Summary:
+    """The day's account from the run log — complete, partial (what was late, failed, skipped and
+    why) or empty — written to the run log as its ``run`` line and returned."""
+    from jobs import runlog
+
+    ds = check_date(ds)
+    spark = spark_for(profile)
+    rows = runlog.read(spark, profile, ds)
+    line = runlog.day_summary(ds, rows)
+    runlog.write(spark, profile, ds, [line], run_id)
+    steps = [{k: r.get(k) for k in ("step", "item", "outcome", "rows", "version", "reason")} for r in rows if r["step"] != "run"]
+    log.info("run %s: %s%s", ds, line["outcome"], f" — {line['reason']}" if line["reason"] else "")
+    return {"stage": "run", "ds": ds, "outcome": line["outcome"], "reason": line["reason"], "late": line["late"],
+            "failed": line["failed"], "skipped_rules": line["skipped_rules"], "evaluated_rules": line["evaluated_rules"],
+            "skip_reasons": {r["item"].split(":", 1)[1]: r["reason"] for r in rows
+                             if r["item"].startswith("rule:") and r["outcome"] == "skipped"},
+            "steps": steps}
 
 
 def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] | None = None,
@@ -352,8 +455,9 @@ def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] |
         out[stage] = run_stage(stage, ds, profile, full=full, on_dataset=on_dataset)
         if on_stage is not None:
             on_stage(stage, out[stage])
+    out["run"] = summarise(ds, profile)
     return out
 
 
 __all__ = ["STAGES", "STAGE_FUNCTIONS", "DatasetProgress", "check_config", "fire_state", "ingest", "link", "publish", "rules",
-           "run_daily", "run_stage", "silver", "vehicle_tracks"]
+           "run_daily", "run_stage", "silver", "summarise", "vehicle_tracks"]

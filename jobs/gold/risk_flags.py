@@ -268,45 +268,29 @@ def input_table(name: str) -> tuple[str, str]:
 def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, lookback_days: int = 0,
                allow_empty: bool = False) -> "DataFrame | None":
     """The ``ds`` partition of a rule input (with ``lookback_days`` earlier days), or None when
-    the day is missing. An empty partition is missing unless ``allow_empty`` and the stage that
-    writes the table ran for the day (:func:`stage_wrote`): then it is an input with nothing in
-    it — no fault open at the day's end, no waybill — and the rules that read it resolve."""
+    the day is missing. An empty partition is missing unless ``allow_empty`` and the run log says
+    the stage that writes the table wrote it for the day (:func:`jobs.runlog.written`): then it is
+    an input with nothing in it — no fault open at the day's end, no waybill, an empty registry
+    delivery — and the rules that read it resolve. A table its stage skipped or left out (a late
+    or failed department) has no ``written`` entry, so its rules are skipped, not resolved."""
     import datetime as dt
 
     from pyspark.sql import functions as F
+
+    from jobs import runlog
 
     layer, table = input_table(name)
     path = profile.table_path(layer, table)
     if not lake.table_exists(spark, path):
         return None
     day = lake.read_partition(spark, profile, layer, table, ds)
-    if day.isEmpty() and not (allow_empty and stage_wrote(spark, profile, name, ds)):
+    if day.isEmpty() and not (allow_empty and runlog.written(spark, profile, ds, f"{layer}.{table}")):
         return None  # for a look-back input: yesterday's tail alone is not today's input
     if lookback_days:
         first = (dt.date.fromisoformat(ds) - dt.timedelta(days=lookback_days)).isoformat()
         return lake.read(spark, profile, layer, table).where(
             F.col("ds").between(F.lit(first).cast("date"), F.lit(ds).cast("date")))
     return day
-
-
-def stage_wrote(spark: "SparkSession", profile: Profile, name: str, ds: str) -> bool:
-    """Whether the stage that writes input ``name`` ran for ``ds``: another of its day-partitioned
-    tables holds rows of the day (fire_state writes every registered unit, vehicle_tracks every
-    report it read). A stage that was skipped writes none of them. Only for stages that write all
-    their tables or none (``gate="all"``): entity resolution (``gate="each"``) leaves out what a
-    missing department feeds, so an empty table of its is missing, not empty."""
-    from gridrisk.catalog import CATALOG
-
-    table = CATALOG.find(name, layers=("silver", "gold"))
-    if CATALOG.stage(table.written_by).gate != "all":
-        return False
-    siblings = [t for t in CATALOG.tables if t.written_by == table.written_by and t.ref != table.ref
-                and t.partition_by == ("ds",)]
-    for t in siblings:
-        if lake.table_exists(spark, profile.table_path(t.layer, t.name)) and \
-                not lake.read_partition(spark, profile, t.layer, t.name, ds).isEmpty():
-            return True
-    return False
 
 
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
