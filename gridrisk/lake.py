@@ -43,7 +43,9 @@ def sql_literal(value: Any) -> str:
 
 
 def partition_predicate(values: dict[str, Any]) -> str:
-    return " AND ".join(f"{k} = {sql_literal(v)}" for k, v in values.items())
+    """``k = v AND …``; a list or tuple value is ``k IN (…)`` (several partitions in one commit)."""
+    return " AND ".join(f"{k} IN ({', '.join(sql_literal(x) for x in v)})" if isinstance(v, (list, tuple))
+                        else f"{k} = {sql_literal(v)}" for k, v in values.items())
 
 
 def table_exists(spark: "SparkSession", path: str) -> bool:
@@ -52,13 +54,15 @@ def table_exists(spark: "SparkSession", path: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, path))
 
 
-def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any]) -> dict[str, int]:
-    """Replace exactly one partition of a Delta table (created on first write).
+def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any], metrics: bool = True) -> dict[str, int]:
+    """Replace exactly one partition of a Delta table (created on first write); a list value
+    in ``partition`` replaces several partitions in one commit.
 
     Returns the write's operation metrics (``numOutputRows`` …) read from the Delta log, so
     callers never need a separate ``count()``. The commit is found by a token in its user
     metadata, not by position, so a concurrent writer's commit is never mistaken for ours, and
-    a write that Delta skipped (nothing to add or remove) reports 0 rows.
+    a write that Delta skipped (nothing to add or remove) reports 0 rows. ``metrics=False``
+    skips reading them (a Spark job on the Delta log) for a caller that counted already.
 
     A column added by a newer version of a job is added to the table (older partitions read it
     as null), so a lake outlives upgrades; a removed or retyped column still fails loudly.
@@ -78,7 +82,7 @@ def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any]) -> 
         )
 
     with_conflict_retry(write)
-    return commit_metrics(df.sparkSession, path, token)
+    return commit_metrics(df.sparkSession, path, token) if metrics else {}
 
 
 def commit_metrics(spark: "SparkSession", path: str, token: str, look_back: int = 50) -> dict[str, int]:

@@ -37,6 +37,8 @@ from gridrisk.engine import routed
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from jobs.bronze.ingest import IngestResult
+
 Summary = dict[str, Any]
 log = logging.getLogger("gridrisk.pipeline")
 
@@ -209,42 +211,64 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
             event = DatasetProgress(name, result, counts["started"], counts["done"], len(names))
         on_dataset(event)
 
+    from jobs.quality import validate
+
+    # Fixed costs per dataset, paid once per run instead: the two log tables get one commit
+    # each (written at the end, also when a dataset failed), the Data Docs one build.
+    ingested: list[bronze_ingest.IngestResult] = []
+    checked: list[dict[str, Any]] = []
+    docs: list[Any] = []  # the run's Data Docs batch, made when a first dataset reaches quality
+
     def one(name: str) -> dict[str, Any]:
         tell(name, None)
-        result = bronze_ingest.run(spark, profile, name, ds).as_dict()
-        if result["status"] == "not_ready" and name in late:
-            result = mark_late(spark, profile, result, cutoff)
+        loaded = bronze_ingest.run(spark, profile, name, ds, log=False)
+        if loaded.status == "not_ready" and name in late:
+            loaded = mark_late(loaded, cutoff)
+        with lock:
+            ingested.append(loaded)
+        result = loaded.as_dict()
         if quality and result["status"] == "loaded":
-            result = with_quality(result, check_quality(spark, profile, name, ds))
+            with lock:
+                if not docs:
+                    docs.append(validate.start_docs_run(profile))
+            q = check_quality(spark, profile, name, ds, entry=result, docs=docs[0])
+            with lock:
+                checked.append(q)
+            result = with_quality(result, q)
         tell(name, result)
         return result
 
     # Small deliveries cost mostly fixed latency (Delta log reads and commits, worker start-up),
     # so several datasets share the session at once; Spark schedules their jobs side by side.
-    with ThreadPoolExecutor(max_workers=max(1, min(INGEST_THREADS, len(names)))) as pool:
-        results = list(pool.map(one, names))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(INGEST_THREADS, len(names)))) as pool:
+            results = list(pool.map(one, names))
+    finally:
+        bronze_ingest.write_logs(spark, profile, ingested)
+        validate.write_logs(spark, profile, checked)
+        if docs:
+            with _GX_LOCK:
+                docs[0].publish()
     return {"stage": "ingest", "ds": ds, "results": results}
 
 
-def mark_late(spark: "SparkSession", profile: Profile, result: dict[str, Any], cutoff: str | None) -> dict[str, Any]:
+def mark_late(result: "IngestResult", cutoff: str | None) -> "IngestResult":
     """A delivery still missing after its cut-off: ``late`` in the ingest log, with what to do."""
-    from dataclasses import fields
-
-    from jobs.bronze import ingest as bronze_ingest
+    from dataclasses import replace
 
     by = f" by its cut-off {cutoff}" if cutoff else " by its cut-off"
-    late = {**result, "status": "late",
-            "message": f"no delivery{by}: the day went on without it; re-run its ingest to pick it up ({result['message']})"}
-    names = {f.name for f in fields(bronze_ingest.IngestResult)}
-    bronze_ingest.write_log(spark, profile, bronze_ingest.IngestResult(**{k: v for k, v in late.items() if k in names}))
-    return late
+    return replace(result, status="late",
+                   message=f"no delivery{by}: the day went on without it; re-run its ingest to pick it up ({result.message})")
 
 
-def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str) -> dict[str, Any]:
+def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str, entry: dict[str, Any] | None = None,
+                  docs: Any = None) -> dict[str, Any]:
+    """The quality gate of one dataset; with ``entry`` (its ingest result) and ``docs`` (a
+    Data Docs run) its logs and pages are left to the caller (:func:`ingest`)."""
     from jobs.quality import validate
 
     with _GX_LOCK:  # Great Expectations' contexts and Data Docs site are not made for threads
-        return validate.run(spark, profile, dataset, ds)
+        return validate.run(spark, profile, dataset, ds, entry=entry, log=entry is None, docs=docs)
 
 
 def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:

@@ -160,3 +160,50 @@ def test_waybill_json_lines(spark, profile):
     assert w.plan_depart_ts == dt.datetime(2026, 11, 1, 8, 0, 0)
     assert {q.reason_code for q in quarantine(spark, profile, "waybills").values()} == {
         "record:unparsable", "waybill_no:missing"}
+
+
+def test_fast_path_and_python_reader_load_the_same_rows_and_reasons(spark, profile):
+    """A big-enough file with a broken record and a bad date in the middle: the Arrow fast path
+    (with the Python reader's verdict on the broken record) loads exactly what the Python reader
+    alone loads — rows, row and line numbers, raw text, reasons — and the counts reconcile."""
+    rows = [f"U{i},\"商场,{i}\",32011510100100010001,人员密集场所,2026-01-0{1 + i % 9},在线" for i in range(1, 3001)]
+    rows[1499] = "U1500,断行"  # line 1501: too few fields
+    rows[1999] = 'U2000,"东区\n二楼",32011510100100010001,人员密集场所,2026-13-01,在线'  # bad date, two lines
+    deliver(profile, "fire_units", {"fire_units_20261101.csv": (("\r\n".join([FIRE_UNITS_HEADER, *rows]) + "\r\n").encode(), 3000)})
+    got = {}
+    for fast in (False, True):
+        result = ingest.run(spark, profile, "fire_units", DS, fast=fast)
+        assert (result.status, result.rows_read, result.rows_accepted, result.rows_quarantined) == \
+            ("loaded", 3000, 2998, 2), result.message
+        assert result.reasons == {"record:unparsable": 1, "last_inspection_date:bad_date": 1}
+        table = {(r._row_number, r.unit_id, r.unit_name, r.last_inspection_date)
+                 for r in bronze(spark, profile, "fire_units").collect()}
+        q = {(r.row_number, r.line_number, r.raw_text, r.reason) for r in
+             bronze(spark, profile, ingest.QUARANTINE).where("dataset = 'fire_units'").collect()}
+        got[fast] = (table, q)
+    assert got[True] == got[False]
+    table, q = got[True]
+    assert (2001, "U2001", "商场,2001", dt.date(2026, 1, 4)) in table  # after the two-line record
+    assert q == {(1500, 1501, "U1500,断行", "expected 6 fields, found 2"),
+                 (2000, 2001, 'U2000,"东区\n二楼",32011510100100010001,人员密集场所,2026-13-01,在线',
+                  "column 最近年度检测日期 (last_inspection_date): expected a date yyyy-MM-dd, got '2026-13-01'")}
+
+
+def test_pipeline_ingest_commits_each_log_once_per_run_and_builds_the_docs_once(spark, profile):
+    from jobs import pipeline
+    from jobs.quality import validate
+
+    units = [f"U{i},商场{i},32011510100100010001,人员密集场所,2026-01-01,在线" for i in range(1, 4)]
+    deliver(profile, "fire_units", {"fire_units_20261101.csv": (("\n".join([FIRE_UNITS_HEADER, *units]) + "\n").encode(), 3)})
+    events = "事件编号,单位编号,设备编号,事件类型,发生时间,确认结果,恢复时间\nE1,U1,D1,故障,2026-11-01 08:00:00,,\n"
+    deliver(profile, "fire_events", {"fire_events_20261101.csv": (events.encode(), 1)}, kind="events")
+    out = pipeline.ingest(DS, profile, datasets=["fire_units", "fire_events", "persons"])  # persons: not delivered
+    status = {r["dataset"]: r["status"] for r in out["results"]}
+    assert status == {"fire_units": "loaded", "fire_events": "loaded", "persons": "not_ready"}
+    for table in (ingest.INGEST_LOG, validate.QUALITY_LOG):
+        assert [h["operation"] for h in lake.history(spark, profile.table_path("bronze", table))] == ["WRITE"]
+    assert {r["dataset"]: r["status"] for r in ingest.read_log(spark, profile, DS)} == {
+        "fire_events": "loaded", "fire_units": "loaded", "persons": "not_ready"}
+    assert {r["dataset"] for r in validate.read_quality_log(spark, profile, DS)} == {"fire_events", "fire_units"}
+    index = (validate.docs_site(profile).index).read_text(encoding="utf-8")
+    assert "bronze.fire_units" in index and "bronze.fire_events" in index

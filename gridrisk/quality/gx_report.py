@@ -232,8 +232,40 @@ def _outcome(r: ExpectationValidationResult, check: Check, sample: int) -> Expec
         note=f"error: {err}" if err and not r.success else "")
 
 
+@dataclass
+class DocsRun:
+    """The Data Docs pages of one run, rendered together: :func:`validate` stores each result
+    and its suite (masked) and notes their keys here; :meth:`publish` renders their pages and
+    the index once. Rendering per suite re-read every stored result for the index and reloaded
+    GX's templates each time — most of a small table's quality step."""
+
+    site: DocsSite
+    keys: list[Any] = field(default_factory=list)
+
+    def publish(self) -> Path | None:
+        """Render the pages of every result noted since the last call, and the index (once)."""
+        if not self.keys:
+            return None
+        keys, self.keys = self.keys, []
+        with _site_lock(self.site.site_dir):
+            _build(_context(self.site), self.site, keys)
+        return self.site.index
+
+
+#: One GX context per site (and one without) for the whole process: creating a context and
+#: its Spark datasource for every suite costs more than a small table's validation.
+_CONTEXTS: dict[DocsSite | None, AbstractDataContext] = {}
+
+
 def _context(site: DocsSite | None) -> AbstractDataContext:
-    """An in-memory context; with a site, plus the two file stores the site is built from."""
+    """The process's in-memory context for ``site`` (built on first use); with a site, plus the
+    two file stores the site is built from."""
+    if site not in _CONTEXTS:
+        _CONTEXTS[site] = _new_context(site)
+    return _CONTEXTS[site]
+
+
+def _new_context(site: DocsSite | None) -> AbstractDataContext:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
     ctx = gx.get_context(project_config=config, mode="ephemeral")
@@ -246,19 +278,38 @@ def _context(site: DocsSite | None) -> AbstractDataContext:
     return ctx
 
 
+def _batch_definition(ctx: AbstractDataContext, suite_name: str) -> Any:
+    """The whole-DataFrame batch definition of ``suite_name``'s asset (added on first use)."""
+    source: Any
+    try:
+        source = ctx.data_sources.get("gridrisk")
+    except (KeyError, ValueError, LookupError):
+        source = ctx.data_sources.add_spark("gridrisk")
+    try:
+        asset = source.get_asset(suite_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(suite_name)
+    try:
+        return asset.get_batch_definition("whole")
+    except (KeyError, ValueError, LookupError):
+        return asset.add_batch_definition_whole_dataframe("whole")
+
+
 def validate(df: DataFrame, suite_name: str, checks: list[Check], ds: str, site: DocsSite | None = None,
              masker: Masker | None = None, batch_markers: Mapping[str, Any] | None = None,
-             sample: int = 5) -> SuiteOutcome:
-    """Validate ``df`` (already through ``add_helpers``) with GX; publish it to ``site`` if given.
+             sample: int = 5, docs: DocsRun | None = None) -> SuiteOutcome:
+    """Validate ``df`` (already through ``add_helpers``) with GX; publish it to ``site`` if given
+    (with ``docs``, a :class:`DocsRun` of that site: stored now, rendered by ``docs.publish()``).
 
     ``ds`` is the logical date: the run's name and a batch marker. Sample values are masked with
     ``masker`` before they are returned, stored or rendered. Returns plain Python: per
     expectation its name, success, unexpected count and a few (masked) values.
     """
+    if docs is not None and docs.site != site:
+        raise ValueError(f"docs collects pages for {docs.site.site_dir}, not {site}")
     ctx = _context(site)
-    asset = ctx.data_sources.add_spark("gridrisk").add_dataframe_asset(suite_name)
-    batch_def = asset.add_batch_definition_whole_dataframe("whole")
-    suite = ctx.suites.add(ExpectationSuite(name=suite_name, meta={"logical_date": ds}))
+    batch_def = _batch_definition(ctx, suite_name)
+    suite = ctx.suites.add_or_update(ExpectationSuite(name=suite_name, meta={"logical_date": ds}))
     columns = set(df.columns)
     skipped: list[ExpectationOutcome] = []
     for c in checks:
@@ -268,7 +319,8 @@ def validate(df: DataFrame, suite_name: str, checks: list[Check], ds: str, site:
                                               note=f"skipped: reference {c.params.get('reference')} not available"))
         else:
             suite.add_expectation(exp)
-    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{suite_name} {ds}", data=batch_def, suite=suite))
+    vd = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{suite_name} {ds}", data=batch_def, suite=suite))
     run_id = RunIdentifier(run_name=ds, run_time=dt.datetime.now(DISPLAY_TZ))
     result = vd.run(batch_parameters={"dataframe": df}, run_id=run_id,
                     result_format={"result_format": "SUMMARY", "partial_unexpected_count": sample})
@@ -282,8 +334,15 @@ def validate(df: DataFrame, suite_name: str, checks: list[Check], ds: str, site:
                 for r in result.results if r.expectation_config is not None and r.expectation_config.meta]
     order = {c.name: i for i, c in enumerate(checks)}
     outcomes = sorted(outcomes + skipped, key=lambda o: order[o.name])
-    docs = str(publish(ctx, site, suite, result, ds)) if site is not None else None
-    return SuiteOutcome(suite_name, bool(result.success), outcomes, docs)
+    page = None
+    if site is not None:
+        page = str(site.index)
+        if docs is not None:
+            with _site_lock(site.site_dir):
+                docs.keys += _store(ctx, suite, result, ds)
+        else:
+            publish(ctx, site, suite, result, ds)
+    return SuiteOutcome(suite_name, bool(result.success), outcomes, page)
 
 
 # --------------------------------------------------------------------------- Data Docs
@@ -369,20 +428,30 @@ def _site_builder(ctx: AbstractDataContext, site: DocsSite) -> SiteBuilder:
 def publish(ctx: AbstractDataContext, site: DocsSite, suite: ExpectationSuite,
             result: ExpectationSuiteValidationResult, ds: str) -> Path:
     """Store the (already masked) result and its suite, render their pages and the index, offline."""
-    suite_key = ExpectationSuiteIdentifier(name=suite.name)
-    run_id = result.meta["run_id"]
-    key = ValidationResultIdentifier(expectation_suite_identifier=suite_key, run_id=run_id,
-                                     batch_identifier=f"ds={ds}")
     with _site_lock(site.site_dir):
-        started = time.time()
-        ctx.stores[SUITES_STORE].set(suite_key, suite)
-        ctx.stores[VALIDATIONS_STORE].set(key, result)
-        _site_builder(ctx, site).build(resource_identifiers=[key, suite_key])
-        install_vendor_assets(site.site_dir)
-        for page in site.site_dir.rglob("*.html"):
-            if page.stat().st_mtime >= started - 1:
-                localise_page(page, site.site_dir)
+        _build(ctx, site, _store(ctx, suite, result, ds))
     return site.index
+
+
+def _store(ctx: AbstractDataContext, suite: ExpectationSuite, result: ExpectationSuiteValidationResult,
+           ds: str) -> list[Any]:
+    """Write the (masked) result and its suite to the site's stores; their keys."""
+    suite_key = ExpectationSuiteIdentifier(name=suite.name)
+    key = ValidationResultIdentifier(expectation_suite_identifier=suite_key, run_id=result.meta["run_id"],
+                                     batch_identifier=f"ds={ds}")
+    ctx.stores[SUITES_STORE].set(suite_key, suite)
+    ctx.stores[VALIDATIONS_STORE].set(key, result)
+    return [key, suite_key]
+
+
+def _build(ctx: AbstractDataContext, site: DocsSite, keys: list[Any]) -> None:
+    """Render the pages of ``keys`` and the index, offline (the caller holds the site lock)."""
+    started = time.time()
+    _site_builder(ctx, site).build(resource_identifiers=list(dict.fromkeys(keys)))
+    install_vendor_assets(site.site_dir)
+    for page in site.site_dir.rglob("*.html"):
+        if page.stat().st_mtime >= started - 1:
+            localise_page(page, site.site_dir)
 
 
 def install_vendor_assets(site_dir: Path) -> None:

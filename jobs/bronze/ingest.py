@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake, storage
 from gridrisk.config import DatasetSchema, Profile, load_schema
-from jobs.bronze.readers import FileUnreadable, parse_file
+from jobs.bronze.readers import RECORD_META, FileUnreadable, parse_file_arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 QUARANTINE = "_quarantine"
 INGEST_LOG = "_ingest_log"
-ARROW_BATCH_ROWS = 20_000
+#: Above this many bytes per partition a parsed delivery is spread over more partitions.
+SPLIT_BYTES = 32 << 20
 
 
 class IngestError(RuntimeError):
@@ -177,77 +178,83 @@ def find_delivery(inbox: str, schema: DatasetSchema, ds: str) -> Delivery:
 # --------------------------------------------------------------------------- parsing on executors
 
 
+FILE_META: tuple[tuple[str, str], ...] = (
+    ("_kind", "string"), ("_source_file", "string"), ("_file_sha256", "string"), ("_file_rows", "int64"),
+    ("_file_error", "string"),
+)
+#: Column order of the parsed-records DataFrame (the readers' record columns in the middle).
+_META_ORDER = ("_kind", "_source_file", "_row_number", "_line_number", "_raw", "_parse_error", "_error_column",
+               "_file_sha256", "_file_rows", "_file_error")
+_SPARK_TYPE = {"string": "string", "int64": "bigint"}
+
+
 def records_struct(schema: DatasetSchema) -> str:
     """DDL of the parsed-records DataFrame: metadata + one string per declared column."""
-    meta = [
-        "_kind string", "_source_file string", "_row_number bigint", "_line_number bigint", "_raw string",
-        "_parse_error string", "_error_column string", "_file_sha256 string", "_file_rows bigint",
-        "_file_error string",
-    ]
-    return ", ".join(meta + [f"`{c.name}` string" for c in schema.columns])
+    kinds = dict(FILE_META + RECORD_META)
+    return ", ".join([f"{k} {_SPARK_TYPE[kinds[k]]}" for k in _META_ORDER] + [f"`{c.name}` string" for c in schema.columns])
 
 
-def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = None, fast: bool = True
+                 ):  # type: ignore[no-untyped-def]
     """A ``mapInArrow`` function: (path, content) batches → record batches of parsed rows
-    (``declared_rows``: file name → the manifest's row count, so an empty file can be judged)."""
+    (``declared_rows``: file name → the manifest's row count, so an empty file can be judged;
+    ``fast=False``: the Python reader only, to compare). Each file's rows are followed by one
+    ``_kind='file'`` row with its checksum, row count and (unreadable file) error."""
     names = schema.column_names
 
     def parse(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
         import pyarrow as pa
 
-        meta = ["_kind", "_source_file", "_row_number", "_line_number", "_raw", "_parse_error",
-                "_error_column", "_file_sha256", "_file_rows", "_file_error"]
-        empty: dict[str, list[Any]] = {k: [] for k in meta + names}
+        kinds = dict(FILE_META + RECORD_META)
+        out_schema = pa.schema([(k, pa.type_for_alias(kinds[k])) for k in _META_ORDER] + [(n, pa.string()) for n in names])
 
-        def flush(buf: dict[str, list[Any]]) -> "pa.RecordBatch":
-            return pa.RecordBatch.from_pydict(buf, schema=arrow_schema)
+        def with_file(batch: "pa.RecordBatch", file: str) -> "pa.RecordBatch":
+            n = batch.num_rows
+            extra = {"_kind": pa.array(["row"] * n, pa.string()), "_source_file": pa.array([file] * n, pa.string()),
+                     "_file_sha256": pa.nulls(n, pa.string()), "_file_rows": pa.nulls(n, pa.int64()),
+                     "_file_error": pa.nulls(n, pa.string())}
+            return pa.RecordBatch.from_arrays([extra[f.name] if f.name in extra else batch.column(f.name)
+                                               for f in out_schema], schema=out_schema)
 
-        int_cols = {"_row_number", "_line_number", "_file_rows"}
-        arrow_schema = pa.schema([(k, pa.int64() if k in int_cols else pa.string()) for k in meta + names])
         for batch in batches:
             for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
                 file = path.rsplit("/", 1)[-1]
-                buf: dict[str, list[Any]] = {k: [] for k in empty}
                 rows, sha, error = 0, None, None
                 try:
-                    sha, records = parse_file(content, file, schema, (declared_rows or {}).get(file))
-                    for rec in records:
-                        rows += 1
-                        buf["_kind"].append("row")
-                        buf["_source_file"].append(file)
-                        buf["_row_number"].append(rec.row_number)
-                        buf["_line_number"].append(rec.line_number)
-                        buf["_raw"].append(rec.raw)
-                        buf["_parse_error"].append(rec.error)
-                        buf["_error_column"].append(rec.error_column)
-                        for k in ("_file_sha256", "_file_rows", "_file_error"):
-                            buf[k].append(None)
-                        for n in names:
-                            buf[n].append(rec.fields.get(n))
-                        if len(buf["_kind"]) >= ARROW_BATCH_ROWS:
-                            yield flush(buf)
-                            buf = {k: [] for k in empty}
+                    parsed = parse_file_arrow(content, file, schema, (declared_rows or {}).get(file), fast=fast)
+                    sha = parsed.sha256
+                    for records in parsed.batches:
+                        rows += records.num_rows
+                        yield with_file(records, file)
                 except FileUnreadable as exc:
-                    error = str(exc)
-                    buf = {k: [] for k in empty}  # the dataset stops: none of this file's rows count
-                if buf["_kind"]:
-                    yield flush(buf)
-                stats: dict[str, list[Any]] = {k: [None] for k in empty}
+                    error = str(exc)  # the dataset stops (verify_files): none of this file's rows count
+                stats: dict[str, list[Any]] = {f.name: [None] for f in out_schema}
                 stats.update(_kind=["file"], _source_file=[file], _file_sha256=[sha], _file_rows=[rows],
                              _file_error=[error])
-                yield flush(stats)
+                yield pa.RecordBatch.from_pydict(stats, schema=out_schema)
 
     return parse
 
 
-def read_records(spark: "SparkSession", schema: DatasetSchema, delivery: Delivery) -> "DataFrame":
+def read_records(spark: "SparkSession", schema: DatasetSchema, delivery: Delivery, fast: bool = True) -> "DataFrame":
     """Parsed records + one ``_kind='file'`` row per file with its checksum and row count
-    (none for the 0-byte files of an empty delivery: see :meth:`Delivery.empty_stats`)."""
+    (none for the 0-byte files of an empty delivery: see :meth:`Delivery.empty_stats`).
+
+    A big delivery is spread over more partitions after parsing (:data:`SPLIT_BYTES`): a file
+    is parsed by one Python worker (Arrow uses its threads), and typing and writing then use
+    every core rather than one task per file."""
     if not delivery.paths:
         return spark.createDataFrame([], records_struct(schema))
     files = spark.read.format("binaryFile").load(delivery.paths)
     declared = {name: rows for name, rows, _ in delivery.files}
-    return files.select("path", "content").mapInArrow(arrow_parser(schema, declared), records_struct(schema))
+    records = files.select("path", "content").mapInArrow(arrow_parser(schema, declared, fast), records_struct(schema))
+    total = sum(storage.size(p) for p in delivery.paths)
+    if schema.format == "csv.gz":
+        total *= 8  # about what gzip saves on these extracts
+    wanted = min(spark.sparkContext.defaultParallelism * 2, total // SPLIT_BYTES)
+    if wanted > max(1, len(delivery.paths)):
+        records = records.repartition(int(wanted))
+    return records
 
 
 def verify_files(delivery: Delivery, stats: list[dict[str, Any]]) -> None:
@@ -272,20 +279,22 @@ def verify_files(delivery: Delivery, stats: list[dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------- transform
 
 
-def transform(records: "DataFrame", schema: DatasetSchema, ds: str, batch_id: str, ingest_ts: dt.datetime
-              ) -> tuple["DataFrame", "DataFrame"]:
-    """(accepted rows, quarantined rows) from the parsed records of one delivery. Pure."""
+def transform(records: "DataFrame", schema: DatasetSchema, ds: str, batch_id: str, ingest_ts: dt.datetime,
+              typed: bool = False) -> tuple["DataFrame", "DataFrame"]:
+    """(accepted rows, quarantined rows) from the parsed records of one delivery (``typed``:
+    already through :func:`~jobs.bronze.cast.cast_records`). Pure."""
     from pyspark.sql import functions as F
 
     from jobs.bronze.cast import cast_records
 
-    typed = cast_records(records.where(F.col("_kind") == "row"), schema)
+    rows = records.where(F.col("_kind") == "row")
+    typed_rows = rows if typed else cast_records(rows, schema)
     stamp = [F.lit(batch_id).alias("_batch_id"), F.lit(ingest_ts).cast("timestamp").alias("_ingest_ts"),
              F.lit(ds).cast("date").alias("ds")]
-    accepted = typed.where(F.size("_errors") == 0).select(
+    accepted = typed_rows.where(F.size("_errors") == 0).select(
         *schema.column_names, "_source_file", "_row_number", *stamp
     )
-    quarantined = typed.where(F.size("_errors") > 0).select(
+    quarantined = typed_rows.where(F.size("_errors") > 0).select(
         F.lit(schema.dataset).alias("dataset"),
         F.col("_source_file").alias("source_file"),
         F.col("_row_number").alias("row_number"),
@@ -306,52 +315,64 @@ def batch_id_for(schema: DatasetSchema, ds: str, delivery: Delivery) -> str:
 # --------------------------------------------------------------------------- I/O shell
 
 
-def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.datetime | None = None) -> IngestResult:
-    """Ingest one dataset for one logical date. Never raises for bad input: the result says."""
+def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.datetime | None = None,
+        fast: bool = True, log: bool = True) -> IngestResult:
+    """Ingest one dataset for one logical date. Never raises for bad input: the result says.
+
+    One pass parses and types the delivery (cached); one small job over it gives every count —
+    the files' checksums and rows, accepted rows, quarantined rows by reason — so the two
+    writes (the table, the quarantine) need no count or read-back of their own. ``log=False``
+    leaves the ``_ingest_log`` row to the caller (:func:`write_logs`: one commit for a whole
+    run); ``fast=False`` parses with the Python reader only (to compare)."""
     import time
 
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from jobs.bronze.cast import cast_records
+
     started = time.monotonic()
     schema = load_schema(dataset)
     result = IngestResult(dataset, ds, "failed")
-    records = None
+    typed = None
     try:
         delivery = find_delivery(profile.inbox, schema, ds)
         result.files = [name for name, _, _ in delivery.files]
         result.batch_id = batch_id_for(schema, ds, delivery)
-        records = read_records(spark, schema, delivery).persist(StorageLevel.MEMORY_AND_DISK)
-        stats = [r.asDict() for r in records.where(F.col("_kind") == "file").collect()] + delivery.empty_stats()
+        typed = cast_records(read_records(spark, schema, delivery, fast), schema).persist(StorageLevel.MEMORY_AND_DISK)
+        code = F.when(F.col("_kind") == "row", F.get("_error_codes", 0))
+        groups = (typed.groupBy("_kind", "_source_file", "_file_sha256", "_file_rows", "_file_error", code.alias("code"))
+                  .count().collect())
+        stats = [g.asDict() for g in groups if g["_kind"] == "file"] + delivery.empty_stats()
         verify_files(delivery, stats)
         result.rows_read = sum(int(s["_file_rows"]) for s in stats)
+        rows = [g for g in groups if g["_kind"] == "row"]
+        emitted = sum(int(g["count"]) for g in rows)
+        reasons: dict[str, int] = {}
+        for g in rows:
+            if g["code"] is not None:
+                reasons[g["code"]] = reasons.get(g["code"], 0) + int(g["count"])
+        if result.rows_read != emitted:
+            raise IngestError(f"{dataset} {ds}: the readers counted {result.rows_read} rows but emitted {emitted} — "
+                              "this is a bug, please report it")
         ingest_ts = (now or dt.datetime.now()).replace(microsecond=0)
-        accepted, quarantined = transform(records, schema, ds, result.batch_id, ingest_ts)
-        written = lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds})
-        result.rows_accepted = written.get("numOutputRows", 0)
-        qpath = profile.table_path("bronze", QUARANTINE)
-        qwritten = lake.replace_partition(quarantined, qpath, {"dataset": dataset, "ds": ds})
-        result.rows_quarantined = qwritten.get("numOutputRows", 0)
-        if result.rows_quarantined:
-            reasons = (
-                lake.read_partition(spark, profile, "bronze", QUARANTINE, ds)
-                .where(F.col("dataset") == dataset).groupBy("reason_code").count().collect()
-            )
-            result.reasons = {r["reason_code"]: int(r["count"]) for r in reasons}
-        if result.rows_read != result.rows_accepted + result.rows_quarantined:
-            raise IngestError(
-                f"{dataset} {ds}: read {result.rows_read} rows but accepted {result.rows_accepted} "
-                f"+ quarantined {result.rows_quarantined} — this is a bug, please report it"
-            )
+        accepted, quarantined = transform(typed, schema, ds, result.batch_id, ingest_ts, typed=True)
+        lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds}, metrics=False)
+        lake.replace_partition(quarantined, profile.table_path("bronze", QUARANTINE), {"dataset": dataset, "ds": ds},
+                               metrics=False)
+        result.reasons = dict(sorted(reasons.items()))
+        result.rows_quarantined = sum(reasons.values())
+        result.rows_accepted = emitted - result.rows_quarantined
         result.status = "loaded"
         result.message = f"{len(result.files)} file(s) loaded"
     except IngestError as exc:
         result.status, result.message = exc.status, str(exc)
     finally:
-        if records is not None:
-            records.unpersist()
+        if typed is not None:
+            typed.unpersist()
     result.seconds = round(time.monotonic() - started, 2)
-    write_log(spark, profile, result)
+    if log:
+        write_log(spark, profile, result)
     return result
 
 
@@ -362,10 +383,19 @@ LOG_SCHEMA = (
 
 
 def write_log(spark: "SparkSession", profile: Profile, result: IngestResult) -> None:
-    row = result.as_dict()
-    row["ds"] = dt.date.fromisoformat(result.ds)
-    df = spark.createDataFrame([row], LOG_SCHEMA)
-    lake.replace_partition(df, profile.table_path("bronze", INGEST_LOG), {"dataset": result.dataset, "ds": result.ds})
+    write_logs(spark, profile, [result])
+
+
+def write_logs(spark: "SparkSession", profile: Profile, results: list[IngestResult]) -> None:
+    """The ``_ingest_log`` rows of several datasets of one date, in one commit."""
+    if not results:
+        return
+    days = {r.ds for r in results}
+    if len(days) != 1:
+        raise ValueError(f"write_logs takes results of one date, got {sorted(days)}")
+    rows = [{**r.as_dict(), "ds": dt.date.fromisoformat(r.ds)} for r in results]
+    lake.replace_partition(spark.createDataFrame(rows, LOG_SCHEMA), profile.table_path("bronze", INGEST_LOG),
+                           {"dataset": sorted({r.dataset for r in results}), "ds": days.pop()}, metrics=False)
 
 
 def read_log(spark: "SparkSession", profile: Profile, ds: str) -> list[dict[str, Any]]:

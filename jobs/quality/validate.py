@@ -41,6 +41,8 @@ from gridrisk.quality.summary import quality_rows
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from gridrisk.quality.gx_report import DocsRun, DocsSite
+
 QUARANTINE = "_quarantine"
 INGEST_LOG = "_ingest_log"
 QUALITY_LOG = "_quality_log"
@@ -110,17 +112,40 @@ def quarantine_rows(flagged: "DataFrame", dataset: str, columns: list[str]) -> "
     )
 
 
-def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_docs: bool = True) -> dict[str, Any]:
-    """Validate the bronze partition of ``dataset`` for ``ds``; see the module docstring."""
+def docs_site(profile: Profile) -> "DocsSite":
+    """The profile's Data Docs site (HTML + the stores it is rebuilt from)."""
+    from gridrisk.quality.gx_report import DocsSite
+
+    return DocsSite(Path(data_docs_dir(profile)), Path(data_docs_store_dir(profile)))
+
+
+def start_docs_run(profile: Profile) -> "DocsRun":
+    """A batch of Data Docs pages: pass it to :func:`run` for each dataset of a run, then call
+    its ``publish()`` once — the pages of every suite and the index are rendered together."""
+    from gridrisk.quality.gx_report import DocsRun
+
+    return DocsRun(docs_site(profile))
+
+
+def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_docs: bool = True,
+        entry: dict[str, Any] | None = None, log: bool = True, docs: "DocsRun | None" = None) -> dict[str, Any]:
+    """Validate the bronze partition of ``dataset`` for ``ds``; see the module docstring.
+
+    For a caller that runs many datasets (``jobs.pipeline.ingest``): ``entry`` is the ingest log
+    row it has just produced (not read back), ``log=False`` leaves the ``_quality_log`` row to it
+    (:func:`write_logs`, one commit per run) and ``docs`` collects the Data Docs pages for one
+    build per run (:func:`start_docs_run`) instead of one per suite.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from gridrisk.quality.gx_report import DocsSite, validate
+    from gridrisk.quality.gx_report import validate
     from gridrisk.quality.row_flags import flag_rows
     from jobs.silver.standardise import normalise_id  # the one definition of ID damage
 
     started = time.monotonic()
-    entry = _ingest_entry(spark, profile, dataset, ds)
+    if entry is None:
+        entry = _ingest_entry(spark, profile, dataset, ds)
     if entry is None or entry["status"] != "loaded":
         status = "no ingest log entry" if entry is None else f"ingest status {entry['status']}"
         return {"dataset": dataset, "ds": ds, "passed": False, "status": "skipped",
@@ -133,10 +158,10 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
     columns = [c for c in bronze.columns if not c.startswith("_") and c != "ds"]
     flagged = flag_rows(bronze, checks, ds, _references(spark, profile, checks, ds), id_parser=normalise_id)
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-    site = DocsSite(Path(data_docs_dir(profile)), Path(data_docs_store_dir(profile))) if data_docs else None
+    site = (docs.site if docs is not None else docs_site(profile)) if data_docs else None
     try:
         outcome = validate(flagged, f"bronze.{dataset}", checks, ds, site, masker_for(dataset),
-                           {"dataset": dataset, "ingest_batch_id": batch_id})
+                           {"dataset": dataset, "ingest_batch_id": batch_id}, docs=docs if data_docs else None)
         qpath = profile.table_path("bronze", QUARANTINE)
         existing = (lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).where(F.col("dataset") == dataset)
                     if lake.table_exists(spark, qpath) else None)
@@ -156,15 +181,15 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
             keep = flagged.where(F.size("_q_failed") == 0).select(*bronze.columns)
             bronze_rows = lake.replace_partition(keep, profile.table_path("bronze", dataset), {"ds": ds}).get(
                 "numOutputRows", 0)
+        else:
+            bronze_rows = flagged.count()  # nothing moved: the partition read above, unchanged (cached)
         new_bad.unpersist()
     finally:
         flagged.unpersist()
 
-    # Re-derive everything from the tables, so a re-run reports the same numbers.
+    # Re-derive the quarantine from the table, so a re-run reports the same numbers.
     quarantine = lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).where(F.col("dataset") == dataset)
     by_code = {r["reason_code"]: int(r["count"]) for r in quarantine.groupBy("reason_code").count().collect()}
-    if bronze_rows is None:
-        bronze_rows = lake.read_partition(spark, profile, "bronze", dataset, ds).count()
     quarantined_total = sum(by_code.values())
     rows_read = int(entry["rows_read"])
     if rows_read != bronze_rows + quarantined_total:
@@ -206,18 +231,34 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
         "expectations": expectations, "data_docs": outcome.data_docs,
         "seconds": round(time.monotonic() - started, 2),
     }
-    _write_log(spark, profile, result)
+    if log:
+        _write_log(spark, profile, result)
     return result
 
 
 def _write_log(spark: "SparkSession", profile: Profile, result: dict[str, Any]) -> None:
-    row = {k: result[k] for k in ("dataset", "suite", "batch_id", "rows_checked", "rows_failed", "rows_moved",
-                                  "bad_share", "max_bad_share", "failed_expectations", "data_docs", "message",
-                                  "seconds")}
-    row.update(ds=dt.date.fromisoformat(result["ds"]), success=result["passed"],
-               expectations=json.dumps(result["expectations"], ensure_ascii=False, default=str))
-    lake.replace_partition(spark.createDataFrame([row], LOG_SCHEMA), profile.table_path("bronze", QUALITY_LOG),
-                           {"dataset": result["dataset"], "ds": result["ds"]})
+    write_logs(spark, profile, [result])
+
+
+def write_logs(spark: "SparkSession", profile: Profile, results: list[dict[str, Any]]) -> None:
+    """The ``_quality_log`` rows of several datasets of one date (results of :func:`run` that
+    validated), in one commit; skipped results have no row."""
+    results = [r for r in results if r.get("status") != "skipped"]
+    if not results:
+        return
+    days = {r["ds"] for r in results}
+    if len(days) != 1:
+        raise ValueError(f"write_logs takes results of one date, got {sorted(days)}")
+    rows = []
+    for result in results:
+        row = {k: result[k] for k in ("dataset", "suite", "batch_id", "rows_checked", "rows_failed", "rows_moved",
+                                      "bad_share", "max_bad_share", "failed_expectations", "data_docs", "message",
+                                      "seconds")}
+        row.update(ds=dt.date.fromisoformat(result["ds"]), success=result["passed"],
+                   expectations=json.dumps(result["expectations"], ensure_ascii=False, default=str))
+        rows.append(row)
+    lake.replace_partition(spark.createDataFrame(rows, LOG_SCHEMA), profile.table_path("bronze", QUALITY_LOG),
+                           {"dataset": sorted(r["dataset"] for r in results), "ds": days.pop()}, metrics=False)
 
 
 def _read_log(spark: "SparkSession", profile: Profile, table: str, ds: str) -> list[dict[str, Any]]:
