@@ -162,7 +162,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     prof = _profile(args)
     check_inbox(prof, args.date, args.dataset)
-    out = pipeline.ingest(args.date, prof, datasets=args.dataset or None, on_dataset=Progress().dataset)
+    out = pipeline.run_stage("ingest", args.date, prof, datasets=args.dataset or None, on_dataset=Progress().dataset)
     print_ingest_summary(out["results"], prof)
     return 0 if all(r["status"] == "loaded" for r in out["results"]) else 1
 
@@ -245,7 +245,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         return explain_link(prof, args.date, *args.explain)
     from jobs import pipeline
 
-    out = pipeline.link(args.date, prof)
+    out = pipeline.run_stage("link", args.date, prof)  # logged and in the run log, as in a daily run
     print(json.dumps(out, ensure_ascii=False, indent=1, default=str))
     return 1 if out.get("skipped") else 0
 

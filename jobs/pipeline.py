@@ -438,6 +438,7 @@ def record(stage: str, ds: str, profile: Profile, summary: Summary, run_id: str 
     return rows
 
 
+@routed  # the run summary reads and writes the run log: in the engine too, or it starts a JVM of its own
 def summarise(ds: str, profile: Profile, run_id: str | None = None) -> Summary:
     """The day's account from the run log — complete, partial (what was late, failed, skipped and
     why) or empty — written to the run log as its ``run`` line and returned."""

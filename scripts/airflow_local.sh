@@ -124,7 +124,6 @@ airflow db migrate >"$AIRFLOW_HOME/db_migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/
 airflow pools set spark "$SPARK_SLOTS" "Spark applications at once, across every run and backfill (gridrisk)" >/dev/null
 
 [ $# -eq 0 ] || exec airflow "$@"
-eval "$(VENV=$VENV bash "$REPO/scripts/engine.sh" start)"  # tasks attach to one shared Spark engine (docs/scaling.md)
 cat <<EOF
 gridrisk Airflow (profile $GRIDRISK_PROFILE, workdir $GRIDRISK_WORKDIR)
   UI:        http://localhost:$PORT   (user: admin; times in your browser's zone — user menu → Timezone)
