@@ -72,17 +72,21 @@ def hourly_rules(rules: "list[Rule]") -> "list[Rule]":
 # --------------------------------------------------------------------------- stages
 
 
-def ingest(spark: "SparkSession", profile: Profile, ds: str, hour: int, quality: bool = True) -> Summary:
-    """The day so far of every hourly dataset → bronze, each gated by its quality suite."""
+def ingest_one(spark: "SparkSession", profile: Profile, dataset: str, ds: str, hour: int, quality: bool = True) -> Summary:
+    """The parts 00 … ``hour`` of one hourly dataset → its bronze ``ds`` partition (the day so far,
+    replaced whole), gated by its quality suite."""
     from jobs import pipeline
     from jobs.bronze import ingest as bronze_ingest
 
-    results = []
-    for name in HOURLY_DATASETS:
-        result = bronze_ingest.run(spark, profile, name, ds, hour=hour).as_dict()
-        if quality and result["status"] == "loaded":
-            result = pipeline.with_quality(result, pipeline.check_quality(spark, profile, name, ds))
-        results.append(result)
+    result = bronze_ingest.run(spark, profile, dataset, ds, hour=hour).as_dict()
+    if quality and result["status"] == "loaded":
+        result = pipeline.with_quality(result, pipeline.check_quality(spark, profile, dataset, ds))
+    return result
+
+
+def ingest(spark: "SparkSession", profile: Profile, ds: str, hour: int, quality: bool = True) -> Summary:
+    """The day so far of every hourly dataset → bronze, each gated by its quality suite."""
+    results = [ingest_one(spark, profile, name, ds, hour, quality) for name in HOURLY_DATASETS]
     return {"stage": "ingest", "ds": ds, "hour": hour, "results": results}
 
 
@@ -190,5 +194,5 @@ def run_hour(ds: str, hour: int, profile: Profile, stages: list[str] | None = No
     return out
 
 
-__all__ = ["HOURLY_DATASETS", "HOURLY_STAGES", "LATE_HOURS", "check_hour", "hourly_rules", "run_hour", "run_stage",
+__all__ = ["HOURLY_DATASETS", "HOURLY_STAGES", "LATE_HOURS", "check_hour", "hourly_rules", "ingest_one", "run_hour", "run_stage",
            "settled", "settled_until"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from gridrisk.config import load_profile, load_schema
-from gridrisk.delivery import HOURLY_DATASETS, delivery_folder, hourly_manifest
+from gridrisk.delivery import delivery_folder, hourly_manifest
 from jobs.bronze.ingest import DeliveryNotReady, DeliveryRejected, delivery_states, find_delivery
 
 DAY0, DAY1 = "2026-11-01", "2026-11-02"
