@@ -87,7 +87,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).replace("\n", " ")) from None
     summary = generate(inbox=inbox, truth=truth, persons=args.persons, seed=args.seed,
                        start_date=dt.date.fromisoformat(args.date), days=args.days, noise=noise or None,
-                       progress=not args.quiet)
+                       progress=not args.quiet, hourly=args.hourly)
     print(f"wrote a province of {args.persons:,} persons into {inbox} (truth in {truth})")
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
@@ -360,7 +360,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     inbox = Path(prof.inbox)
     if args.fresh or not (inbox / "persons").exists():
         gen = argparse.Namespace(**{**vars(args), "inbox": str(inbox), "truth": None, "noise": None, "json": False,
-                                    "quiet": False, "days": 1, "date": args.date})
+                                    "quiet": False, "days": 1, "date": args.date, "hourly": False})
         cmd_generate(gen)
     else:
         print(f"using the deliveries already in {inbox} ({command_name()} demo --fresh regenerates them)")
@@ -494,6 +494,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--truth", help="where the planted ground truth goes (default: <inbox>/../truth)")
     g.add_argument("--noise", action="append", type=_noise_knob, metavar="KEY=VALUE",
                    help="override a knob of conf/generator.yaml, e.g. id_typo=0 (repeatable)")
+    g.add_argument("--hourly", action="store_true",
+                   help="deliver GPS and waybills also as hourly parts (manifest_HH.json), some GPS reports an hour late")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--json", action="store_true", help="also print what was written as JSON")
 
