@@ -289,12 +289,12 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     bar.close()
     with timed("phase: close files, manifests"):
         written = run.close()
+        _write_truth_manifest(truth, st, seed, persons, dates_list, planted, run.flag_counts)
     if hourly:
         with timed("phase: hourly parts"):
             for dataset in HOURLY_DATASETS:
                 for day in dates_list:
                     written += split_hourly(inbox, dataset, day, seed)
-        _write_truth_manifest(truth, st, seed, persons, dates_list, planted, run.flag_counts)
     rows: dict[str, dict[str, int]] = {}
     for (dataset, day), d in run.deliveries.items():
         rows.setdefault(dataset, {})[day.isoformat()] = sum(f.rows for f in d.files)
