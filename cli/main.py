@@ -87,7 +87,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).replace("\n", " ")) from None
     summary = generate(inbox=inbox, truth=truth, persons=args.persons, seed=args.seed,
                        start_date=dt.date.fromisoformat(args.date), days=args.days, noise=noise or None,
-                       progress=not args.quiet)
+                       progress=not args.quiet, hourly=args.hourly)
     print(f"wrote a province of {args.persons:,} persons into {inbox} (truth in {truth})")
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
@@ -129,17 +129,51 @@ class Progress:
             say(f"[ingest] {event.dataset}: {what} in {r.get('seconds', 0):.1f} s ({event.done}/{event.total} done)")
 
 
-def check_inbox(prof: Profile, ds: str, datasets: list[str] | None) -> None:
-    """Fail at once, before Spark starts, when the inbox is missing or holds nothing for ``ds``."""
+def check_inbox(prof: Profile, ds: str, datasets: list[str] | None, hour: int | None = None) -> None:
+    """Fail at once, before Spark starts, when the inbox is missing or holds nothing for ``ds``
+    (with ``hour``: when no hourly dataset has all its parts 00 … ``hour``)."""
     from jobs.bronze.ingest import delivery_states
 
-    states = delivery_states(prof.inbox, ds, datasets)
+    states = delivery_states(prof.inbox, ds, datasets, hour=hour)
     if states is None:
         raise WorkFailed(f"inbox {prof.inbox} does not exist: generate deliveries first "
                          f"({command_name()} generate) or point --inbox at the departments' drop folder")
     if not any(s == "ready" for s in states.values()):
-        raise WorkFailed(f"nothing delivered for {ds} in {prof.inbox}: no dataset has a manifest.json for that date"
-                         + (f" (checked {', '.join(sorted(states))})" if datasets else ""))
+        what = "a manifest.json for that date" if hour is None else f"its manifest_00 … manifest_{hour:02d}.json"
+        raise WorkFailed(f"nothing delivered for {ds} in {prof.inbox}: no dataset has {what}"
+                         + (f" ({'; '.join(f'{k}: {v}' for k, v in sorted(states.items()))})" if datasets else ""))
+
+
+def cmd_run_hour(args: argparse.Namespace) -> int:
+    """``gridrisk run --date D --hour H``: the hourly hazmat run (jobs/hourly.py)."""
+    from jobs import hourly, pipeline
+
+    prof = _profile(args)
+    started = time.monotonic()
+    stages = args.stages or list(hourly.HOURLY_STAGES)
+    unknown = sorted(set(stages) - set(hourly.HOURLY_STAGES))
+    if unknown:
+        raise UsageError(f"--hour runs only the stages {', '.join(hourly.HOURLY_STAGES)}; not {', '.join(unknown)}")
+    if "ingest" in stages:
+        check_inbox(prof, args.date, list(hourly.HOURLY_DATASETS), hour=args.hour)
+    outcome = pipeline.run_hour(args.date, args.hour, prof, stages=stages)
+    if "ingest" in outcome:
+        print_ingest_summary(outcome["ingest"]["results"], prof)
+    if outcome.get("vehicle_tracks", {}).get("skipped"):
+        print("\nvehicle_tracks skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["vehicle_tracks"]["skipped"]))
+    if "rules" in outcome:
+        r = outcome["rules"]
+        print(f"\nhourly rules over the reports before {r['settled_until']}: {', '.join(r['evaluated']) or 'none'}")
+        for rule_id in r["skipped"]:
+            print(f"  skipped {rule_id}: {(r.get('skip_reasons') or {}).get(rule_id, 'inputs missing')}")
+    if "publish" in outcome:
+        p = outcome["publish"]
+        print(f"tasks: {p['created']} new, {p['unchanged']} already filed, {p['updated']} refreshed")
+    print(f"\nhourly run for {args.date} hour {args.hour:02d} finished in {time.monotonic() - started:.0f} s")
+    if args.json:
+        print(json.dumps(outcome, ensure_ascii=False, indent=1, default=str))
+    results = outcome.get("ingest", {}).get("results", [])
+    return 1 if any(r["status"] != "loaded" for r in results) else 0
 
 
 def print_ingest_summary(results: list[dict[str, Any]], prof: Profile) -> None:
@@ -170,6 +204,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import pipeline
 
+    if args.hour is not None:
+        return cmd_run_hour(args)
     prof = _profile(args)
     started = time.monotonic()
     stages = args.stages or list(pipeline.STAGES)
@@ -324,7 +360,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     inbox = Path(prof.inbox)
     if args.fresh or not (inbox / "persons").exists():
         gen = argparse.Namespace(**{**vars(args), "inbox": str(inbox), "truth": None, "noise": None, "json": False,
-                                    "quiet": False, "days": 1, "date": args.date})
+                                    "quiet": False, "days": 1, "date": args.date, "hourly": False})
         cmd_generate(gen)
     else:
         print(f"using the deliveries already in {inbox} ({command_name()} demo --fresh regenerates them)")
@@ -458,6 +494,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--truth", help="where the planted ground truth goes (default: <inbox>/../truth)")
     g.add_argument("--noise", action="append", type=_noise_knob, metavar="KEY=VALUE",
                    help="override a knob of conf/generator.yaml, e.g. id_typo=0 (repeatable)")
+    g.add_argument("--hourly", action="store_true",
+                   help="deliver GPS and waybills also as hourly parts (manifest_HH.json), some GPS reports an hour late")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--json", action="store_true", help="also print what was written as JSON")
 
@@ -470,6 +508,9 @@ def build_parser() -> ArgumentParser:
     r.add_argument("--full", action="store_true",
                    help="recompute every rule on every subject (default: incremental when yesterday was run)")
     r.add_argument("--json", action="store_true", help="also print every stage's summary as JSON")
+    r.add_argument("--hour", type=int_range(0, 23), metavar="H",
+                   help="the hourly hazmat run: GPS and waybill parts 00…H of the day, vehicle tracks, the hourly "
+                        "hazmat rules over the settled reports, tasks (stages: ingest,vehicle_tracks,rules,publish)")
 
     i = add("ingest", "bronze ingest of one logical date", cmd_ingest)
     i.add_argument("--date", required=True, type=iso_date, help=date_help)

@@ -22,6 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST = "manifest.json"
+#: The datasets delivered in hourly parts as well as daily (docs/hazmat.md, "Hourly deliveries").
+HOURLY_DATASETS = ("gps_points", "waybills")
+
+
+def hourly_manifest(hour: int) -> str:
+    """The manifest of one hour's part of a day's delivery, ``manifest_HH.json`` (a dataset
+    delivered hourly: gps_points, waybills — docs/hazmat.md, "Hourly deliveries")."""
+    if not 0 <= hour <= 23:
+        raise ValueError(f"hour must be 0–23, got {hour}")
+    return f"manifest_{hour:02d}.json"
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, dataset: str, date: str | dt.date, kind: str, files: Iterable[ManifestFile]) -> Path:
-    """Write ``manifest.json`` into ``folder``, last, listing ``files`` in the order given.
+def write_manifest(folder: Path, dataset: str, date: str | dt.date, kind: str, files: Iterable[ManifestFile],
+                   hour: int | None = None) -> Path:
+    """Write ``manifest.json`` into ``folder``, last, listing ``files`` in the order given
+    (with ``hour``: ``manifest_HH.json``, the manifest of that hour's part, which says its hour).
 
     The bytes are a pure function of the arguments (UTF-8 JSON, two-space indent, final
     newline), so a generated province is byte-identical for a seed.
@@ -61,10 +73,11 @@ def write_manifest(folder: Path, dataset: str, date: str | dt.date, kind: str, f
         "dataset": dataset,
         "date": dt.date.fromisoformat(str(date)).isoformat(),
         "kind": kind,
+        **({} if hour is None else {"hour": hour}),
         "files": [{"name": f.name, "rows": f.rows, "sha256": f.sha256} for f in files],
     }
-    path = Path(folder) / MANIFEST
-    tmp = path.with_name("." + MANIFEST + ".tmp")
+    path = Path(folder) / (MANIFEST if hour is None else hourly_manifest(hour))
+    tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)  # atomic: a reader never sees half a manifest
     return path

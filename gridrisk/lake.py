@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentTransactionException",
-              "ProtocolChangedException", "MetadataChangedException", "ConcurrentDeleteDeleteException")
+              "ProtocolChangedException", "MetadataChangedException", "ConcurrentDeleteDeleteException",
+              "[DELTA_CONCURRENT_", "[DELTA_PROTOCOL_CHANGED", "[DELTA_METADATA_CHANGED")
 
 
 def with_conflict_retry(action: Callable[[], T], attempts: int = 5) -> T:
@@ -30,7 +31,10 @@ def with_conflict_retry(action: Callable[[], T], attempts: int = 5) -> T:
         try:
             return action()
         except Exception as exc:  # py4j wraps the JVM exception; match on its name
-            if attempt == attempts or not any(name in str(exc) for name in _CONFLICTS):
+            # Delta 4's Python exceptions carry the class name only in their type: the message
+            # starts with the error class ([DELTA_CONCURRENT_APPEND…]), so match both.
+            text = f"{type(exc).__name__} {exc}"
+            if attempt == attempts or not any(name in text for name in _CONFLICTS):
                 raise
             time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")

@@ -484,5 +484,14 @@ def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] |
     return out
 
 
+def run_hour(ds: str, hour: int, profile: Profile, stages: list[str] | None = None, quality: bool = True) -> Summary:
+    """The hourly hazmat run of ``ds`` through ``hour`` (:mod:`jobs.hourly`): the day so far of the
+    hourly GPS and waybill deliveries → bronze → vehicle tracks → the hourly hazmat rules over the
+    settled reports → tasks. Nothing is resolved until the daily run of the day."""
+    from jobs import hourly
+
+    return hourly.run_hour(ds, hour, profile, stages, quality=quality)
+
+
 __all__ = ["STAGES", "STAGE_FUNCTIONS", "DatasetProgress", "check_config", "fire_state", "ingest", "link", "publish", "rules",
-           "run_daily", "run_stage", "silver", "summarise", "vehicle_tracks"]
+           "run_daily", "run_hour", "run_stage", "silver", "summarise", "vehicle_tracks"]

@@ -397,7 +397,7 @@ print(json.dumps({{"dags": bag.dag_ids, "errors": bag.import_errors,
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    assert {DAG_ID, REPORT_ID} <= set(report["dags"])
+    assert {DAG_ID, REPORT_ID} <= set(report["dags"])  # beside gridrisk_hourly (tests/test_hourly_dag.py)
     assert report["heavy"] == []
 
 

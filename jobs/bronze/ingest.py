@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake, storage
 from gridrisk.config import DatasetSchema, Profile, load_schema
+from gridrisk.delivery import MANIFEST, hourly_manifest
 from jobs.bronze.readers import RECORD_META, FileUnreadable, parse_file_arrow
 
 if TYPE_CHECKING:
@@ -96,10 +97,12 @@ def compact(ds: str) -> str:
     return dt.date.fromisoformat(ds).strftime("%Y%m%d")
 
 
-def delivery_states(inbox: str, ds: str, datasets: list[str] | None = None) -> dict[str, str] | None:
+def delivery_states(inbox: str, ds: str, datasets: list[str] | None = None, hour: int | None = None
+                    ) -> dict[str, str] | None:
     """Per dataset, whether its delivery for ``ds`` is there: ``ready`` (a manifest), ``no
     manifest`` or ``no folder``; None when the inbox itself does not exist. Only looks at
-    names, so a caller can refuse an empty inbox before any work starts."""
+    names, so a caller can refuse an empty inbox before any work starts. With ``hour``: whether
+    the hourly parts 00 … ``hour`` are all there (``no manifest_HH.json`` names the first missing)."""
     from gridrisk.config import schema_names
 
     if not storage.exists(inbox):
@@ -108,57 +111,41 @@ def delivery_states(inbox: str, ds: str, datasets: list[str] | None = None) -> d
     states = {}
     for name in datasets or schema_names():
         folder = storage.join(inbox, load_schema(name).delivery, day)
-        states[name] = ("ready" if storage.exists(storage.join(folder, "manifest.json"))
-                        else "no manifest" if storage.exists(folder) else "no folder")
+        manifests = [MANIFEST] if hour is None else [hourly_manifest(h) for h in range(hour + 1)]
+        missing = [m for m in manifests if not storage.exists(storage.join(folder, m))]
+        states[name] = ("ready" if not missing else "no folder" if not storage.exists(folder)
+                        else "no manifest" if hour is None else f"no {missing[0]}")
     return states
 
 
-def find_delivery(inbox: str, schema: DatasetSchema, ds: str) -> Delivery:
-    """Locate and validate the manifest of ``schema``'s delivery for ``ds``."""
+
+def find_delivery(inbox: str, schema: DatasetSchema, ds: str, hour: int | None = None) -> Delivery:
+    """Locate and validate the manifest of ``schema``'s delivery for ``ds``.
+
+    With ``hour``: the day so far of a dataset delivered hourly — the parts of hours 00 …
+    ``hour``, each listed by its own ``manifest_HH.json`` (every one of them must be there: a
+    missing hour means the day so far is not complete yet). The day's ``manifest.json``, written
+    after the last hour, lists the same parts, so the daily run reads exactly their union."""
     day = compact(ds)
     folder = storage.join(inbox, schema.delivery, day)
-    manifest_path = storage.join(folder, "manifest.json")
-    if not storage.exists(manifest_path):
-        where = "no delivery folder" if not storage.exists(folder) else "no manifest.json yet"
-        raise DeliveryNotReady(f"{folder}: {where} — the {schema.delivery} delivery for {ds} is not complete")
-    try:
-        manifest = storage.read_json(manifest_path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DeliveryRejected(f"{manifest_path}: not valid JSON ({exc})") from None
-    problems = []
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        raise DeliveryRejected(f"{manifest_path}: expected an object with a files list")
-    if manifest.get("dataset") != schema.delivery:
-        problems.append(f"dataset is {manifest.get('dataset')!r}, expected {schema.delivery!r}")
-    if str(manifest.get("date")) != ds:
-        problems.append(f"date is {manifest.get('date')!r} but the folder is {day} (expected {ds})")
-    if manifest.get("kind") not in (None, schema.kind):
-        problems.append(f"kind is {manifest.get('kind')!r}, expected {schema.kind!r}")
-    name_re = re.compile(rf"^{re.escape(schema.file_prefix)}_(\d{{8}})(?:_part\d+)?\.{re.escape(schema.format)}$")
-    files = []
-    for entry in manifest["files"]:
-        name = str(entry.get("name", ""))
-        if not name.startswith(f"{schema.file_prefix}_"):
-            continue  # another table of the same delivery (reference)
-        m = name_re.match(name)
-        if not m:
-            problems.append(f"file {name} does not follow {schema.file_prefix}_<YYYYMMDD>[_partNN].{schema.format}")
-            continue
-        if m.group(1) != day:
-            problems.append(f"file {name} is for {m.group(1)}, not {day}")
-        if not storage.is_file(storage.join(folder, name)):
-            problems.append(f"file {name} is listed in the manifest but missing")
-        try:
-            rows = int(entry["rows"])
-            if rows < 0:
-                raise ValueError
-            files.append((name, rows, str(entry["sha256"]).lower()))
-        except (KeyError, TypeError, ValueError):
-            problems.append(f"file {name}: manifest entry needs a row count (a whole number ≥ 0) and a sha256")
+    if hour is None:
+        files, problems = _manifest_files(folder, MANIFEST, schema, ds, None)
+    else:
+        missing = [hourly_manifest(h) for h in range(hour + 1) if not storage.exists(storage.join(folder, hourly_manifest(h)))]
+        if missing:
+            where = "no delivery folder" if not storage.exists(folder) else f"no {missing[0]} yet"
+            raise DeliveryNotReady(f"{folder}: {where} — the {schema.delivery} delivery for {ds} up to hour {hour:02d} "
+                                   "is not complete")
+        files, problems = [], []
+        for h in range(hour + 1):
+            got, wrong = _manifest_files(folder, hourly_manifest(h), schema, ds, h)
+            files += got
+            problems += wrong
     if not files and not problems:
-        problems.append(f"lists no {schema.file_prefix}_*.{schema.format} file")
+        problems.append(f"{storage.join(folder, MANIFEST if hour is None else hourly_manifest(0))}: "
+                        f"lists no {schema.file_prefix}_*.{schema.format} file")
     if problems:
-        raise DeliveryRejected(f"{manifest_path}: " + "; ".join(problems))
+        raise DeliveryRejected("; ".join(problems))
     empty = []
     for name, rows, _ in files:
         # A 0-byte file declared with 0 rows is a day with nothing to deliver (shared/extracts.md);
@@ -173,6 +160,57 @@ def find_delivery(inbox: str, schema: DatasetSchema, ds: str) -> Delivery:
             schema.format, f"the header {schema.delimiter.join(schema.source_names)}")
         raise IngestError(f"{name}, line 1: empty file (0 bytes) but the manifest says {rows} row(s): expected {expected}")
     return Delivery(folder, tuple(sorted(files)), tuple(sorted(empty)))
+
+
+def _manifest_files(folder: str, manifest_name: str, schema: DatasetSchema, ds: str, hour: int | None
+                    ) -> tuple[list[tuple[str, int, str]], list[str]]:
+    """(name, rows, sha256) of ``schema``'s files one manifest lists, and what is wrong with it
+    (each problem prefixed with the manifest's path). Raises :class:`DeliveryNotReady` without it."""
+    day = compact(ds)
+    manifest_path = storage.join(folder, manifest_name)
+    if not storage.exists(manifest_path):
+        where = "no delivery folder" if not storage.exists(folder) else f"no {manifest_name} yet"
+        raise DeliveryNotReady(f"{folder}: {where} — the {schema.delivery} delivery for {ds} is not complete")
+    try:
+        manifest = storage.read_json(manifest_path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DeliveryRejected(f"{manifest_path}: not valid JSON ({exc})") from None
+    problems = []
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        raise DeliveryRejected(f"{manifest_path}: expected an object with a files list")
+    if manifest.get("dataset") != schema.delivery:
+        problems.append(f"dataset is {manifest.get('dataset')!r}, expected {schema.delivery!r}")
+    if str(manifest.get("date")) != ds:
+        problems.append(f"date is {manifest.get('date')!r} but the folder is {day} (expected {ds})")
+    if manifest.get("kind") not in (None, schema.kind):
+        problems.append(f"kind is {manifest.get('kind')!r}, expected {schema.kind!r}")
+    if hour is not None and manifest.get("hour") != hour:
+        problems.append(f"hour is {manifest.get('hour')!r}, expected {hour}")
+    # <prefix>_<YYYYMMDD>[HH][_partNN].<ext>: a day's file, or one hour's part of it
+    name_re = re.compile(rf"^{re.escape(schema.file_prefix)}_(\d{{8}})(\d{{2}})?(?:_part\d+)?\.{re.escape(schema.format)}$")
+    files = []
+    for entry in manifest["files"]:
+        name = str(entry.get("name", ""))
+        if not name.startswith(f"{schema.file_prefix}_"):
+            continue  # another table of the same delivery (reference)
+        m = name_re.match(name)
+        if not m:
+            problems.append(f"file {name} does not follow {schema.file_prefix}_<YYYYMMDD>[HH][_partNN].{schema.format}")
+            continue
+        if m.group(1) != day:
+            problems.append(f"file {name} is for {m.group(1)}, not {day}")
+        if hour is not None and m.group(2) != f"{hour:02d}":
+            problems.append(f"file {name} is not a part of hour {hour:02d} ({schema.file_prefix}_{day}{hour:02d}…)")
+        if not storage.is_file(storage.join(folder, name)):
+            problems.append(f"file {name} is listed in the manifest but missing")
+        try:
+            rows = int(entry["rows"])
+            if rows < 0:
+                raise ValueError
+            files.append((name, rows, str(entry["sha256"]).lower()))
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"file {name}: manifest entry needs a row count (a whole number ≥ 0) and a sha256")
+    return files, [f"{manifest_path}: {p}" for p in problems]
 
 
 # --------------------------------------------------------------------------- parsing on executors
@@ -316,8 +354,9 @@ def batch_id_for(schema: DatasetSchema, ds: str, delivery: Delivery) -> str:
 
 
 def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.datetime | None = None,
-        fast: bool = True, log: bool = True) -> IngestResult:
-    """Ingest one dataset for one logical date. Never raises for bad input: the result says.
+        fast: bool = True, log: bool = True, hour: int | None = None) -> IngestResult:
+    """Ingest one dataset for one logical date (with ``hour``: the hourly parts of the day so far,
+    :func:`find_delivery`). Never raises for bad input: the result says.
 
     One pass parses and types the delivery (cached); one small job over it gives every count —
     the files' checksums and rows, accepted rows, quarantined rows by reason — so the two
@@ -336,7 +375,7 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
     result = IngestResult(dataset, ds, "failed")
     typed = None
     try:
-        delivery = find_delivery(profile.inbox, schema, ds)
+        delivery = find_delivery(profile.inbox, schema, ds, hour)
         result.files = [name for name, _, _ in delivery.files]
         result.batch_id = batch_id_for(schema, ds, delivery)
         typed = cast_records(read_records(spark, schema, delivery, fast), schema).persist(StorageLevel.MEMORY_AND_DISK)

@@ -295,8 +295,11 @@ def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, look
 
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
     """``{"ds": …, "rules": …, "evaluated": …}`` of the run whose state the table holds now: the
-    latest commit's, or — after an operator's ``RESTORE`` — the restored version's."""
-    rows = {r["version"]: r for r in lake.history(spark, path)}
+    latest commit's, or — after an operator's ``RESTORE`` — the restored version's. An hourly
+    hazmat run's commit (``hour=`` in its metadata, :mod:`jobs.hourly`) is not a run of the
+    rules: it touched only hourly rules, which are never incremental, so it is passed over."""
+    rows = {r["version"]: r for r in lake.history(spark, path)
+            if " hour=" not in f" {r['userMetadata'] or ''}"}
     row = rows[max(rows)] if rows else None
     while row is not None and row["operation"] == "RESTORE":
         target = (row["operationParameters"] or {}).get("version")

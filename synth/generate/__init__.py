@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from gridrisk.config import DatasetSchema, all_schemas
-from gridrisk.delivery import ManifestFile, write_manifest
+from gridrisk.delivery import HOURLY_DATASETS, ManifestFile, write_manifest
 
 from .config import CATALOG, Settings, load_noise_defaults, settings
 from .extracts import CHUNK_DATASETS, Formatter
 from .fire import FireWorld
 from .geo import Province, stream
-from .hazmat import CREW_CATALOG, DAY_CATALOG, HazmatWorld, day_flags, gps_text, waybill_lines
+from .hazmat import CREW_CATALOG, DAY_CATALOG, HazmatWorld, day_flags, gps_text, split_hourly, waybill_lines
 from .output import DateTable, Delivery, day_number, quote, write_bytes_file
 from .population import CATALOG as PERSON_CATALOG
 from .population import Chunk, ChunkPlan, World
@@ -149,7 +149,8 @@ def _companies(prov: Province, rng: np.random.Generator) -> dict[int, list[str]]
 
 
 def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date: dt.date = dt.date(2026, 11, 1),
-             days: int = 1, noise: dict | None = None, progress: bool = True, sizes: dict | None = None) -> dict:
+             days: int = 1, noise: dict | None = None, progress: bool = True, sizes: dict | None = None,
+             hourly: bool = False) -> dict:
     """Write a synthetic province's deliveries for ``days`` dates from ``start_date``, and the truth.
 
     ``noise`` overrides knobs of ``conf/generator.yaml`` by their flat names (see
@@ -158,6 +159,8 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     ``{"hazmat_vehicles_per_million": 115_000}`` (2,300 vehicles at 20,000 persons).
     Returns a summary: rows per dataset per date, truth flags per rule per date, the files written,
     the seconds taken and where they went (``timings``: per dataset and per phase).
+    ``hourly``: GPS and waybills delivered as 24 hourly parts a day, some GPS reports an hour late
+    (:func:`.hazmat.split_hourly`; the day's manifest lists the parts, so the rows are the same).
     """
     from tqdm import tqdm
 
@@ -287,6 +290,11 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
     with timed("phase: close files, manifests"):
         written = run.close()
         _write_truth_manifest(truth, st, seed, persons, dates_list, planted, run.flag_counts)
+    if hourly:
+        with timed("phase: hourly parts"):
+            for dataset in HOURLY_DATASETS:
+                for day in dates_list:
+                    written += split_hourly(inbox, dataset, day, seed)
     rows: dict[str, dict[str, int]] = {}
     for (dataset, day), d in run.deliveries.items():
         rows.setdefault(dataset, {})[day.isoformat()] = sum(f.rows for f in d.files)

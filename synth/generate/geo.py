@@ -84,6 +84,11 @@ EXPRESSWAYS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: How far inside or outside a distance threshold a planted hard case lies (GPS positions are
+#: written to 10⁻⁶ degree, ≈ 0.1 m; the generator's and the rule's distances agree within 0.1 %).
+EDGE_M = 15.0
+
+
 def stream(seed: int, *names: object) -> np.random.Generator:
     """An independent, reproducible random stream for ``names`` under ``seed``."""
     keys = [seed & 0xFFFFFFFF, seed >> 32 & 0xFFFFFFFF]
@@ -730,18 +735,23 @@ class Province:
                     made += 1
 
     def _place_stop_slots(self, rng: np.random.Generator) -> None:
-        """Three planted places per radial road: 50 m off (stop > 10 min / 8 min) and 320 m off.
+        """Three planted places per radial road, each off the road by: the sensitive-stop rule's
+        ``within_m`` − 15 m (a stop > 10 min there: just inside), 50 m (a stop of 8 min) and
+        ``within_m`` + 15 m (a stop of 30 min: just outside) — 185 / 50 / 215 m by default.
 
         Each stop point and its place keep more than 1.5 km (plus radii) from every other place,
         the other slots' included, so a stop is near its own place only.
         """
+        from .thresholds import params
+
+        within = float(params("hazmat.sensitive_stop")["within_m"])
         self.stop_slots: list[StopSlot] = []
         for p in self.parks:
             for road in (p.national, p.provincial):
                 a, b = self.roads[road].coords
                 br = bearing_deg(a, b)
-                for kind, frac, off_m, radius in (("pos", 0.35, 50, 150), ("nm_short", 0.55, 50, 150),
-                                                  ("nm_far", 0.75, 320, 100)):
+                for kind, frac, off_m, radius in (("pos", 0.35, within - EDGE_M, 150), ("nm_short", 0.55, 50, 150),
+                                                  ("nm_far", 0.75, within + EDGE_M, 100)):
                     olon = np.array([q.lon for q in self.places])
                     olat = np.array([q.lat for q in self.places])
                     orad = np.array([q.radius_m for q in self.places])

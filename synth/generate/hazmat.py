@@ -30,9 +30,11 @@ below are its defaults):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -853,3 +855,76 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
             flag("hazmat.route_deviation", f"waybill {b.no}: {d.max():.1f} km from the load–unload corridor")
             break
     return flags
+
+
+# ---------------------------------------------------------------------------------------------
+# Hourly deliveries (docs/hazmat.md, "Hourly deliveries")
+# ---------------------------------------------------------------------------------------------
+
+#: Share of GPS reports that reach the platform only in the next hour's file (a terminal out of
+#: coverage forwards its buffer later). Never more than one hour late: the contract.
+LATE_HOUR_SHARE = 0.02
+
+
+def delivery_hour(dataset: str, line: str, day: dt.date) -> int:
+    """The hour of ``day`` a row is delivered in when nothing is late: a GPS report in the hour it
+    was taken; a waybill in the hour one hour before its planned departure (filed before the
+    vehicle leaves), the first hour for one planned before the day, the last for one after it."""
+    if dataset == "gps_points":
+        stamp = line.split(",", 3)[2]  # 定位时间 yyMMddHHmmss; plates and colours hold no comma
+        return int(stamp[6:8]) if stamp[:6] == f"{day:%y%m%d}" else 0
+    depart = dt.datetime.fromisoformat(json.loads(line)["planDepartTime"]).replace(tzinfo=None)
+    filed = depart - dt.timedelta(hours=1)
+    return 0 if filed.date() < day else 23 if filed.date() > day else filed.hour
+
+
+def split_hourly(inbox: Path, dataset: str, day: dt.date, seed: int, late_share: float = LATE_HOUR_SHARE) -> list[Path]:
+    """Rewrite the day's delivery of ``dataset`` as 24 hourly parts ``<dataset>_<YYYYMMDDHH>.<ext>``,
+    each followed by its ``manifest_HH.json``, and the day's ``manifest.json`` listing all of them
+    (the daily run reads exactly their union: the same rows as the daily file, in the same order
+    inside each hour). ``late_share`` of the GPS reports (never of hour 23) go into the next hour's
+    part. Deterministic for ``seed``. Returns the manifests written, the day's last."""
+    import gzip
+
+    from gridrisk.config import load_schema
+    from gridrisk.delivery import MANIFEST, ManifestFile, delivery_folder, write_manifest
+
+    schema = load_schema(dataset)
+    folder = delivery_folder(inbox, dataset, day)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    gz = schema.format == "csv.gz"
+    header: str | None = None
+    rows: list[str] = []
+    for entry in manifest["files"]:
+        raw = (folder / entry["name"]).read_bytes()
+        text = (gzip.decompress(raw) if gz and raw else raw).decode(schema.encoding)
+        lines = text.splitlines()
+        if schema.format != "jsonl" and lines:
+            header, lines = lines[0], lines[1:]
+        rows += [ln for ln in lines if ln]
+    header = header if schema.format != "jsonl" else None
+    if header is None and schema.format != "jsonl":
+        header = ",".join(schema.source_names)
+    hours = np.array([delivery_hour(dataset, ln, day) for ln in rows], dtype=np.int64)
+    if dataset == "gps_points" and len(rows):
+        rng = stream(seed, "hourly", dataset, day.toordinal())
+        hours = np.where((rng.random(len(rows)) < late_share) & (hours < 23), hours + 1, hours)
+    for entry in manifest["files"]:
+        (folder / entry["name"]).unlink()
+    stamp = f"{day:%Y%m%d}"
+    written: list[Path] = []
+    parts: list[ManifestFile] = []
+    for h in range(24):
+        mine = [rows[i] for i in np.flatnonzero(hours == h)]
+        body = "\n".join(([header] if header is not None else []) + mine)
+        body += "\n" if body else ""
+        data = body.encode(schema.encoding)
+        if gz:
+            data = gzip.compress(data, mtime=0)  # byte-identical for a seed
+        path = folder / f"{schema.file_prefix}_{stamp}{h:02d}.{schema.format}"
+        path.write_bytes(data)
+        part = ManifestFile.of(path, len(mine))
+        parts.append(part)
+        written.append(write_manifest(folder, dataset, day, schema.kind, [part], hour=h))
+    written.append(write_manifest(folder, dataset, day, schema.kind, parts))
+    return written

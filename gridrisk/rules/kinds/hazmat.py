@@ -352,7 +352,9 @@ class HazmatCrewUnqualified(RuleKind):
     params = {"driver_cert_types": list, "escort_cert_types": list, "qualification_statuses": list}
     facts = ("plate", "waybill_no", "depart", "waybills", "reasons")
     evidence = ("waybills",)
-    hourly = True
+    # The crew's person keys come from the day's entity resolution (the daily link stage):
+    # an hourly run would judge today's waybills on no crew at all. Daily only.
+    hourly = False
     incremental = False
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
@@ -391,7 +393,9 @@ class HazmatCrewAtRisk(RuleKind):
     evidence = ("waybills", "registry")
     sensitive_facts = ("registries",)
     sensitive_evidence = ("registry",)
-    hourly = True
+    # The crew's person keys come from the day's entity resolution (the daily link stage):
+    # an hourly run would judge today's waybills on no crew at all. Daily only.
+    hourly = False
     incremental = False
 
     @classmethod

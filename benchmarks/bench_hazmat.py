@@ -1,0 +1,152 @@
+"""Hazmat at vehicle scale: silver vehicle_tracks, the hazmat rules, and one hour's run.
+
+    /work/main/.venv/bin/python benchmarks/bench_hazmat.py --vehicles 230            # ~1 min of data
+    /work/main/.venv/bin/python benchmarks/bench_hazmat.py --vehicles 2300           # the province's 10 %
+    /work/main/.venv/bin/python benchmarks/bench_hazmat.py --vehicles 23000 --workdir /big/disk
+
+Generates a province of ``--persons`` people whose fleet is ``--vehicles`` hazmat vehicles (the
+generator's ``hazmat_vehicles_per_million`` scaled to it), GPS and waybills also in hourly parts,
+for two days. Day one: the bronze inputs of vehicle_tracks are ingested and the stage run, so
+day two's tracks read the tail of day one as the daily run does. Day two: ingest, then timed:
+
+* ``vehicle_tracks`` — the daily silver stage (check, place, de-duplicate, periods, waybills);
+* ``hazmat rules`` — every hazmat rule evaluated and its hits counted (no merge);
+* ``hourly run, hour 12`` — the whole hourly run (parts 00 … 12, tracks of the day so far, the
+  hourly rules over the settled reports, merge, publish) on top of day one;
+
+with rows/s (GPS rows of the day's delivery per second) and the peak resident memory of this
+process and its children (the Spark JVM), sampled every 0.2 s. The load average is printed beside
+every figure: the machine is shared, so compare figures taken at similar loads only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TRACK_INPUTS = ("gps_points", "waybills", "hazmat_vehicles", "grids", "addresses", "sensitive_places", "roads")
+
+
+class PeakMemory:
+    """Peak RSS of this process plus its children, sampled in a thread."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except Exception:  # noqa: BLE001 — a child that just ended
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.2)
+
+    def reset(self) -> None:
+        self.peak = self._rss()
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vehicles", type=int, default=230)
+    parser.add_argument("--persons", type=int, default=2_000, help="people of the province (the fleet is --vehicles)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--date", default="2026-11-01")
+    parser.add_argument("--workdir", default="/tmp/gridrisk-bench-hazmat")
+    parser.add_argument("--json", help="write the figures here as JSON")
+    args = parser.parse_args()
+
+    from gridrisk.config import load_profile
+    from synth.generate import generate
+
+    work = Path(args.workdir)
+    day1 = args.date
+    day2 = (dt.date.fromisoformat(day1) + dt.timedelta(days=1)).isoformat()
+    figures: dict[str, Any] = {"vehicles": args.vehicles, "persons": args.persons}
+    if not (work / "inbox" / "gps_points").exists():
+        t0 = time.monotonic()
+        generate(inbox=work / "inbox", truth=work / "truth", persons=args.persons, seed=args.seed,
+                           start_date=dt.date.fromisoformat(day1), days=2, progress=False, hourly=True,
+                           sizes={"hazmat_vehicles_per_million": args.vehicles * 1_000_000 / args.persons})
+        print(f"generated in {time.monotonic() - t0:.0f} s ({load()})", flush=True)
+    gps_rows = json.loads((work / "inbox" / "gps_points" / dt.date.fromisoformat(day2).strftime("%Y%m%d")
+                           / "manifest.json").read_text())["files"]
+    rows = sum(f["rows"] for f in gps_rows)
+    figures["gps_rows_day2"] = rows
+    print(f"GPS rows of {day2}: {rows:,} ({rows / args.vehicles:,.0f} per vehicle)", flush=True)
+
+    profile = load_profile("local", env={}, workdir=str(work)).with_inbox(str(work / "inbox"))
+    from gridrisk.rules import load_rules
+    from gridrisk.rules.kinds import evaluate_rule
+    from jobs import pipeline
+    from jobs.gold import risk_flags
+    from jobs.silver import vehicle_tracks
+
+    spark = pipeline.spark_for(profile)
+
+    def timed(label: str, fn: Any, *a: Any, rows: int = rows, **kw: Any) -> Any:
+        mem.reset()
+        t0 = time.monotonic()
+        out = fn(*a, **kw)
+        seconds = time.monotonic() - t0
+        figures[label] = {"seconds": round(seconds, 1), "rows_per_s": round(rows / seconds), "peak_rss_gb":
+                          round(mem.peak / 2**30, 2), "load": round(os.getloadavg()[0], 1)}
+        print(f"{label}: {seconds:.1f} s, {rows / seconds:,.0f} GPS rows/s, peak RSS {mem.peak / 2**30:.2f} GB "
+              f"({load()})", flush=True)
+        return out
+
+    with PeakMemory() as mem:
+        for day in (day1, day2):
+            pipeline.ingest(day, profile, datasets=list(TRACK_INPUTS), quality=False)
+        vehicle_tracks.run(spark, profile, day1)
+        timed("vehicle_tracks", vehicle_tracks.run, spark, profile, day2)
+        hazmat = [r for r in load_rules().values() if r.id.startswith("hazmat.")]
+
+        def rules() -> dict[str, int]:
+            inputs, ready, _ = risk_flags.load_inputs(spark, profile, hazmat, day2)
+            return {r.id: evaluate_rule(inputs, r, day2).count() for r in ready}
+
+        hits = timed("hazmat rules", rules)
+        figures["hits"] = hits
+        print("hits: " + ", ".join(f"{k} {v}" for k, v in sorted(hits.items())), flush=True)
+        so_far = sum(f["rows"] for f in gps_rows[:13])  # the parts 00 … 12
+        figures["gps_rows_hours_00_12"] = so_far
+        timed("hourly run, hour 12", pipeline.run_hour, day2, 12, profile, quality=False, rows=so_far)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
