@@ -97,13 +97,23 @@ def worker(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - t0
     cpu1 = _tree_cpu(me)
     cpu = sum(v - cpu0.get(pid, 0.0) for pid, v in cpu1.items())
+    # what was written, as one order-free digest per table: equal digests = the same rows
+    from pyspark.sql import functions as F
+
+    digests = {}
+    for table in ("person_records", "person_master", "person_licences", "person_qualifications", "person_registry",
+                  "person_profile"):
+        if lake.table_exists(spark, profile.table_path("silver", table)):
+            df = lake.read_partition(spark, profile, "silver", table, args.date)
+            row = df.agg(F.count("*").alias("n"), F.sum(F.xxhash64(*sorted(df.columns)) % 1_000_000_007).alias("h")).first()
+            digests[table] = f"{row['n']}:{row['h']}" if row else None
     print(json.dumps({"impl": args.impl, "persons": args.persons, "bronze_rows": rows, "seconds": round(seconds, 1),
                       "cpu_seconds": round(cpu, 1), "peak_rss_gib": round(mem.peak / 2**30, 2),
                       "load_before": [round(x, 1) for x in load0],
                       "load_after": [round(x, 1) for x in os.getloadavg()],
                       "steps": result.get("seconds"), "link_method": result.get("link_method"),
                       "anchors": result.get("anchors"), "anchors_reachable": result.get("anchors_reachable"),
-                      "candidates": result.get("candidates")}, default=str))
+                      "candidates": result.get("candidates"), "digests": digests}, default=str))
     spark.stop()
     return 0
 
@@ -168,6 +178,9 @@ def main() -> int:
             print(f"  {label}: before {before} s, after {after} s, after/before = {after / before:.2f}")
         kinds = {json.dumps(r["link_method"], sort_keys=True) for r in runs}
         print(f"  link methods {'agree' if len(kinds) == 1 else 'DIFFER'}: " + " | ".join(sorted(kinds)))
+        tables = {json.dumps(r.get("digests"), sort_keys=True) for r in runs}
+        print(f"  silver tables (row count and digest of every row) {'identical' if len(tables) == 1 else 'DIFFER'}: "
+              + " | ".join(sorted(tables)))
     return 0
 
 

@@ -288,3 +288,14 @@ def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked, secret
     assert "no such record" in pm.explain(spark, profile, DS, "driving_licences", "nope")
     confirmed = pm.explain(spark, profile, DS, "driving_licences", "L6")
     assert "exact: ID suspect_000, confirmed by persons (same ID, name pinyin and birth date)" in confirmed
+
+
+def test_term_frequencies_for_the_names_to_link_are_those_over_everyone(spark):
+    # anchors 王伟 ×3, 欧阳修, 李娜; records to link 王伟, 欧阳修, 赵六 (no anchor) and one without a name
+    anchors = spark.createDataFrame([("王伟",), ("王伟",), ("王伟",), ("欧阳修",), ("李娜",), (None,)], "name_norm string")
+    cands = spark.createDataFrame([("王伟",), ("欧阳修",), ("赵六",), (None,)], "name_norm string")
+    every = {r.name_norm: r.tf_name_norm for r in pm.term_frequencies([anchors, cands], "name_norm").collect()}
+    only = {r.name_norm: r.tf_name_norm
+            for r in pm.term_frequencies([anchors, cands], "name_norm", only=cands).collect()}
+    assert every == {"王伟": 4 / 8, "欧阳修": 2 / 8, "李娜": 1 / 8, "赵六": 1 / 8}
+    assert only == {k: v for k, v in every.items() if k != "李娜"}
