@@ -15,6 +15,8 @@ the figures: the clock starts after a warm-up read of bronze.
 ``--rounds`` rounds, on the same bronze and the same machine, and prints the ratio. On a shared
 machine wall time follows the neighbours; CPU seconds (driver Python + JVM + Python workers,
 summed over the process tree) and the load average printed beside each run say how much.
+Each run also digests every silver table the stage wrote (row count + an order-free hash of all
+columns): with ``--compare``, equal digests show that both implementations wrote the same rows.
 """
 
 from __future__ import annotations
