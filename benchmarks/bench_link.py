@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/bench_link.py --persons 20000 --compare /tmp/er-base --rounds 2
 
 Generates the province once (``benchmarks/_province.py``), ingests the person-bearing datasets
-into bronze once, then runs ``jobs.silver.person_master.run`` for the date in a fresh Python
+(and addresses, for person_profile) into bronze once, then runs the whole link stage —
+``jobs.silver.link_persons.run``: entity resolution and the person facts (a tree without that
+module: ``person_master.run`` then ``person_facts.run``) — for the date in a fresh Python
 process per run (``--worker``), so every run pays the same JVM start-up — which is left out of
 the figures: the clock starts after a warm-up read of bronze.
 
@@ -13,6 +15,8 @@ the figures: the clock starts after a warm-up read of bronze.
 ``--rounds`` rounds, on the same bronze and the same machine, and prints the ratio. On a shared
 machine wall time follows the neighbours; CPU seconds (driver Python + JVM + Python workers,
 summed over the process tree) and the load average printed beside each run say how much.
+Each run also digests every silver table the stage wrote (row count + an order-free hash of all
+columns): with ``--compare``, equal digests show that both implementations wrote the same rows.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 PERSON_DATASETS = ("persons", "residence_registrations", "housing_units", "driving_licences", "transport_workers",
-                   "mental_health_registry", "drug_registry", "waybills")
+                   "mental_health_registry", "drug_registry", "waybills", "addresses")  # addresses: person_profile
 
 
 def _tree_cpu(proc: Any) -> dict[int, float]:
@@ -71,6 +75,7 @@ def worker(args: argparse.Namespace) -> int:
                 ingested = ingest.run(spark, profile, dataset, args.date)
                 print(f"ingest {dataset}: {ingested.status} {ingested.rows_accepted} rows, {time.monotonic() - t:.0f} s",
                       file=sys.stderr)
+        print(json.dumps({"impl": "ingest", "datasets": list(PERSON_DATASETS)}))  # _spawn reads the last JSON line
         return 0
     conf = pm.load_linkage_config()
     rows = sum(lake.read_partition(spark, profile, "bronze", d, args.date).count() for d in conf.datasets
@@ -80,17 +85,37 @@ def worker(args: argparse.Namespace) -> int:
     load0 = os.getloadavg()
     with PeakRss() as mem:
         t0 = time.monotonic()
-        result = pm.run(spark, profile, args.date, conf)
+        try:  # the whole link stage: entity resolution, then the person facts
+            from jobs.silver import link_persons
+        except ImportError:  # an older tree without the stage module
+            result = pm.run(spark, profile, args.date, conf)
+            t = time.monotonic()
+            from jobs.silver import person_facts
+
+            person_facts.run(spark, profile, args.date)
+            result.setdefault("seconds", {})["facts"] = round(time.monotonic() - t, 2)
+        else:
+            result = link_persons.run(spark, profile, args.date)
         seconds = time.monotonic() - t0
     cpu1 = _tree_cpu(me)
     cpu = sum(v - cpu0.get(pid, 0.0) for pid, v in cpu1.items())
+    # what was written, as one order-free digest per table: equal digests = the same rows
+    from pyspark.sql import functions as F
+
+    digests = {}
+    for table in ("person_records", "person_master", "person_licences", "person_qualifications", "person_registry",
+                  "person_profile"):
+        if lake.table_exists(spark, profile.table_path("silver", table)):
+            df = lake.read_partition(spark, profile, "silver", table, args.date)
+            row = df.agg(F.count("*").alias("n"), F.sum(F.xxhash64(*sorted(df.columns)) % 1_000_000_007).alias("h")).first()
+            digests[table] = f"{row['n']}:{row['h']}" if row else None
     print(json.dumps({"impl": args.impl, "persons": args.persons, "bronze_rows": rows, "seconds": round(seconds, 1),
                       "cpu_seconds": round(cpu, 1), "peak_rss_gib": round(mem.peak / 2**30, 2),
                       "load_before": [round(x, 1) for x in load0],
                       "load_after": [round(x, 1) for x in os.getloadavg()],
                       "steps": result.get("seconds"), "link_method": result.get("link_method"),
                       "anchors": result.get("anchors"), "anchors_reachable": result.get("anchors_reachable"),
-                      "candidates": result.get("candidates")}, default=str))
+                      "candidates": result.get("candidates"), "digests": digests}, default=str))
     spark.stop()
     return 0
 
@@ -108,7 +133,10 @@ def _spawn(args: argparse.Namespace, impl: str, tree: Path, *extra: str) -> dict
 
 
 def main() -> int:
-    sys.path.insert(0, str(TREE))  # this tree's gridrisk (and generator), not the installed one
+    if "--worker" not in sys.argv:
+        # this tree's gridrisk (and generator), not the installed one; a worker imports the
+        # implementation its PYTHONPATH names (--compare), as its Python workers do
+        sys.path.insert(0, str(TREE))
     from _province import prepare, province_args
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -152,6 +180,9 @@ def main() -> int:
             print(f"  {label}: before {before} s, after {after} s, after/before = {after / before:.2f}")
         kinds = {json.dumps(r["link_method"], sort_keys=True) for r in runs}
         print(f"  link methods {'agree' if len(kinds) == 1 else 'DIFFER'}: " + " | ".join(sorted(kinds)))
+        tables = {json.dumps(r.get("digests"), sort_keys=True) for r in runs}
+        print(f"  silver tables (row count and digest of every row) {'identical' if len(tables) == 1 else 'DIFFER'}: "
+              + " | ".join(sorted(tables)))
     return 0
 
 

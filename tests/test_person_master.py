@@ -15,7 +15,9 @@ from jobs.silver import person_master as pm
 from jobs.silver.person_standardise import (
     name_pinyin,
     normalise_name,
+    normalise_names,
     normalise_phone,
+    pinyin_of_normalised,
     split_surname,
 )
 
@@ -67,6 +69,17 @@ def test_traditional_names_become_simplified_and_lose_spaces_and_dots():
 def test_homophone_typos_share_the_pinyin_key():
     assert name_pinyin("张明") == name_pinyin("张铭") == "zhang ming"
     assert name_pinyin("張偉") == name_pinyin("张伟")
+
+
+def test_names_normalised_together_are_what_each_gives_alone():
+    # one OpenCC call for a batch (the Arrow UDF's): no phrase may run across two names
+    raw = ["張 偉", None, "  ", "陳國強", "阿卜杜·热合曼", "ＬＩ　ＭＩＮＧ", "長", "孫中山", "中山", "欧阳 修", "發", "髮型",
+           "曾國藩", "长孙无忌", "国", "藩"]
+    together = normalise_names(raw)
+    assert together == [normalise_name(v) for v in raw]
+    assert together[:4] == ["张伟", None, None, "陈国强"]
+    assert [pinyin_of_normalised(n) for n in together] == [name_pinyin(v) for v in raw]
+    assert normalise_names([]) == [] and normalise_names([None, " "]) == [None, None]
 
 
 @pytest.mark.parametrize(("raw", "phone"), [
@@ -275,3 +288,14 @@ def test_explain_gives_the_comparisons_or_the_exact_reason(spark, linked, secret
     assert "no such record" in pm.explain(spark, profile, DS, "driving_licences", "nope")
     confirmed = pm.explain(spark, profile, DS, "driving_licences", "L6")
     assert "exact: ID suspect_000, confirmed by persons (same ID, name pinyin and birth date)" in confirmed
+
+
+def test_term_frequencies_for_the_names_to_link_are_those_over_everyone(spark):
+    # anchors 王伟 ×3, 欧阳修, 李娜; records to link 王伟, 欧阳修, 赵六 (no anchor) and one without a name
+    anchors = spark.createDataFrame([("王伟",), ("王伟",), ("王伟",), ("欧阳修",), ("李娜",), (None,)], "name_norm string")
+    cands = spark.createDataFrame([("王伟",), ("欧阳修",), ("赵六",), (None,)], "name_norm string")
+    every = {r.name_norm: r.tf_name_norm for r in pm.term_frequencies([anchors, cands], "name_norm").collect()}
+    only = {r.name_norm: r.tf_name_norm
+            for r in pm.term_frequencies([anchors, cands], "name_norm", only=cands).collect()}
+    assert every == {"王伟": 4 / 8, "欧阳修": 2 / 8, "李娜": 1 / 8, "赵六": 1 / 8}
+    assert only == {k: v for k, v in every.items() if k != "李娜"}

@@ -14,6 +14,7 @@ tables it feeds get no partition for the day, so only the rules that read them a
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from gridrisk.config import Profile
@@ -27,5 +28,8 @@ def run(spark: "SparkSession", profile: Profile, ds: str, available: frozenset[s
     from jobs.silver import person_facts, person_master
 
     linked = person_master.run(spark, profile, ds, available=available)
+    started = time.monotonic()
     facts = person_facts.run(spark, profile, ds, available=available)
-    return {**linked, "tables": {**linked.get("tables", {}), **facts["tables"]}, "left_out": facts["left_out"]}
+    seconds = {**linked.get("seconds", {}), "facts": round(time.monotonic() - started, 2)}
+    return {**linked, "tables": {**linked.get("tables", {}), **facts["tables"]}, "left_out": facts["left_out"],
+            "seconds": seconds}

@@ -238,6 +238,24 @@ def extract_records(bronze: "dict[str, DataFrame]", conf: LinkageConfig) -> "Dat
     )
 
 
+def extract_names(bronze: "dict[str, DataFrame]", conf: LinkageConfig) -> "DataFrame":
+    """``name_raw`` of every configured source that has a name, as written (repeats included).
+
+    The names' keys (:func:`jobs.silver.person_standardise.name_keys`) need only the distinct
+    names: read from bronze directly, without :func:`extract_records`'s de-duplication (a
+    shuffle of every record with all its columns), the set is the same or larger.
+    """
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    parts = [bronze[s.dataset].select(F.expr(s.name).cast("string").alias("name_raw"))
+             for s in conf.sources if s.name and s.dataset in bronze]
+    if not parts:
+        return next(iter(bronze.values())).select(F.lit(None).cast("string").alias("name_raw")).limit(0)
+    return reduce(lambda a, b: a.unionByName(b), parts)
+
+
 def standardise_records(records: "DataFrame", key: bytes, names: "DataFrame | None" = None) -> "DataFrame":
     """Repair IDs, normalise names and phones, and derive the comparison columns.
 
@@ -421,15 +439,24 @@ def tf_columns(conf: LinkageConfig) -> list[str]:
     return sorted({lv["tf_column"] for comp in conf.comparisons for lv in comp["levels"] if lv.get("tf_column")})
 
 
-def term_frequencies(views: "list[DataFrame]", column: str) -> "DataFrame":
+def term_frequencies(views: "list[DataFrame]", column: str, only: "DataFrame | None" = None) -> "DataFrame":
     """Splink's term-frequency table of ``column`` over all ``views`` (its SQL, in Spark):
-    ``tf_<column>`` = rows with the value / rows with any value."""
+    ``tf_<column>`` = rows with the value / rows with any value.
+
+    ``only``: the values that can occur in a scored pair (the records to link carry them); the
+    table then has those rows only — same frequencies, since the total still counts every row.
+    A term-frequency adjustment applies at a level where both sides hold the same value, so a
+    value no record to link has is never looked up.
+    """
     from functools import reduce
 
     from pyspark.sql import functions as F
 
     values = reduce(lambda a, b: a.unionByName(b), [v.select(column) for v in views]).where(F.col(column).isNotNull())
     total = values.agg(F.count("*").alias("_total"))
+    if only is not None:
+        values = values.join(F.broadcast(only.select(column).where(F.col(column).isNotNull()).distinct()), column,
+                             "left_semi")
     return (values.groupBy(column).agg(F.count("*").alias("_n")).crossJoin(F.broadcast(total))
             .select(column, (F.col("_n").cast("double") / F.col("_total")).alias(f"tf_{column}")))
 
@@ -594,33 +621,34 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
         return df
 
     records = extract_records(bronze, conf)
-    names = keep(name_keys(records))
+    names = keep(name_keys(extract_names(bronze, conf)))
     # Checkpointed, not only persisted: every later query (Splink runs dozens) would otherwise
     # re-analyse the whole extraction and standardisation plan under it.
     base = standardise_records(records, key, names).localCheckpoint(eager=True)
     confirmed = confirmed_suspects(base, conf)
-    std = with_exact(base, conf, None if confirmed is None else confirmed.localCheckpoint(eager=True))
-    # one pass: anchors (distinct exact keys), records to link, confirmed suspect IDs
-    counts = std.agg(F.count_distinct(F.when(F.col("exact"), F.col("exact_key"))).alias("anchors"),
-                     F.count(F.when(~F.col("exact"), 1)).alias("candidates"),
-                     F.count(F.when(F.col("exact") & ~F.col("id_status").isin(*conf.exact_statuses), 1))
-                     .alias("confirmed")).first()
-    assert counts is not None
-    n_anchors, n_candidates = int(counts["anchors"]), int(counts["candidates"])
-    stats: dict[str, Any] = {"anchors": n_anchors, "candidates": n_candidates,
-                             "suspect_ids_confirmed": int(counts["confirmed"]), "seconds": seconds}
+    if confirmed is not None:
+        confirmed = confirmed.localCheckpoint(eager=True)
+    std = with_exact(base, conf, confirmed)
     lap("standardise")
+    # The records to link: what a record with a usable ID never needs (it is exact)
+    candidate_view = keep(candidates_view(std))
+    n_candidates = candidate_view.count()
+    # One identity per exact key (one shuffle of the exact records), kept: it gives the number
+    # of anchors (the prior), the term frequencies and the anchors a blocking rule can reach.
+    anchor_view = keep(_link_view(anchors(std, conf).withColumn("id_area", F.lit(None).cast("string")),
+                                  F.col("person_key")))
+    n_anchors = anchor_view.count()
+    stats: dict[str, Any] = {"anchors": n_anchors, "candidates": n_candidates,
+                             "suspect_ids_confirmed": 0 if confirmed is None else confirmed.count(), "seconds": seconds}
+    lap("anchors")
     links = None
     if n_anchors and n_candidates:
         prior = conf.prior or 1.0 / n_anchors
-        anchor_df = anchors(std, conf)
-        anchor_view = _link_view(anchor_df.withColumn("id_area", F.lit(None).cast("string")), F.col("person_key"))
-        # a candidate compares what its ID's digits say as written (evidence, not facts)
-        candidate_view = keep(candidates_view(std))
-        tf_tables = {c: keep(term_frequencies([anchor_view, candidate_view], c)) for c in tf_columns(conf)}
+        tf_tables = {c: keep(term_frequencies([anchor_view, candidate_view], c, only=candidate_view))
+                     for c in tf_columns(conf)}
         reachable = keep(reachable_anchors(anchor_view, candidate_view, conf))
         stats["anchors_reachable"] = reachable.count()
-        lap("anchors")
+        lap("reachable")
         pairs = predict_links(spark, reachable, candidate_view, conf, prior, tf_tables)
         names_ = [c["name"] for c in conf.comparisons]
         links = keep(choose_links(pairs, conf, names_))

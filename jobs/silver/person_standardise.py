@@ -79,7 +79,10 @@ def split_surname(name: str) -> tuple[str, str]:
     return name[:1], name[1:]
 
 
+@functools.lru_cache(maxsize=200_000)
 def _pinyin(text: str) -> str:
+    """Tone-less pinyin of a surname or a given name. Cached: a province has far fewer distinct
+    given names than names (伟, 秀英, 娜 …), and pypinyin's phrase matching is the dearest step."""
     from pypinyin import Style, lazy_pinyin
 
     return "".join(lazy_pinyin(text, style=Style.NORMAL, errors="default"))
@@ -93,12 +96,35 @@ def surname_pinyin(surname: str) -> str:
 
 
 def name_pinyin(name: str | None) -> str | None:
-    """Tone-less pinyin key ``"surname given"`` of a normalised name (same-sound typos agree)."""
-    norm = normalise_name(name)
+    """Tone-less pinyin key ``"surname given"`` of a name (same-sound typos agree)."""
+    return pinyin_of_normalised(normalise_name(name))
+
+
+def pinyin_of_normalised(norm: str | None) -> str | None:
+    """:func:`name_pinyin` of a name :func:`normalise_name` has already normalised."""
     if not norm:
         return None
     surname, given = split_surname(norm)
     return f"{surname_pinyin(surname)} {_pinyin(given)}".strip()
+
+
+def normalise_names(raw: "list[str | None]") -> "list[str | None]":
+    """:func:`normalise_name` of many names, with one OpenCC call for all of them.
+
+    OpenCC converts by longest dictionary match, and no dictionary entry holds a line break, so
+    converting the names joined by ``\\n`` gives each name exactly what converting it alone
+    does; only the per-call overhead is saved. (A name with a line break in it has lost it to
+    the noise pattern before.)
+    """
+    pre = [None if v is None else _NAME_NOISE.sub("", unicodedata.normalize("NFKC", str(v))) or None for v in raw]
+    present = [v for v in pre if v]
+    if not present:
+        return [None] * len(pre)
+    converted = str(_t2s().convert("\n".join(present))).split("\n")
+    if len(converted) != len(present):  # cannot happen (see above); never risk misaligned names
+        converted = [str(_t2s().convert(v)) for v in present]
+    it = iter(converted)
+    return [next(it) if v else None for v in pre]
 
 
 def normalise_phone(raw: str | None) -> str | None:
@@ -140,8 +166,8 @@ def _name_keys_udf() -> Any:
 
     @pandas_udf(schema)  # type: ignore[call-overload]
     def _keys(raw: pd.Series) -> pd.DataFrame:
-        norms = [normalise_name(v) if isinstance(v, str) else None for v in raw]
-        return pd.DataFrame({"name_norm": norms, "name_pinyin": [name_pinyin(n) if n else None for n in norms]})
+        norms = normalise_names([v if isinstance(v, str) else None for v in raw])
+        return pd.DataFrame({"name_norm": norms, "name_pinyin": [pinyin_of_normalised(n) for n in norms]})
 
     return _keys
 
