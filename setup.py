@@ -64,6 +64,9 @@ EXTRAS = {
         "shapely>=2",
         "h3>=4.4,<5",
     ],
+    # benchmarks/bench_reference_duckdb.py: the rules' single-node reference (DuckDB over the
+    # silver Parquet files, listed from the Delta log by deltalake).
+    "bench": ["duckdb>=1.1", "deltalake>=1.0,<2"],
     "dev": [
         "pytest>=8",
         "pytest-xdist>=3.6",  # make test: two workers, whole files each (a Spark test leaves a core idle)

@@ -153,7 +153,7 @@ def rules(spark: "SparkSession", profile: Profile, ds: str, hour: int) -> Summar
     if not ready:
         return {**out, "metrics": {}}
     inputs = settled(inputs, until)
-    hits = {rule.id: evaluate_rule(inputs, rule, ds) for rule in ready}
+    hits = risk_flags.evaluate_once({rule.id: evaluate_rule(inputs, rule, ds) for rule in ready})
     today = risk_flags.transform(hits, ready, routing, ds, risk_flags.suppressed_flags(spark, profile, ds))
     config = fingerprint(list(all_rules.values()), routing, compounds)
     path = profile.table_path("gold", risk_flags.TABLE)

@@ -29,7 +29,7 @@ guards every update). Delta time travel answers "which flags were open on date D
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
@@ -206,14 +206,28 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
         "opened_on": f"CASE WHEN t.status = 'resolved' THEN {day} ELSE t.opened_on END",
         "resolved_on": "NULL",
     })
-    # The logical date goes into the commit, so "as of date D" can find its version later.
-    return lake.merge(
-        spark, path, today, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
-        user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
-        matched_condition=f"t.last_seen <= {day}", matched_set=refresh,
-        not_matched_by_source_condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
-        not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
-    )
+    # Every rule's plan runs once, here, not once per pass of the MERGE: Delta scans a merge
+    # source at least twice (find the touched files, then rewrite them), and a source that reads
+    # only Delta tables counts as deterministic, so Delta does not materialise it itself. On the
+    # tests' hand-made facts the unmaterialised source made the MERGE most of the stage's time.
+    source = today.localCheckpoint(eager=True)
+    key = "spark.databricks.delta.merge.materializeSource"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "none")  # already materialised: no second copy
+    try:
+        # The logical date goes into the commit, so "as of date D" can find its version later.
+        return lake.merge(
+            spark, path, source, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
+            user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
+            matched_condition=f"t.last_seen <= {day}", matched_set=refresh,
+            not_matched_by_source_condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
+            not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
+        )
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFrame":
@@ -231,22 +245,20 @@ def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: 
     (``reasons``, when given, gets why: rule id → the missing inputs).
 
     Each input is read from the layer the catalog gives it; an event input with a look-back
-    (:class:`gridrisk.rules.kind.Input`) reads that many earlier days too."""
+    (:class:`gridrisk.rules.kind.Input`) reads that many earlier days too. Which inputs have
+    rows on ``ds`` is found by one Spark job for all of them (:func:`_partitions`)."""
     from gridrisk.rules.kinds import KINDS
 
-    inputs: dict[str, DataFrame] = {}
-    missing: set[str] = set()
+    wanted: dict[str, int] = {}
+    for rule in rules:
+        for spec in KINDS[rule.kind].inputs:
+            wanted[spec.table] = max(wanted.get(spec.table, 0), spec.lookback_days)
+    found = _partitions(spark, profile, wanted, ds, allow_empty=True)
+    inputs = {name: df for name, df in found.items() if df is not None}
+    missing = {name for name, df in found.items() if df is None}
     ready, skipped = [], []
     for rule in rules:
         kind = KINDS[rule.kind]
-        for spec in kind.inputs:
-            if spec.table in inputs or spec.table in missing:
-                continue
-            df = _partition(spark, profile, spec.table, ds, spec.lookback_days, allow_empty=True)
-            if df is None:
-                missing.add(spec.table)
-            else:
-                inputs[spec.table] = df
         if set(kind.input_names()) & missing:
             skipped.append(rule.id)
             if reasons is not None:
@@ -268,29 +280,52 @@ def input_table(name: str) -> tuple[str, str]:
 def _partition(spark: "SparkSession", profile: Profile, name: str, ds: str, lookback_days: int = 0,
                allow_empty: bool = False) -> "DataFrame | None":
     """The ``ds`` partition of a rule input (with ``lookback_days`` earlier days), or None when
-    the day is missing. An empty partition is missing unless ``allow_empty`` and the run log says
-    the stage that writes the table wrote it for the day (:func:`jobs.runlog.written`): then it is
-    an input with nothing in it — no fault open at the day's end, no waybill, an empty registry
-    delivery — and the rules that read it resolve. A table its stage skipped or left out (a late
-    or failed department) has no ``written`` entry, so its rules are skipped, not resolved."""
+    the day is missing (:func:`_partitions` for one input)."""
+    return _partitions(spark, profile, {name: lookback_days}, ds, allow_empty)[name]
+
+
+def _partitions(spark: "SparkSession", profile: Profile, wanted: Mapping[str, int], ds: str,
+                allow_empty: bool = False) -> "dict[str, DataFrame | None]":
+    """The ``ds`` partition of each rule input in ``wanted`` (name → look-back days: that many
+    earlier days too), None for one whose day is missing. An empty partition is missing unless
+    ``allow_empty`` and the run log says the stage that writes the table wrote it for the day
+    (:func:`jobs.runlog.written`): then it is an input with nothing in it — no fault open at the
+    day's end, no waybill, an empty registry delivery — and the rules that read it resolve. A
+    table its stage skipped or left out (a late or failed department) has no ``written`` entry,
+    so its rules are skipped, not resolved.
+
+    One Spark job finds which of the days have rows (a union of row-less scans: Parquet footers
+    only), not one ``isEmpty()`` job per input."""
     import datetime as dt
+    from functools import reduce
 
     from pyspark.sql import functions as F
 
     from jobs import runlog
 
-    layer, table = input_table(name)
-    path = profile.table_path(layer, table)
-    if not lake.table_exists(spark, path):
-        return None
-    day = lake.read_partition(spark, profile, layer, table, ds)
-    if day.isEmpty() and not (allow_empty and runlog.written(spark, profile, ds, f"{layer}.{table}")):
-        return None  # for a look-back input: yesterday's tail alone is not today's input
-    if lookback_days:
-        first = (dt.date.fromisoformat(ds) - dt.timedelta(days=lookback_days)).isoformat()
-        return lake.read(spark, profile, layer, table).where(
-            F.col("ds").between(F.lit(first).cast("date"), F.lit(ds).cast("date")))
-    return day
+    days: dict[str, DataFrame] = {}
+    tables: dict[str, tuple[str, str]] = {}
+    for name in wanted:
+        layer, table = input_table(name)
+        if lake.table_exists(spark, profile.table_path(layer, table)):
+            tables[name] = (layer, table)
+            days[name] = lake.read_partition(spark, profile, layer, table, ds)
+    present: set[str] = set()
+    if days:
+        probe = reduce(lambda a, b: a.unionByName(b), [df.select(F.lit(n).alias("_input")) for n, df in days.items()])
+        present = {r["_input"] for r in probe.distinct().collect()}
+    out: dict[str, DataFrame | None] = {}
+    for name, lookback_days in wanted.items():
+        if name not in days or (name not in present and not (allow_empty and runlog.written(spark, profile, ds, ".".join(tables[name])))):
+            out[name] = None  # for a look-back input: yesterday's tail alone is not today's input
+        elif lookback_days:
+            layer, table = tables[name]
+            first = (dt.date.fromisoformat(ds) - dt.timedelta(days=lookback_days)).isoformat()
+            out[name] = lake.read(spark, profile, layer, table).where(
+                F.col("ds").between(F.lit(first).cast("date"), F.lit(ds).cast("date")))
+        else:
+            out[name] = days[name]
+    return out
 
 
 def last_run(spark: "SparkSession", path: str) -> dict[str, str]:
@@ -320,12 +355,16 @@ def carried_flags(spark: "SparkSession", path: str, rule: Rule, prev_ds: str) ->
                       for c in HIT_SHAPE]))
 
 
-def occupants(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
+def occupants(spark: "SparkSession", profile: Profile, ds: str,
+              inputs: "Mapping[str, DataFrame] | None" = None) -> "DataFrame | None":
     """(address_code, person_key) of every current occupant of a rented unit, the person key as
-    entity resolution linked the registration (falling back to the exact key of its ID)."""
+    entity resolution linked the registration (falling back to the exact key of its ID).
+    ``inputs``: the rule inputs already read for ``ds`` (not read again)."""
     from pyspark.sql import functions as F
 
-    occ = _partition(spark, profile, "housing_occupancy", ds)
+    occ = (inputs or {}).get("housing_occupancy")
+    if occ is None:
+        occ = _partition(spark, profile, "housing_occupancy", ds)
     if occ is None:
         return None
     records_path = profile.table_path("silver", "person_records")
@@ -338,14 +377,17 @@ def occupants(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | 
     return occ.where(F.col("person_key").isNotNull()).select("address_code", "person_key").distinct()
 
 
-def crews(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
+def crews(spark: "SparkSession", profile: Profile, ds: str,
+          inputs: "Mapping[str, DataFrame] | None" = None) -> "DataFrame | None":
     """(person_key, plate_no) of the driver and escort of every non-cancelled waybill whose plan
     window overlaps ``ds`` — the people entity resolution linked the crew's IDs to."""
     import datetime as dt
 
     from pyspark.sql import functions as F
 
-    crew = _partition(spark, profile, "waybill_crew", ds)
+    crew = (inputs or {}).get("waybill_crew")
+    if crew is None:
+        crew = _partition(spark, profile, "waybill_crew", ds)
     if crew is None:
         return None
     start = F.lit(ds).cast("timestamp")
@@ -356,25 +398,30 @@ def crews(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None
             .where(F.col("person_key").isNotNull()).distinct())
 
 
-def compound_links(spark: "SparkSession", profile: Profile, ds: str, compounds: "list[Compound]"
-                   ) -> "dict[str, DataFrame | None]":
+def compound_links(spark: "SparkSession", profile: Profile, ds: str, compounds: "list[Compound]",
+                   inputs: "Mapping[str, DataFrame] | None" = None) -> "dict[str, DataFrame | None]":
     """The link frame of every linked mode the compounds use (``source_key``, ``target_key``)."""
     from pyspark.sql import functions as F
 
     out: dict[str, DataFrame | None] = {}
     modes = {c.mode for c in compounds}
     if "lives_in" in modes:
-        occ = occupants(spark, profile, ds)
+        occ = occupants(spark, profile, ds, inputs)
         out["lives_in"] = None if occ is None else occ.select(F.col("address_code").alias("source_key"),
                                                               F.col("person_key").alias("target_key"))
     if "crew_of" in modes:
-        crew = crews(spark, profile, ds)
+        crew = crews(spark, profile, ds, inputs)
         out["crew_of"] = None if crew is None else crew.select(F.col("person_key").alias("source_key"),
                                                                F.col("plate_no").alias("target_key"))
     return out
 
 
-def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) -> dict[str, Any]:
+def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False,
+        only: "Collection[str] | None" = None) -> dict[str, Any]:
+    """Evaluate the rules for ``ds`` and MERGE their flags into gold (module docstring).
+
+    ``only``: evaluate just these rule ids (the others' flags stay as they are; a benchmark or
+    an operator re-running one rule) — compounds still apply to what is evaluated."""
     import datetime as dt
     from functools import reduce
 
@@ -386,6 +433,11 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
 
     all_rules = load_rules()
     rules, routing = list(all_rules.values()), load_routing()
+    if only is not None:
+        unknown = sorted(set(only) - set(all_rules))
+        if unknown:
+            raise ValueError(f"unknown rule id(s) {', '.join(unknown)}; known: {', '.join(sorted(all_rules))}")
+        rules = [r for r in rules if r.id in set(only)]
     compounds = load_compounds(rules=all_rules)
     reasons: dict[str, str] = {}
     inputs, ready, skipped = load_inputs(spark, profile, rules, ds, reasons)
@@ -402,22 +454,22 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
     cached: list[DataFrame] = []
     prev_inputs: dict[str, DataFrame | None] = {}
     changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
+    lookback = {i.table for r in ready for i in KINDS[r.kind].inputs if i.lookback_days}  # not just ds
+    candidates = [r for r in ready if chain and KINDS[r.kind].incremental and r.id in evaluated_before]
+    prev_inputs.update(_partitions(spark, profile, {n: 0 for r in candidates for n in KINDS[r.kind].input_names()}, prev_ds))
+    chained = [r for r in candidates if all(prev_inputs[n] is not None for n in KINDS[r.kind].input_names())]
+    for rule in chained:
+        changes.register(KINDS[rule.kind](), rule, prev_ds, ds)
     for rule in ready:
-        kind_inputs = KINDS[rule.kind].input_names()
-        if chain and KINDS[rule.kind].incremental and rule.id in evaluated_before:
-            for name in kind_inputs:
-                if name not in prev_inputs:
-                    prev_inputs[name] = _partition(spark, profile, name, prev_ds)
-        if (chain and KINDS[rule.kind].incremental and rule.id in evaluated_before
-                and all(prev_inputs[name] is not None for name in kind_inputs)):
+        if rule in chained:
             modes[rule.id] = "incremental"  # its count is added after the merge
             hits[rule.id], keys = incremental.evaluate(rule, changes, carried_flags(spark, path, rule, prev_ds), prev_ds, ds)
             cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
         else:
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
             modes[rule.id] = "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)"
-    today = transform(hits, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
-                      compound_links(spark, profile, ds, compounds))
+    today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
+                      compound_links(spark, profile, ds, compounds, {n: df for n, df in inputs.items() if n not in lookback}))
     evaluated = [r.id for r in ready]
     metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
     if cached:  # one job counts what every incremental rule re-evaluated
@@ -426,6 +478,26 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False) ->
         modes.update({r: f"incremental: {counts.get(r, 0)} subjects re-evaluated" for r, m in modes.items() if m == "incremental"})
     changes.release()
     return {"evaluated": evaluated, "skipped": skipped, "skip_reasons": reasons, "mode": modes, "metrics": metrics}
+
+
+def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
+    """Every rule's hits computed in one Spark job and kept (a local checkpoint), each rule's then
+    a filter of that one frame.
+
+    :func:`escalate` meets the day's flags with themselves once per compound (3 today), and the
+    MERGE reads its source more than once: over the rules' own plans that is several copies of
+    every rule's joins to analyse, optimise and (without exchange reuse) run again. Over the
+    checkpoint each copy is a scan of a few rows."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    if not hits:
+        return hits
+    done = reduce(lambda a, b: a.unionByName(b),
+                  [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()]
+                  ).localCheckpoint(eager=True)
+    return {rule_id: done.where(F.col("_rule") == rule_id).drop("_rule") for rule_id in hits}
 
 
 def suppressed_flags(spark: "SparkSession", profile: Profile, ds: str) -> "DataFrame | None":
