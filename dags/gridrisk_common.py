@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from airflow.sdk import Asset, BaseSensorOperator
+from airflow.sdk import Asset, BaseSensorOperator, Param
 
 from gridrisk.catalog import CATALOG
 
@@ -31,6 +31,29 @@ log = logging.getLogger("gridrisk.dags")
 SPARK_POOL = "spark"
 #: The task store the publish stage files inspection tasks into (read by the report).
 TASKS_ASSET = Asset(name="taskstore.tasks", uri="x-gridrisk://taskstore/tasks", group="gridrisk")
+
+
+def task_defaults(retries: int, retry_delay: dt.timedelta, max_retry_delay: dt.timedelta,
+                  execution_timeout: dt.timedelta, **more: Any) -> dict[str, Any]:
+    """The ``default_args`` of a gridrisk DAG: retries with exponential back-off (Airflow 3.3: a
+    multiplier — True would mean 1.0, i.e. none), a failed task notifying
+    ``GRIDRISK_ALERT_WEBHOOK`` (and the log) with task, date, reason and link."""
+    from gridrisk import alerts
+
+    return {"owner": "gridrisk", "retries": retries, "retry_delay": retry_delay, "retry_exponential_backoff": 2.0,
+            "max_retry_delay": max_retry_delay, "execution_timeout": execution_timeout,
+            "on_failure_callback": alerts.on_task_failure, **more}
+
+
+def run_params(**more: Param) -> dict[str, Param]:
+    """The params every gridrisk DAG takes (profile, inbox) and ``more``."""
+    return {
+        "profile": Param(None, type=["null", "string"],
+                         description="Profile in conf/profiles/ (local, cluster). Empty: GRIDRISK_PROFILE of the worker."),
+        "inbox": Param(None, type=["null", "string"],
+                       description="Read the deliveries from this folder or URI instead of the profile's inbox."),
+        **more,
+    }
 
 
 def lake_asset(ref: str) -> Asset:

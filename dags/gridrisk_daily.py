@@ -52,7 +52,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, task
-from gridrisk_common import SPARK_POOL, TASKS_ASSET, DeliverySensor, emit, lake_asset, run_started, stage_args
+from gridrisk_common import (
+    SPARK_POOL,
+    TASKS_ASSET,
+    DeliverySensor,
+    emit,
+    lake_asset,
+    run_params,
+    run_started,
+    stage_args,
+    task_defaults,
+)
 
 from gridrisk import alerts
 from gridrisk.catalog import BRONZE_DATASETS, CATALOG, RUN_LOG, ingest_task_id
@@ -154,30 +164,17 @@ with DAG(
     max_active_runs=1,
     # Per run. The sensors wait deferred; Spark work is capped across runs by the pool.
     max_active_tasks=len(BRONZE_DATASETS) + 4,
-    default_args={
-        "owner": "gridrisk",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=10),
-        # Airflow 3.3: a multiplier (True would mean 1.0, i.e. no backoff). 10 min, then ~20 min.
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=1),
-        "execution_timeout": timedelta(hours=2),
-        # A failed task notifies GRIDRISK_ALERT_WEBHOOK (and the log): task, date, reason, link.
-        "on_failure_callback": alerts.on_task_failure,
-    },
-    params={
-        "profile": Param(None, type=["null", "string"],
-                         description="Profile in conf/profiles/ (local, cluster). Empty: GRIDRISK_PROFILE of the worker."),
-        "inbox": Param(None, type=["null", "string"],
-                       description="Read the deliveries from this folder or URI instead of the profile's inbox."),
-        "cutoff": Param(None, type=["null", "string"],
-                        description="Wait for every delivery until this moment (ISO 8601, e.g. 2026-11-02T04:00:00+00:00) "
-                                    "instead of the cut-offs of conf/schedule.yaml."),
-        "poke_seconds": Param(None, type=["null", "integer"],
-                              description="How often a waiting sensor looks (default: conf/schedule.yaml)."),
-        "run_deadline_minutes": Param(None, type=["null", "integer"],
-                                      description="Alert when the run takes longer (default: conf/schedule.yaml)."),
-    },
+    # 10 min, then ~20 min between tries; a failed task alerts (gridrisk_common.task_defaults)
+    default_args=task_defaults(2, timedelta(minutes=10), timedelta(hours=1), timedelta(hours=2)),
+    params=run_params(
+        cutoff=Param(None, type=["null", "string"],
+                     description="Wait for every delivery until this moment (ISO 8601, e.g. 2026-11-02T04:00:00+00:00) "
+                                 "instead of the cut-offs of conf/schedule.yaml."),
+        poke_seconds=Param(None, type=["null", "integer"],
+                           description="How often a waiting sensor looks (default: conf/schedule.yaml)."),
+        run_deadline_minutes=Param(None, type=["null", "integer"],
+                                   description="Alert when the run takes longer (default: conf/schedule.yaml)."),
+    ),
     tags=["gridrisk", "daily", "spark", "delta"],
 ) as dag:
     ingested: dict[str, Any] = {}

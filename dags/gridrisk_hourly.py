@@ -35,10 +35,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
-from gridrisk_common import SPARK_POOL, lake_asset
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from gridrisk_common import SPARK_POOL, lake_asset, run_params, task_defaults
 
-from gridrisk import alerts
 from gridrisk.catalog import CATALOG, ingest_task_id
 from gridrisk.delivery import HOURLY_DATASETS
 
@@ -98,23 +97,10 @@ with DAG(
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "gridrisk",
-        "retries": 3,
-        "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=30),
-        # an hour's run must not still be running when the next hour's starts
-        "execution_timeout": timedelta(minutes=50),
-        "on_failure_callback": alerts.on_task_failure,
-        "pool": SPARK_POOL,  # shared with the daily DAG: Spark work is capped across both
-    },
-    params={
-        "profile": Param(None, type=["null", "string"],
-                         description="Profile in conf/profiles/ (local, cluster). Empty: GRIDRISK_PROFILE of the worker."),
-        "inbox": Param(None, type=["null", "string"],
-                       description="Read the deliveries from this folder or URI instead of the profile's inbox."),
-    },
+    # an hour's run must not still be running when the next hour's starts; Spark work shares the
+    # pool with the daily DAG
+    default_args=task_defaults(3, timedelta(minutes=5), timedelta(minutes=30), timedelta(minutes=50), pool=SPARK_POOL),
+    params=run_params(),
     tags=["gridrisk", "hourly", "hazmat", "spark", "delta"],
 ) as dag:
     ingested = {name: ingest_hourly.override(task_id=ingest_task_id(name), outlets=[lake_asset(f"bronze.{name}")])(name)
