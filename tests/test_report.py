@@ -126,6 +126,19 @@ def test_drilldown_masks_keys_and_caps():
     assert rows.iloc[0]["place"] == "某社区第3网格" and rows.iloc[0]["rule"] == "规则一"
 
 
+def test_run_notes_name_late_deliveries_and_skipped_rules_with_their_reasons():
+    log = pd.DataFrame([
+        {"step": "ingest.waybills", "item": "bronze.waybills", "outcome": "late", "reason": "no delivery by its cut-off"},
+        {"step": "ingest.persons", "item": "bronze.persons", "outcome": "loaded", "reason": None},
+        {"step": "rules", "item": "rule:hazmat.no_waybill", "outcome": "skipped", "reason": "no waybills for 2026-11-01"},
+        {"step": "rules", "item": "rule:driver.mental", "outcome": "evaluated", "reason": "full"},
+        {"step": "vehicle_tracks", "item": "silver.vehicle_periods", "outcome": "skipped", "reason": "waybills late"},
+    ])
+    assert D.run_notes(log) == ["数据 bronze.waybills 今日未入湖（late）：no delivery by its cut-off",
+                                "规则 hazmat.no_waybill 今日未运行：no waybills for 2026-11-01"]
+    assert D.run_notes(log.iloc[0:0]) == []
+
+
 def test_quality_rows_reconcile_read_accepted_quarantined():
     ingest = pd.DataFrame([{"dataset": "persons", "status": "loaded", "rows_read": 100},
                            {"dataset": "waybills", "status": "failed", "rows_read": 0}])

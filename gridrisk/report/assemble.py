@@ -133,6 +133,15 @@ def read_quality(profile: Profile, ds: str) -> tuple[pd.DataFrame, list[str]]:
     return D.quality_rows(ingest, checks, counts, departments), notes
 
 
+def read_run_notes(profile: Profile, ds: str) -> list[str]:
+    """The late or failed deliveries and skipped rules of ``ds`` (``ops/run_log``), as notes."""
+    try:
+        rows = lake_reader.read_partition(profile, "ops", "run_log", ds, columns=["step", "item", "outcome", "reason"])
+    except lake_reader.LakeReadError:
+        return []  # a lake from before the run log, or a run made stage by stage without it
+    return D.run_notes(rows)
+
+
 # --------------------------------------------------------------------------- task store
 
 
@@ -250,5 +259,5 @@ def assemble(profile: Profile, ds: str, unit: str | None = None, days: int = 7, 
         map_features=feats, tracks=D.tracks(opened), unmapped=unmapped,
         cases=cases, case_total=case_total, quality=quality, quality_departments=D.quality_by_department(quality),
         data_docs=docs, drill=drill, drill_total=len(opened), drill_cap=drill_cap, flags_version=version,
-        notes=notes + case_notes + quality_notes,
+        notes=notes + read_run_notes(profile, ds) + case_notes + quality_notes,
     )

@@ -437,6 +437,22 @@ def quality_rows(ingest_log: pd.DataFrame, quality_log: pd.DataFrame, quarantine
     return out.sort_values(["department", "dataset"], kind="mergesort").reset_index(drop=True)
 
 
+def run_notes(run_log: pd.DataFrame) -> list[str]:
+    """What the day's run left out, from ``ops/run_log``: deliveries that were late or failed and
+    rules that were skipped, each with its reason (table and rule names only: no personal data)."""
+    if run_log.empty:
+        return []
+    notes = []
+    ingest = run_log[run_log["step"].astype(str).str.startswith("ingest.")
+                     & run_log["outcome"].isin(["late", "not_ready", "rejected", "quality_failed", "failed"])]
+    for r in ingest.sort_values("item").itertuples():
+        notes.append(f"数据 {r.item} 今日未入湖（{r.outcome}）：{r.reason or ''}".rstrip("："))
+    rules = run_log[run_log["item"].astype(str).str.startswith("rule:") & (run_log["outcome"] == "skipped")]
+    for r in rules.sort_values("item").itertuples():
+        notes.append(f"规则 {str(r.item).split(':', 1)[1]} 今日未运行：{r.reason or '输入缺失'}")
+    return notes
+
+
 def quality_by_department(rows: pd.DataFrame) -> pd.DataFrame:
     """Department totals of :func:`quality_rows`; a department fails when any of its suites does."""
     cols = ["department", "datasets", "rows_read", "rows_accepted", "rows_quarantined", "suites_failed"]
