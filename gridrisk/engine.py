@@ -226,7 +226,7 @@ class Engine:
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any], caller: socket.socket | None) -> dict[str, Any]:
         from gridrisk.spark import use_session
 
-        fn = ROUTED.get(name)
+        fn = ROUTED.get(name) or _load_routed(name)
         if fn is None:
             return {"error": "LookupError", "message": f"{name} is not a routed function; known: {', '.join(sorted(ROUTED))}"}
         with self._lock:
@@ -269,6 +269,27 @@ class Engine:
                       file=sys.stderr, flush=True)
                 session.interruptAll()
                 return
+
+
+#: The packages whose routed functions a caller may name (their module is imported on first call).
+#: The engine is library code: it learns the stages it serves from its callers, it never imports
+#: the layers above it (tests/test_layering.py).
+ROUTABLE_PACKAGES = ("jobs.", "gridrisk.")
+
+
+def _load_routed(name: str) -> Callable[..., Any] | None:
+    """``module.function`` by name: import its module (under :data:`ROUTABLE_PACKAGES` only), which
+    registers it if it is :func:`routed`; anything else is not callable from outside."""
+    import importlib
+
+    module = name.rpartition(".")[0]
+    if not module.startswith(ROUTABLE_PACKAGES):
+        return None
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return None
+    return ROUTED.get(name)
 
 
 def _describe(args: list[Any], kwargs: dict[str, Any]) -> str:
@@ -338,7 +359,6 @@ def serve(profile: Profile, host: str, port: int, slots: int, state: Path, token
     """Build the session, write ``state`` (URL, pid; mode 0600: it holds the token), serve until stopped."""
     _IN_ENGINE.set()
     os.environ.pop(URL_ENV, None)
-    import jobs.pipeline  # noqa: F401 — registers the routed stage functions
 
     engine = Engine(profile, slots, token)
     server = ThreadingHTTPServer((host, port), make_handler(engine, lambda: server.shutdown()))

@@ -222,7 +222,7 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
     def one(name: str) -> dict[str, Any]:
         tell(name, None)
         loaded = bronze_ingest.run(spark, profile, name, ds, log=False)
-        if loaded.status == "not_ready" and name in late:
+        if name in late and loaded.as_dict()["status"] == "not_ready":
             loaded = mark_late(loaded, cutoff)
         with lock:
             ingested.append(loaded)
