@@ -364,7 +364,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_generate(gen)
     else:
         print(f"using the deliveries already in {inbox} ({command_name()} demo --fresh regenerates them)")
-    run = argparse.Namespace(**{**vars(args), "stages": None, "json": False, "strict": False, "full": False})
+    run = argparse.Namespace(**{**vars(args), "stages": None, "json": False, "strict": False, "full": None})
     rc = cmd_run(run)
     show_busiest_district(prof, args.date)
     return rc
@@ -505,8 +505,12 @@ def build_parser() -> ArgumentParser:
     r.add_argument("--stages", type=comma_list(one_of("stage", _stage_names)), metavar="STAGE,…",
                    help="comma-separated subset of " + ",".join(_stage_names()) + " (default: all)")
     r.add_argument("--strict", action="store_true", help="exit 1 when any delivery did not load")
-    r.add_argument("--full", action="store_true",
-                   help="recompute every rule on every subject (default: incremental when yesterday was run)")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--full", dest="full", action="store_true", default=None,
+                      help="recompute every rule on every subject (the default unless the profile sets rules.incremental)")
+    mode.add_argument("--incremental", dest="full", action="store_false",
+                      help="re-evaluate only subjects whose facts changed since yesterday's run (falls back to full "
+                           "when it cannot chain); measured slower than full at 100k persons, see docs/rules.md")
     r.add_argument("--json", action="store_true", help="also print every stage's summary as JSON")
     r.add_argument("--hour", type=int_range(0, 23), metavar="H",
                    help="the hourly hazmat run: GPS and waybill parts 00…H of the day, vehicle tracks, the hourly "

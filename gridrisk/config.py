@@ -93,6 +93,10 @@ class Profile:
     inbox: str
     reports: str
     task_store: str
+    #: The rules stage re-evaluates only changed subjects when it can chain on yesterday's run
+    #: (``rules: {incremental: true}`` in the profile, or GRIDRISK_RULES_INCREMENTAL=true). Off by
+    #: default: measured slower than a full run at 100 k persons (docs/benchmarks.md).
+    rules_incremental: bool = False
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table, e.g. ``table_path("bronze", "persons")``."""
@@ -144,6 +148,13 @@ def load_profile(
     if env.get("GRIDRISK_LAKE") and not env.get("GRIDRISK_REPORTS"):
         reports = f"{lake.rstrip('/')}/_reports"
     reports = env.get("GRIDRISK_REPORTS") or reports
+    rules_conf = raw.get("rules") or {}
+    incremental: object = env.get("GRIDRISK_RULES_INCREMENTAL") or rules_conf.get("incremental", False)
+    if isinstance(incremental, str):
+        incremental = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
+            incremental.strip().lower(), incremental)
+    if not isinstance(incremental, bool):
+        problems.append(f"rules.incremental (or GRIDRISK_RULES_INCREMENTAL) must be true or false, not {incremental!r}")
     for var in sorted(set(missing)):
         problems.append(f"environment variable {var} is not set")
     if problems:
@@ -159,6 +170,7 @@ def load_profile(
         inbox=_resolve_path(inbox, wd),
         reports=_resolve_path(reports, wd),
         task_store=store,
+        rules_incremental=bool(incremental),
     )
 
 

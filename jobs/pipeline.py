@@ -323,8 +323,9 @@ def fire_state(ds: str, profile: Profile) -> Summary:
     return _gated("fire_state", job.run, ds, profile)
 
 
-def rules(ds: str, profile: Profile, full: bool = False) -> Summary:
-    """The risk rules for ``ds`` → gold risk_flags (incremental unless ``full``), then gold risk_summary."""
+def rules(ds: str, profile: Profile, full: bool | None = None) -> Summary:
+    """The risk rules for ``ds`` → gold risk_flags, then gold risk_summary (``full``:
+    :func:`jobs.gold.risk_flags.run`; None takes the profile's choice, full by default)."""
     from jobs.gold import risk_flags, risk_summary
 
     ds = check_date(ds)
@@ -379,7 +380,7 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Summary]] = {
 
 
 @routed  # with GRIDRISK_ENGINE_URL set (Airflow tasks), the stage runs in the engine: no JVM per task
-def run_stage(stage: str, ds: str, profile: Profile, full: bool = False,
+def run_stage(stage: str, ds: str, profile: Profile, full: bool | None = None,
               on_dataset: Callable[[DatasetProgress], None] | None = None, datasets: list[str] | None = None,
               late: Collection[str] = (), cutoff: str | None = None, run_id: str | None = None) -> Summary:
     """One stage by name (``full`` applies to the rules stage only; ``on_dataset``, ``datasets``,
@@ -458,11 +459,12 @@ def summarise(ds: str, profile: Profile, run_id: str | None = None) -> Summary:
             "steps": steps}
 
 
-def run_daily(ds: str, profile: Profile, full: bool = False, stages: list[str] | None = None,
+def run_daily(ds: str, profile: Profile, full: bool | None = None, stages: list[str] | None = None,
               on_stage: Callable[[str, Summary], None] | None = None,
               on_stage_start: Callable[[str], None] | None = None,
               on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
-    """The stages of one logical date, in order (``full``: no incremental shortcut for the rules).
+    """The stages of one logical date, in order (``full``: True forces a full rules run, False
+    the incremental one where it can chain; None: the profile's choice).
 
     The configuration is checked first, so a mistake stops the run before any work is done.
     Progress callbacks, for people watching: ``on_stage_start(stage)`` and ``on_stage(stage,

@@ -33,6 +33,14 @@ def test_cluster_profile_takes_everything_from_the_environment_and_lists_every_m
         "s3a://lake/g", "postgresql://g@db/g", "200")
 
 
+def test_rules_run_in_full_unless_the_profile_or_the_environment_turns_incremental_on(tmp_path):
+    assert load_profile("local", env={}, workdir=str(tmp_path)).rules_incremental is False
+    assert load_profile("local", env={"GRIDRISK_RULES_INCREMENTAL": "true"}, workdir=str(tmp_path)).rules_incremental
+    assert not load_profile("local", env={"GRIDRISK_RULES_INCREMENTAL": "no"}, workdir=str(tmp_path)).rules_incremental
+    with pytest.raises(ConfigError, match="rules.incremental .* must be true or false, not 'sometimes'"):
+        load_profile("local", env={"GRIDRISK_RULES_INCREMENTAL": "sometimes"}, workdir=str(tmp_path))
+
+
 def test_unknown_profile_names_the_known_ones():
     with pytest.raises(ConfigError, match="known profiles: cluster, local"):
         load_profile("nope", env={})

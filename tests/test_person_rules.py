@@ -280,7 +280,7 @@ def test_after_an_operator_restores_yesterdays_flags_the_next_run_chains_on_them
     first = flags_table(spark, profile).localCheckpoint()
     table.restoreToVersion(day_one)  # e.g. after a bad day-two run
     assert risk_flags.last_run(spark, path)["ds"] == DS
-    again = risk_flags.run(spark, profile, DAY2)
+    again = risk_flags.run(spark, profile, DAY2, full=False)
     assert all(m.startswith("incremental") for m in again["mode"].values()), again["mode"]
     second = flags_table(spark, profile)
     assert first.exceptAll(second).count() == 0 and second.exceptAll(first).count() == 0

@@ -416,9 +416,12 @@ def compound_links(spark: "SparkSession", profile: Profile, ds: str, compounds: 
     return out
 
 
-def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False,
+def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = None,
         only: "Collection[str] | None" = None) -> dict[str, Any]:
     """Evaluate the rules for ``ds`` and MERGE their flags into gold (module docstring).
+
+    ``full``: True recomputes every rule; False chains on yesterday's run where it can
+    (incremental); None (default) takes the profile's ``rules_incremental`` (off by default).
 
     ``only``: evaluate just these rule ids (the others' flags stay as they are; a benchmark or
     an operator re-running one rule) — compounds still apply to what is evaluated."""
@@ -447,6 +450,8 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool = False,
     config = fingerprint(rules, routing, compounds)
     prev_ds = (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
     previous = last_run(spark, path)
+    if full is None:
+        full = not profile.rules_incremental
     chain = not full and previous.get("ds") == prev_ds and previous.get("rules") == config
     evaluated_before = set(previous.get("evaluated", "").split(","))
     hits: dict[str, DataFrame] = {}
