@@ -165,7 +165,7 @@ def partition_files(path: str, ds: str) -> list[str]:
     """The Parquet files of the ``ds`` partition of a Delta table, from its log (no JVM)."""
     from deltalake import DeltaTable
 
-    return list(DeltaTable(path).file_uris(partition_filters=[("ds", "=", ds)]))
+    return list(DeltaTable(path).file_uris([("ds", "=", ds)]))
 
 
 def reference(profile: Any, rules: "list[Rule]", ds: str, memory: str, temp: Path) -> tuple[set[tuple[str, str, str]], float]:
@@ -181,7 +181,7 @@ def reference(profile: Any, rules: "list[Rule]", ds: str, memory: str, temp: Pat
         if not files:
             raise SystemExit(f"silver/{table} has no partition for {ds}: run without --skip-prepare")
         # a view: DuckDB reads only the columns (and row groups) each rule's query needs
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({in_list(files)})")
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{', '.join(q(f) for f in files)}])")
     day = f"DATE {q(ds)}"
     query = "\nUNION ALL\n".join(rule_sql(rule, day) for rule in rules)
     rows = con.execute(query).fetchall()

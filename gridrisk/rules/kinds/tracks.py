@@ -164,8 +164,11 @@ def distance_to_corridor_m(lon: "Column", lat: "Column", lon_a: "Column", lat_a:
                                     (lat.to_numpy(dtype="float64") - lat0) * M_PER_DEG_LAT])
 
         a, b, p = local(xa, ya), local(xb, yb), local(x, y)
-        segments = shapely.linestrings(np.stack([a, b], axis=1))
-        return pd.Series(shapely.distance(shapely.points(p), segments))
+        # a waybill address that was never placed (null) has no corridor: no distance, no warning
+        out = np.full(len(p), np.nan)
+        ok = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1) & np.isfinite(p).all(axis=1)
+        out[ok] = shapely.distance(shapely.points(p[ok]), shapely.linestrings(np.stack([a[ok], b[ok]], axis=1)))
+        return pd.Series(out)
 
     # this module postpones annotations (strings naming a pandas imported here, which Spark's
     # type-hint inference cannot resolve): give it the real classes
