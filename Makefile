@@ -34,7 +34,7 @@ demo: venv java ## generate a small province and run the whole daily pipeline on
 # idle while it waits on the JVM, the generator or a browser. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: venv jars ## run every test tier (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow, slow runs)
-	$(PY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=60
 
 test-fast: venv ## the no-JVM tier only (config, rules, catalog, IDs, task store): seconds
 	$(PY) -m pytest

@@ -155,15 +155,18 @@ def test_hourly_runs_then_the_daily_run_agree_with_a_daily_run_alone(spark, prov
     # crews have no person keys on either side; the crew rules run daily only anyway.
     inputs = list(CATALOG.stage("vehicle_tracks").delivery_inputs)
 
-    def daily_run(ds: str, profile) -> None:
+    def daily_run(ds: str, profile, stages: tuple[str, ...] = ("vehicle_tracks", "rules", "publish")) -> None:
         landed = pipeline.ingest(ds, profile, datasets=inputs, quality=False)["results"]
         assert all(r["status"] == "loaded" for r in landed), landed
-        out = pipeline.run_daily(ds, profile, stages=["vehicle_tracks", "rules", "publish"])
+        out = pipeline.run_daily(ds, profile, stages=list(stages))
         assert "skipped" not in out["vehicle_tracks"], out["vehicle_tracks"]
-        assert {r.id for r in hourly_rules(list(load_rules().values()))} <= set(out["rules"]["evaluated"])
+        if "rules" in stages:
+            assert {r.id for r in hourly_rules(list(load_rules().values()))} <= set(out["rules"]["evaluated"])
 
-    # Day 0 once, then the same lake and task store twice: one goes through the hours of day 1.
-    daily_run(DAY0, hourly)
+    # Day 0's tracks once (day 1 reads their tail: a trip across midnight), then the same lake and
+    # task store twice: one goes through the hours of day 1. Day 0's flags would be the same on
+    # both sides, so its rules are not run (CI time).
+    daily_run(DAY0, hourly, stages=("vehicle_tracks",))
     shutil.copytree(tmp_path / "hourly" / "lake", tmp_path / "daily" / "lake")
 
     raised: dict[tuple[str, str], int] = {}
