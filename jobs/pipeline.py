@@ -455,6 +455,8 @@ def summarise(ds: str, profile: Profile, run_id: str | None = None) -> Summary:
             "failed": line["failed"], "skipped_rules": line["skipped_rules"], "evaluated_rules": line["evaluated_rules"],
             "skip_reasons": {r["item"].split(":", 1)[1]: r["reason"] for r in rows
                              if r["item"].startswith("rule:") and r["outcome"] == "skipped"},
+            "partial_rules": {r["item"].split(":", 1)[1]: r["reason"] for r in rows
+                              if r["item"].startswith("rule:") and r["item"].split(":", 1)[1] in line["partial_rules"]},
             "steps": steps}
 
 
