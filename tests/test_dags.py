@@ -696,6 +696,9 @@ def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_r
     inbox = tmp_path / "inbox"
     generate(inbox=inbox, truth=tmp_path / "truth", persons=1000, seed=5, start_date=date(2026, 11, 1),
              days=len(BACKFILL_DAYS), progress=False)
+    # One pseudonymisation key for both sides, as one deployment has: without it each workdir
+    # generates its own and every person key (occupants, evidence) differs.
+    monkeypatch.setenv("GRIDRISK_PSEUDONYM_KEY", "backfill-test-key")
 
     # gridrisk run, one day after the other
     sequential = load_profile("local", env={}, workdir=str(tmp_path / "sequential")).with_inbox(str(inbox))
