@@ -681,8 +681,7 @@ def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_r
     pipeline and attaching to a Spark engine), several minutes per day on two cores before any
     data is touched. What a backfill adds to this — creating one run per date and running them
     one at a time in date order (``--max-active-runs 1``) — is Airflow's; what the DAG's tasks
-    do with a date is the same in both, and is what this compares. docs/airflow.md records a
-    real ``airflow backfill create`` of three days on ``make airflow``.
+    do with a date is the same in both, and is what this compares.
 
     Only :data:`BACKFILL_SLICE` is ingested on both sides (the DAG marks the other departments'
     sensors and ingests done; ``run_daily`` is given the same datasets). The report stage is left
