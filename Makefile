@@ -58,7 +58,7 @@ engine-stop: ## stop the shared Spark engine
 engine-status: ## what the engine is running, waiting on and has served
 	@bash scripts/engine.sh status
 
-airflow: venv jars ## start Airflow locally (standalone, SQLite metadata in ./airflow_home) with the DAGs loaded
+airflow: venv jars ## start Airflow locally (standalone, PostgreSQL metadata, pool spark, shared Spark engine; state in ./airflow_home) with the DAGs loaded
 	bash scripts/airflow_local.sh
 
 bench-generate: venv ## benchmark the generator, synth.generate (PERSONS=1000000, VEHICLES=2300 sizes the hazmat fleet)

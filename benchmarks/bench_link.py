@@ -103,8 +103,9 @@ def worker(args: argparse.Namespace) -> int:
     from pyspark.sql import functions as F
 
     digests = {}
-    for table in ("person_records", "person_master", "person_licences", "person_qualifications", "person_registry",
-                  "person_profile"):
+    # person_registry: one table for both registries before they were split (an older tree)
+    for table in ("person_records", "person_master", "person_licences", "person_qualifications", "person_registry_mental",
+                  "person_registry_drugs", "person_registry", "person_profile"):
         if lake.table_exists(spark, profile.table_path("silver", table)):
             df = lake.read_partition(spark, profile, "silver", table, args.date)
             row = df.agg(F.count("*").alias("n"), F.sum(F.xxhash64(*sorted(df.columns)) % 1_000_000_007).alias("h")).first()

@@ -7,10 +7,11 @@ the silver housing stage and entity resolution with the person facts — once; a
 the same ``--persons`` reuses that lake. Both sides then start from the same silver Delta
 snapshot:
 
-- **reference**: DuckDB reads the Parquet files of the ``ds`` partition of six silver tables —
+- **reference**: DuckDB reads the Parquet files of the ``ds`` partition of seven silver tables —
   ``housing_occupancy``, ``rented_units`` and entity resolution's person facts
-  ``person_licences``, ``person_qualifications``, ``person_registry``, ``person_profile`` (the
-  file list from the Delta log through ``deltalake``, no JVM) — and evaluates the person and
+  ``person_licences``, ``person_qualifications``, ``person_registry_mental`` and
+  ``person_registry_drugs`` (one view ``person_registry`` over both: they share one shape),
+  ``person_profile`` (the file list from the Delta log through ``deltalake``, no JVM) — and evaluates the person and
   housing rules of ``conf/rules`` (their parameters and city overrides from the YAML, their
   logic re-written in SQL below) to the set of (rule, subject, rule severity);
 - **pipeline**: ``jobs.gold.risk_flags.run(…, full=True)`` for the same rules — evaluation,
@@ -21,7 +22,7 @@ The two sets must be equal (a difference is printed and the exit status is 1). T
 is pipeline ÷ reference, each the best of ``--repeat`` runs (the pipeline's first run pays the
 JVM's warm-up; it is not counted when ``--repeat`` > 1), printed with the load average.
 
-At 1 M persons DuckDB holds the six tables' rule columns (≈ 1–2 GB); ``--duckdb-memory``
+At 1 M persons DuckDB holds the seven tables' rule columns (≈ 1–2 GB); ``--duckdb-memory``
 caps it (default 4GB) and it spills to ``<workdir>/duckdb.tmp`` beyond that.
 """
 
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 #: The kinds the reference implements: every deterministic (non-event) kind.
 KINDS = ("overcrowded_rental", "concentrated_rental", "licence_condition", "worker_condition", "qualification_inconsistent")
 #: The silver tables they read (all ds-partitioned).
-TABLES = ("housing_occupancy", "rented_units", "person_licences", "person_qualifications", "person_registry", "person_profile")
+TABLES = ("housing_occupancy", "rented_units", "person_licences", "person_qualifications", "person_registry_mental",
+          "person_registry_drugs", "person_profile")
 
 
 def q(value: Any) -> str:
@@ -182,6 +184,9 @@ def reference(profile: Any, rules: "list[Rule]", ds: str, memory: str, temp: Pat
             raise SystemExit(f"silver/{table} has no partition for {ds}: run without --skip-prepare")
         # a view: DuckDB reads only the columns (and row groups) each rule's query needs
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{', '.join(q(f) for f in files)}])")
+    # both registries in one view (the rules' SQL below reads them together, by the registry column)
+    con.execute("CREATE VIEW person_registry AS SELECT * FROM person_registry_mental "
+                "UNION ALL BY NAME SELECT * FROM person_registry_drugs")
     day = f"DATE {q(ds)}"
     query = "\nUNION ALL\n".join(rule_sql(rule, day) for rule in rules)
     rows = con.execute(query).fetchall()

@@ -4,7 +4,7 @@ Parse-time cheap: Airflow's SDK and the lake catalog (plain literals) only. Spar
 Expectations, pyarrow and YAML are imported inside the tasks (tests/test_dags.py checks it).
 
 - :func:`lake_asset` — every bronze, silver, gold and ops table of ``gridrisk/catalog.py`` is an
-  Asset named by its catalog ref (``silver.person_registry``) with the URI
+  Asset named by its catalog ref (``silver.person_registry_mental``) with the URI
   ``x-gridrisk://lake/<layer>/<table>``: the same names whatever profile (local lake, object
   storage) the workers use. The task that writes a table declares it as an outlet; a DAG that
   reads it is scheduled on it (the report DAG, the hourly hazmat DAG), so Airflow's asset graph

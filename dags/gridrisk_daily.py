@@ -25,7 +25,7 @@ For the logical date `ds` (one calendar day of departments' deliveries):
    an alert when it is not complete or the run took longer than its deadline. Fails the run when a
    delivery was rejected or failed quality.
 
-Every table a task writes is an Airflow **Asset** (`bronze.persons`, `silver.person_registry`,
+Every table a task writes is an Airflow **Asset** (`bronze.persons`, `silver.person_registry_mental`,
 `gold.risk_flags`, …) — the report DAG and the hourly hazmat DAG are scheduled on the ones they
 read. Spark tasks run in the pool **`spark`**, shared by every run and backfill.
 

@@ -28,6 +28,9 @@ LAYERS = ("bronze", "silver", "gold", "ops")
 EVERY_STAGE = "*"
 #: What each stage did per day: jobs/runlog.py.
 RUN_LOG = "ops.run_log"
+#: How the run log's reason of a rule evaluated on only some of its inputs (one registry of two)
+#: begins: the run summary and the report pick such rules out by it.
+PARTIAL_RULE = "partial: "
 
 #: Department extracts, then the four reference tables the grid office delivers together.
 #: One entry per ``schemas/<name>.yaml`` (a test keeps the two equal).
@@ -52,6 +55,23 @@ BRONZE_DATASETS: tuple[str, ...] = (
 )
 #: The grid office's reference deliveries: no personal data.
 REFERENCE_DATASETS = ("grids", "addresses", "sensitive_places", "roads")
+
+
+#: The two registries the person rules read, each its own department's delivery: name → dataset.
+REGISTRY_DATASETS = {"mental": "mental_health_registry", "drugs": "drug_registry"}
+
+
+def registry_table(name: str) -> str:
+    """The silver table of one registry (``mental``, ``drugs``): one per department, so a late
+    drug registry leaves only its own table out and skips only the rules that read it.
+
+    Example:
+        >>> registry_table("drugs")
+        'person_registry_drugs'
+    """
+    if name not in REGISTRY_DATASETS:
+        raise KeyError(f"no registry {name!r}; registries: {', '.join(REGISTRY_DATASETS)}")
+    return f"person_registry_{name}"
 
 
 @dataclass(frozen=True)
@@ -211,8 +231,9 @@ _TABLES: tuple[Table, ...] = (
     Table("silver", "person_master", ("ds",), "link", "one row per person key: masked name, birth date, address"),
     Table("silver", "person_licences", ("ds",), "link", "driving licences by person key"),
     Table("silver", "person_qualifications", ("ds",), "link", "transport qualifications by person key"),
-    Table("silver", "person_registry", ("ds",), "link", "mental-health and drug registry entries by person key (no diagnosis)",
-          restricted=True),
+    *(Table("silver", registry_table(name), ("ds",), "link",
+            f"{dataset} entries by person key (no diagnosis), in the shape both registries share", restricted=True)
+      for name, dataset in REGISTRY_DATASETS.items()),
     Table("silver", "person_profile", ("ds",), "link", "birth date, home address and grid per person key"),
     # Hazmat vehicles (jobs/silver/vehicle_tracks.py): plates are vehicle registrations, not people;
     # the waybills' certificate numbers are registry details.
@@ -248,7 +269,7 @@ _STAGES: tuple[Stage, ...] = (
           ("silver.housing_occupancy", "silver.rented_units"), "housing occupancy and rented units"),
     Stage("link", "jobs.silver.link_persons", _bronze(*LINK_DATASETS, "addresses"),
           ("silver.person_records", "silver.person_master", "silver.person_licences", "silver.person_qualifications",
-           "silver.person_registry", "silver.person_profile"),
+           *(f"silver.{registry_table(n)}" for n in REGISTRY_DATASETS), "silver.person_profile"),
           "entity resolution, then the person facts keyed by its person keys", task_id="link_persons",
           # persons anchors identities and addresses places them; any other department may be late
           # or broken: its records are not linked today and the facts (and rules) it feeds skip.
@@ -267,7 +288,8 @@ _STAGES: tuple[Stage, ...] = (
           "fire events carried across days: open conditions, false alarms, unit state"),
     Stage("rules", "jobs.gold.risk_flags",
           ("silver.housing_occupancy", "silver.rented_units", "silver.person_records", "silver.person_licences",
-           "silver.person_qualifications", "silver.person_registry", "silver.person_profile",
+           "silver.person_qualifications", *(f"silver.{registry_table(n)}" for n in REGISTRY_DATASETS),
+           "silver.person_profile",
            "silver.vehicle_points", "silver.waybill_crew", "silver.fire_event_history", "silver.fire_open_conditions",
            "silver.fire_unit_state"),
           ("gold.risk_flags", "gold.risk_summary"),

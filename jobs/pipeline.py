@@ -456,15 +456,19 @@ def summarise(ds: str, profile: Profile, run_id: str | None = None) -> Summary:
             "failed": line["failed"], "skipped_rules": line["skipped_rules"], "evaluated_rules": line["evaluated_rules"],
             "skip_reasons": {r["item"].split(":", 1)[1]: r["reason"] for r in rows
                              if r["item"].startswith("rule:") and r["outcome"] == "skipped"},
+            "partial_rules": {r["item"].split(":", 1)[1]: r["reason"] for r in rows
+                              if r["item"].startswith("rule:") and r["item"].split(":", 1)[1] in line["partial_rules"]},
             "steps": steps}
 
 
 def run_daily(ds: str, profile: Profile, full: bool | None = None, stages: list[str] | None = None,
               on_stage: Callable[[str, Summary], None] | None = None,
               on_stage_start: Callable[[str], None] | None = None,
-              on_dataset: Callable[[DatasetProgress], None] | None = None) -> Summary:
+              on_dataset: Callable[[DatasetProgress], None] | None = None,
+              datasets: list[str] | None = None) -> Summary:
     """The stages of one logical date, in order (``full``: True forces a full rules run, False
-    the incremental one where it can chain; None: the profile's choice).
+    the incremental one where it can chain; None: the profile's choice; ``datasets``: ingest only
+    these deliveries — the others are not looked for, as when a DAG run marks their ingests done).
 
     The configuration is checked first, so a mistake stops the run before any work is done.
     Progress callbacks, for people watching: ``on_stage_start(stage)`` and ``on_stage(stage,
@@ -479,7 +483,7 @@ def run_daily(ds: str, profile: Profile, full: bool | None = None, stages: list[
     for stage in [s for s in STAGES if s in chosen]:
         if on_stage_start is not None:
             on_stage_start(stage)
-        out[stage] = run_stage(stage, ds, profile, full=full, on_dataset=on_dataset)
+        out[stage] = run_stage(stage, ds, profile, full=full, on_dataset=on_dataset, datasets=datasets)
         if on_stage is not None:
             on_stage(stage, out[stage])
     out["run"] = summarise(ds, profile)

@@ -6,7 +6,7 @@ A *step* is one unit of work that writes its rows together: ``ingest.<dataset>``
 delivery, so parallel ingest tasks never write the same partition), ``silver``, ``link``,
 ``vehicle_tracks``, ``fire_state``, ``rules``, ``publish``, ``report`` and ``run`` (the day's
 summary line). An *item* is what the row is about: a table (``bronze.waybills``,
-``silver.person_registry``), a rule (``rule:driver.mental``) or the step itself.
+``silver.person_registry_drugs``), a rule (``rule:driver.mental``) or the step itself.
 
 Outcomes:
 
@@ -16,9 +16,11 @@ Outcomes:
   version after it), ``skipped`` (the stage did not run: ``reason`` says which inputs were not fit)
   or ``left_out`` (the stage ran without one of its departments, so this table has no partition
   for the day);
-- a rule: ``evaluated`` (``reason`` = full or incremental) or ``skipped`` with the reason;
-- ``run``: ``complete``, ``partial`` (something late, failed or skipped — listed in ``reason``) or
-  ``empty`` (no delivery arrived at all).
+- a rule: ``evaluated`` (``reason`` = full or incremental, or — for a rule that reads both
+  registries and got one — ``partial: ran without …``: its new hits were filed, none of its
+  flags resolved) or ``skipped`` with the reason;
+- ``run``: ``complete``, ``partial`` (something late, failed, skipped or run partially — listed in
+  ``reason``) or ``empty`` (no delivery arrived at all).
 
 Each step replaces its own rows (``ds`` and ``step`` partition the table), so a re-run of a step
 leaves exactly one account of it. The rules stage reads this table to tell an input that is empty
@@ -34,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
-from gridrisk.catalog import CATALOG, LAYERS, RUN_LOG
+from gridrisk.catalog import CATALOG, LAYERS, PARTIAL_RULE, RUN_LOG
 from gridrisk.config import Profile
 
 if TYPE_CHECKING:
@@ -107,6 +109,7 @@ def day_summary(ds: str, rows: Iterable[Mapping[str, Any]]) -> Row:
     failed = sorted(r["item"].split(".", 1)[1] for r in ingest if r["outcome"] in ("rejected", "quality_failed", "failed"))
     skipped_rules = sorted(r["item"].split(":", 1)[1] for r in rows if r["item"].startswith("rule:") and r["outcome"] == "skipped")
     evaluated = [r for r in rows if r["item"].startswith("rule:") and r["outcome"] == "evaluated"]
+    partial_rules = sorted(r["item"].split(":", 1)[1] for r in evaluated if str(r.get("reason") or "").startswith(PARTIAL_RULE))
     skipped_tables = sorted(r["item"] for r in rows if r["stage"] != "ingest" and r["outcome"] in ("skipped", "left_out")
                             and r["item"].split(".", 1)[0] in LAYERS)
     parts = []
@@ -118,12 +121,15 @@ def day_summary(ds: str, rows: Iterable[Mapping[str, Any]]) -> Row:
         parts.append("not written: " + ", ".join(skipped_tables))
     if skipped_rules:
         parts.append("rules skipped: " + ", ".join(skipped_rules))
+    if partial_rules:
+        parts.append("rules run partially: " + ", ".join(partial_rules))
     if ingest and all(r["outcome"] in ("late", "not_ready") for r in ingest):
         outcome = "empty"
     else:
         outcome = "partial" if parts else "complete"
     return {**_row("run", "run", ds, outcome, "; ".join(parts), len(evaluated)),
-            "late": late, "failed": failed, "skipped_rules": skipped_rules, "evaluated_rules": len(evaluated)}
+            "late": late, "failed": failed, "skipped_rules": skipped_rules, "partial_rules": partial_rules,
+            "evaluated_rules": len(evaluated)}
 
 
 # --------------------------------------------------------------------------- Delta I/O

@@ -147,10 +147,10 @@ def test_every_read_of_a_restricted_table_is_logged_with_who_and_when(tmp_path, 
     profile = load_profile("local", env={}, workdir=str(tmp_path))
     monkeypatch.setenv("GRIDRISK_ACTOR", "analyst-7")
     lake.audit_read(profile, "bronze", "mental_health_registry")
-    lake.audit_read(profile, "silver", "person_registry", "ds=2026-11-01")
+    lake.audit_read(profile, "silver", "person_registry_mental", "ds=2026-11-01")
     lake.audit_read(profile, "gold", "risk_flags")  # masked: not logged
     lines = (Path(profile.lake) / "_audit" / "unmasked_reads.jsonl").read_text(encoding="utf-8").splitlines()
     entries = [json.loads(line) for line in lines]
     assert [(e["table"], e["who"]) for e in entries] == [("bronze.mental_health_registry", "analyst-7"),
-                                                         ("silver.person_registry", "analyst-7")]
+                                                         ("silver.person_registry_mental", "analyst-7")]
     assert entries[0]["at"].endswith("+08:00") or entries[0]["at"][-6] in "+-"

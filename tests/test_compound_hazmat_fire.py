@@ -116,7 +116,8 @@ def test_a_crew_at_risk_task_tells_transport_what_to_check_and_nothing_of_the_re
         "ds date, waybill_no string, plate_no string, status string, plan_depart_ts timestamp, plan_arrive_ts timestamp, "
         "goods_name string, driver_person_key string, escort_person_key string, has_escort boolean, "
         "load_address_code string, load_grid_code string, load_lon double, load_lat double, unload_lon double, unload_lat double")
-    hits = {rule.id: evaluate_rule({"waybill_crew": crew, "person_registry": registry}, rule, DS)}
+    # the mental registry alone: on a day the drug registry is missing the rule runs on the one that came
+    hits = {rule.id: evaluate_rule({"waybill_crew": crew, "person_registry_mental": registry}, rule, DS)}
     (flag,) = risk_flags.transform(hits, [rule], load_routing(), DS).collect()
     assert json.loads(flag["evidence"])["registry"][0]["risk_level"] == 3  # analysts see why, in gold
     row = Row(**{**flag.asDict(), "first_seen": d, "opened_on": d})

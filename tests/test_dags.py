@@ -520,23 +520,11 @@ def test_a_partial_day_waits_for_a_late_delivery_goes_on_without_a_missing_one_a
                        "GRIDRISK_TASK_STORE": dsn, "GRIDRISK_WORKDIR": str(tmp_path), "GRIDRISK_ALERT_WEBHOOK": url}.items():
         monkeypatch.setenv(key, value)
 
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
-    from airflow.models.dag import DagModel
-    from airflow.utils.db import initdb
     from airflow.utils.session import create_session
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
-    initdb()  # a fresh SQLite metadata DB in airflow_home, created from the models (no migrations)
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(parse_dags(), "dags-folder", None)
-    with create_session() as session:  # the report DAG is live, so asset events queue its runs
-        session.execute(update(DagModel).where(DagModel.dag_id == REPORT_ID).values(is_paused=False))
-
-    dag = parse_dags().dags[DAG_ID]  # a fresh copy: the retries are changed below
-    for t in dag.tasks:
-        t.retries = 0  # a failing task fails at once
+    dag = _metadata_db_and_dag()
     # Cut-offs of a day long gone, as a live day would have them: GPS's has passed, the others'
     # are an hour away (dag.test runs the sensors one after the other, in no fixed order).
     common = sys.modules["gridrisk_common"]
@@ -613,6 +601,145 @@ def test_a_partial_day_waits_for_a_late_delivery_goes_on_without_a_missing_one_a
     assert "bronze.gps_points" not in names and "silver.vehicle_points" not in names
     assert any(n == "gold.risk_flags" and '"ds": "2026-11-01"' in e for n, e in events)
     assert queued == {"gold.risk_flags", "gold.risk_summary", "taskstore.tasks"}
+
+
+def _metadata_db_and_dag() -> Any:
+    """A fresh metadata DB (SQLite in airflow_home, created from the models: no migrations) with
+    the DAGs synced and the report DAG live (asset events queue its runs); returns a fresh copy
+    of the daily DAG whose tasks fail at once (no retries)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.db import resetdb
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    resetdb()  # created from the models; another test's runs, XComs and asset events are not this one's
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(parse_dags(), "dags-folder", None)
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id == REPORT_ID).values(is_paused=False))
+    dag = parse_dags().dags[DAG_ID]
+    for t in dag.tasks:
+        t.retries = 0
+    return dag
+
+
+#: The departments of the backfill test: the housing and fire slices and the grid office's
+#: references — stages that carry state from day to day (fire events open across days, the
+#: rental rules' incremental run, flags MERGEd with ``last_seen``), without entity resolution,
+#: whose cost per day would put the test far over its budget (tests/test_stage_gates.py and
+#: the ``dag.test()`` day above cover the person slice).
+BACKFILL_SLICE = ("addresses", "grids", "housing_units", "residence_registrations", "fire_units", "fire_events")
+BACKFILL_DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
+#: Columns that say when or in which run a row was written, not what it holds.
+RUN_STAMPS = {"_ingest_ts", "_batch_id", "batch_id", "seconds", "run_id", "logged_at", "filed_at", "deadline",
+              "updated_at", "overdue_since", "at"}
+
+
+def lake_tables(spark: Any, root: Path) -> dict[str, list[tuple[str, ...]]]:
+    """Every catalog table of the lake under ``root`` as sorted rows of strings, without the
+    run stamps (:data:`RUN_STAMPS`) and with the lake's own path replaced by ``<lake>``."""
+    from gridrisk import lake
+
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for table in CATALOG.tables:
+        path = str(root / table.layer / table.name)
+        if not lake.table_exists(spark, path):
+            continue
+        df = spark.read.format("delta").load(path)
+        df = df.drop(*[c for c in df.columns if c in RUN_STAMPS])
+        out[table.ref] = sorted(tuple(str(v).replace(str(root), "<lake>") for v in row) for row in df.collect())
+    return out
+
+
+def task_store_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The tasks, their events and the grids of an SQLite task store, without wall-clock columns."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        out = {}
+        for table in ("tasks", "task_events", "grids"):
+            cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})") if r[1] not in RUN_STAMPS]
+            out[table] = sorted(con.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(), key=repr)
+        return out
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_runs(spark, airflow_home, tmp_path,
+                                                                                   monkeypatch):
+    """Three generated days through ``gridrisk_daily`` in date order, then the same days one by
+    one with ``jobs.pipeline.run_daily`` (what ``gridrisk run --date D`` calls) into a second lake
+    and task store: every lake table and the tasks compare equal, row for row, bar run stamps.
+
+    The DAG side runs each date with ``dag.test(logical_date=D)``, in this process, on the
+    session's Spark — not ``airflow backfill create`` under a scheduler: that needs a
+    scheduler, a triggerer, an API server and a worker process per task (each importing the
+    pipeline and attaching to a Spark engine), several minutes per day on two cores before any
+    data is touched. What a backfill adds to this — creating one run per date and running them
+    one at a time in date order (``--max-active-runs 1``) — is Airflow's; what the DAG's tasks
+    do with a date is the same in both, and is what this compares.
+
+    Only :data:`BACKFILL_SLICE` is ingested on both sides (the DAG marks the other departments'
+    sensors and ingests done; ``run_daily`` is given the same datasets). The report stage is left
+    out of the comparison: in Airflow it is the ``gridrisk_report`` DAG's, triggered by the gold
+    assets, which ``dag.test()`` does not run.
+    """
+    from gridrisk.config import load_profile
+    from jobs import pipeline
+    from synth.generate import generate
+
+    inbox = tmp_path / "inbox"
+    generate(inbox=inbox, truth=tmp_path / "truth", persons=1000, seed=5, start_date=date(2026, 11, 1),
+             days=len(BACKFILL_DAYS), progress=False)
+    # One pseudonymisation key for both sides, as one deployment has: without it each workdir
+    # generates its own and every person key (occupants, evidence) differs.
+    monkeypatch.setenv("GRIDRISK_PSEUDONYM_KEY", "backfill-test-key")
+
+    # gridrisk run, one day after the other
+    sequential = load_profile("local", env={}, workdir=str(tmp_path / "sequential")).with_inbox(str(inbox))
+    for ds in BACKFILL_DAYS:
+        out = pipeline.run_daily(ds, sequential, stages=[s for s in CATALOG.stage_names if s != "report"],
+                                 datasets=list(BACKFILL_SLICE))
+        assert {r["status"] for r in out["ingest"]["results"]} == {"loaded"}, out["ingest"]["results"]
+        assert "skipped" not in out["fire_state"] and "skipped" not in out["silver"]
+        assert {"rental.overcrowded", "fire.fault_open"} <= set(out["rules"]["evaluated"])
+
+    # the DAG, one run per date in date order
+    for key in ("GRIDRISK_LAKE", "GRIDRISK_TASK_STORE", "GRIDRISK_REPORTS", "GRIDRISK_ALERT_WEBHOOK", "GRIDRISK_ENGINE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {"GRIDRISK_PROFILE": "local", "GRIDRISK_WORKDIR": str(tmp_path / "backfill"),
+                       "GRIDRISK_INBOX": str(inbox)}.items():
+        monkeypatch.setenv(key, value)
+    dag = _metadata_db_and_dag()
+    others = "|".join(d for d in BRONZE_DATASETS if d not in BACKFILL_SLICE)
+    modes = []
+    for ds in BACKFILL_DAYS:
+        day = datetime.fromisoformat(ds).replace(tzinfo=UTC)
+        # the cut-offs of an old day are long past: nothing waits (docs/airflow.md, "Backfill a week")
+        run = dag.test(logical_date=day, run_conf={"cutoff": (day + timedelta(days=1)).isoformat(), "poke_seconds": 1},
+                       mark_success_pattern=f"(wait|ingest)_({others})")
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        assert run.state == "success", states
+        assert {states[f"ingest_{d}"] for d in BACKFILL_SLICE} == {"success"}
+        assert states["fire_state"] == states["silver"] == states["rules"] == "success"
+        modes.append(_xcom(run, "rules")["mode"])
+    assert modes[1]["rental.overcrowded"].startswith("incremental")  # day 2 built on day 1: date order held
+
+    dag_lake = lake_tables(spark, tmp_path / "backfill" / "lake")
+    run_lake = lake_tables(spark, tmp_path / "sequential" / "lake")
+    assert sorted(dag_lake) == sorted(run_lake)
+    assert {"bronze.fire_events", "silver.fire_event_history", "gold.risk_flags", "ops.run_log"} <= set(dag_lake)
+    for ref in sorted(run_lake):
+        assert dag_lake[ref] == run_lake[ref], f"{ref} differs between the backfill and the sequential runs"
+    flags = spark.read.format("delta").load(str(tmp_path / "backfill" / "lake" / "gold" / "risk_flags"))
+    assert not flags.where("first_seen = DATE'2026-11-01' AND last_seen = DATE'2026-11-03'").isEmpty()  # carried across days
+    tasks = task_store_rows(tmp_path / "backfill" / "lake" / "_tasks" / "tasks.sqlite")
+    assert tasks["tasks"]
+    assert tasks == task_store_rows(tmp_path / "sequential" / "lake" / "_tasks" / "tasks.sqlite")
 
 
 def _profile(tmp_path: Path, inbox: Path) -> Any:

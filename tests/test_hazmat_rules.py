@@ -24,6 +24,15 @@ REGISTRY_SCHEMA = ("ds date, person_key string, link_method string, name_masked 
                    "risk_level int, has_incident_history boolean, last_followup_date date, management_status string, "
                    "control_status string, last_use_date date, rehab_release_date date, decision_date date")
 GRID = "320500000000001"
+
+
+def registry_frames(spark, rows) -> dict:
+    """The registry rows as the silver tables the rules read: one per registry (its ``registry`` column)."""
+    from gridrisk.catalog import REGISTRY_DATASETS, registry_table
+
+    return {registry_table(n): spark.createDataFrame([r for r in rows if r[4] == n], REGISTRY_SCHEMA)
+            for n in REGISTRY_DATASETS}
+
 PLACE_GRID = "320500000000002"  # the school's grid, next to the one the vehicle stands in
 
 
@@ -65,7 +74,7 @@ def fired(spark, rules, rule_id: str, rows=(), crew_rows=(), hour: int | None = 
     inputs = {"vehicle_points": spark.createDataFrame(list(rows), POINT_SCHEMA),
               "waybill_crew": spark.createDataFrame(list(crew_rows), CREW_SCHEMA),
               "person_qualifications": spark.createDataFrame(list(quals), QUAL_SCHEMA),
-              "person_registry": spark.createDataFrame(list(registry), REGISTRY_SCHEMA)}
+              **registry_frames(spark, list(registry))}
     hits = kinds[rule.kind]().evaluate(inputs, rule, Window(DAY, hour))
     return {r["subject_key"]: {"facts": dict(r["facts"]), "evidence": json.loads(r["evidence"]), "grid": r["grid_code"]}
             for r in hits.collect()}
@@ -214,6 +223,5 @@ def test_crew_at_risk_is_critical_for_an_escort_with_risk_3_not_2(spark, rules):
     assert got["苏E0RISK"]["facts"]["reasons"] == "押运人员存在跨部门风险比对命中"
     loaded, kinds = rules
     rule = loaded["hazmat.crew_at_risk"]
-    inputs = {"waybill_crew": spark.createDataFrame(crew, CREW_SCHEMA),
-              "person_registry": spark.createDataFrame(registry, REGISTRY_SCHEMA)}
+    inputs = {"waybill_crew": spark.createDataFrame(crew, CREW_SCHEMA), **registry_frames(spark, registry)}
     assert [r["severity"] for r in kinds[rule.kind]().evaluate(inputs, rule, Window(DAY)).collect()] == ["critical"]

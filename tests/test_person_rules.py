@@ -102,12 +102,13 @@ def test_silver_facts_keep_one_row_per_record_and_no_diagnosis_raw_id_or_name(sp
     bronze["driving_licences"] = bronze["driving_licences"].unionByName(bronze["driving_licences"])  # a re-sent file
     out = person_facts.transform(records, master, bronze, DS)
     assert out["person_licences"].count() == sum(len(p.licences) for p in PEOPLE)
-    assert out["person_registry"].where("registry = 'mental'").count() == sum(len(p.mental) for p in PEOPLE)
+    assert out["person_registry_mental"].where("registry = 'mental'").count() == sum(len(p.mental) for p in PEOPLE)
+    assert out["person_registry_drugs"].where("registry = 'drugs'").count() == sum(len(p.drugs) for p in PEOPLE)
     text = " ".join(json.dumps(r.asDict(), default=str, ensure_ascii=False) for df in out.values() for r in df.collect())
     assert DIAGNOSIS not in text
     for p in PEOPLE:
         assert p.raw_id not in text and p.name not in text
-    assert "diagnosis" not in out["person_registry"].columns
+    assert all("diagnosis" not in out[t].columns for t in ("person_registry_mental", "person_registry_drugs"))
 
 
 def _today(spark, inputs, rules, extra_hits=None, occupants=None):

@@ -132,10 +132,14 @@ def test_run_notes_name_late_deliveries_and_skipped_rules_with_their_reasons():
         {"step": "ingest.persons", "item": "bronze.persons", "outcome": "loaded", "reason": None},
         {"step": "rules", "item": "rule:hazmat.no_waybill", "outcome": "skipped", "reason": "no waybills for 2026-11-01"},
         {"step": "rules", "item": "rule:driver.mental", "outcome": "evaluated", "reason": "full"},
+        {"step": "rules", "item": "rule:worker.at_risk", "outcome": "evaluated",
+         "reason": "partial: ran without person_registry_drugs for 2026-11-01 (late)"},
         {"step": "vehicle_tracks", "item": "silver.vehicle_periods", "outcome": "skipped", "reason": "waybills late"},
     ])
     assert D.run_notes(log) == ["数据 bronze.waybills 今日未入湖（late）：no delivery by its cut-off",
-                                "规则 hazmat.no_waybill 今日未运行：no waybills for 2026-11-01"]
+                                "规则 hazmat.no_waybill 今日未运行：no waybills for 2026-11-01",
+                                "规则 worker.at_risk 今日部分运行（只新增预警、不解除）："
+                                "partial: ran without person_registry_drugs for 2026-11-01 (late)"]
     assert D.run_notes(log.iloc[0:0]) == []
 
 

@@ -27,7 +27,7 @@ def test_ingest_results_become_one_row_per_delivery_with_the_loaders_words():
 
 
 def test_a_partial_link_says_which_tables_it_left_out_and_why():
-    summary = {"tables": {"person_records": 10, "person_master": 8, "person_licences": 3, "person_registry": 2,
+    summary = {"tables": {"person_records": 10, "person_master": 8, "person_licences": 3, "person_registry_mental": 2,
                           "person_profile": 8},
                "left_out": {"person_qualifications": ["transport_workers"]},
                "partial": ["transport_workers: quality failed — one_row_per_key"], "seconds": 4.0}
@@ -74,6 +74,21 @@ def test_the_days_account_is_complete_partial_or_empty():
                                  "rules skipped: hazmat.speeding")
     empty = runlog.day_summary(DS, _rows(("ingest.persons", "bronze.persons", "late"), ("ingest.grids", "bronze.grids", "late")))
     assert empty["outcome"] == "empty"
+
+
+def test_a_rule_run_on_one_registry_of_two_makes_the_day_partial_and_says_which():
+    from jobs.gold.risk_flags import partial_note
+
+    rows = {r["item"]: r for r in runlog.entries("rules", {
+        "evaluated": ["driver.mental", "worker.at_risk"], "skipped": ["driver.drugs"],
+        "mode": {"driver.mental": "full", "worker.at_risk": partial_note(["person_registry_drugs"], DS)},
+        "skip_reasons": {"driver.drugs": f"no person_registry_drugs for {DS}"}, "tables": {"risk_summary": 4},
+        "metrics": {"numOutputRows": 6}})}
+    assert rows["rule:worker.at_risk"]["outcome"] == "evaluated"
+    assert rows["rule:worker.at_risk"]["reason"].startswith("partial: ran without person_registry_drugs")
+    line = runlog.day_summary(DS, list(rows.values()))
+    assert (line["outcome"], line["partial_rules"], line["skipped_rules"]) == ("partial", ["worker.at_risk"], ["driver.drugs"])
+    assert line["reason"] == "rules skipped: driver.drugs; rules run partially: worker.at_risk"
 
 
 def test_cut_offs_are_wall_clock_times_of_the_next_day_in_the_schedules_zone(tmp_path):

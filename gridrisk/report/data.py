@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from gridrisk.catalog import PARTIAL_RULE
+
 #: Division level → length of its code (GB/T 2260 + town + village + grid number).
 LEVEL_LENGTH = {"province": 2, "city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
 #: Levels the map can colour, finest last.
@@ -447,9 +449,14 @@ def run_notes(run_log: pd.DataFrame) -> list[str]:
                      & run_log["outcome"].isin(["late", "not_ready", "rejected", "quality_failed", "failed"])]
     for r in ingest.sort_values("item").itertuples():
         notes.append(f"数据 {r.item} 今日未入湖（{r.outcome}）：{r.reason or ''}".rstrip("："))
-    rules = run_log[run_log["item"].astype(str).str.startswith("rule:") & (run_log["outcome"] == "skipped")]
+    is_rule = run_log["item"].astype(str).str.startswith("rule:")
+    rules = run_log[is_rule & (run_log["outcome"] == "skipped")]
     for r in rules.sort_values("item").itertuples():
         notes.append(f"规则 {str(r.item).split(':', 1)[1]} 今日未运行：{r.reason or '输入缺失'}")
+    # A rule that reads both registries and got one ran on it: new hits filed, nothing resolved.
+    partial = run_log[is_rule & (run_log["outcome"] == "evaluated") & run_log["reason"].astype(str).str.startswith(PARTIAL_RULE)]
+    for r in partial.sort_values("item").itertuples():
+        notes.append(f"规则 {str(r.item).split(':', 1)[1]} 今日部分运行（只新增预警、不解除）：{r.reason}")
     return notes
 
 

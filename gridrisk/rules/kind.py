@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, final
 
@@ -54,6 +54,29 @@ class Input:
     table: str
     lookback_days: int = 0
     subject_column: str = ""
+    #: Inputs of one rule that share a group are alternatives: the rule runs when at least one of
+    #: them is there for the day — *partially* when not all are (its new hits are filed, none of
+    #: its flags is resolved: what the missing one would have said is not known). An input
+    #: without a group is needed: the rule is skipped without it.
+    group: str = ""
+
+
+def absent_inputs(specs: Iterable[Input], missing: Collection[str]) -> tuple[list[str], list[str]]:
+    """Of one rule's inputs ``specs``, the ``missing`` ones that skip it and those it runs without
+    (the others of their group are there: :attr:`Input.group`).
+
+    Example:
+        >>> specs = (Input("licences"), Input("mental", group="registry"), Input("drugs", group="registry"))
+        >>> absent_inputs(specs, {"drugs"})
+        ([], ['drugs'])
+        >>> absent_inputs(specs, {"mental", "drugs"})
+        (['drugs', 'mental'], [])
+    """
+    specs = tuple(specs)
+    gone = [i for i in specs if i.table in missing]
+    blocking = sorted(i.table for i in gone
+                      if not i.group or all(j.table in missing for j in specs if j.group == i.group))
+    return blocking, sorted(i.table for i in gone if i.table not in blocking)
 
 
 @dataclass(frozen=True)
@@ -120,13 +143,21 @@ class RuleKind:
     # --- declarations -----------------------------------------------------------------------
 
     @classmethod
-    def input_names(cls) -> tuple[str, ...]:
-        return tuple(i.table for i in cls.inputs)
+    def inputs_for(cls, rule: "Rule") -> tuple[Input, ...]:
+        """The inputs one rule of the kind reads: all the kind's by default; a kind whose rules
+        read some of them by their parameters (the person kinds: only the registries a rule's
+        ``conditions`` name) narrows it, so a missing input skips only the rules that read it."""
+        return cls.inputs
 
     @classmethod
-    def subject_columns(cls) -> dict[str, str]:
+    def input_names(cls, rule: "Rule | None" = None) -> tuple[str, ...]:
+        """The tables the kind may read (``rule``: that rule reads)."""
+        return tuple(i.table for i in (cls.inputs if rule is None else cls.inputs_for(rule)))
+
+    @classmethod
+    def subject_columns(cls, rule: "Rule | None" = None) -> dict[str, str]:
         """input table → the column naming the subject of each of its rows (incremental runs)."""
-        return {i.table: i.subject_column for i in cls.inputs if i.subject_column}
+        return {i.table: i.subject_column for i in (cls.inputs if rule is None else cls.inputs_for(rule)) if i.subject_column}
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:

@@ -116,7 +116,7 @@ class Changes:
         if self._memo:
             raise RuntimeError("register every incremental rule before asking for changes")
         tests = flip_tests(kind, rule, prev_ds, ds)
-        for name, column in kind.subject_columns().items():
+        for name, column in kind.subject_columns(rule).items():
             self._subject[name] = column
             flips = self._flips.setdefault(name, {})
             if name in tests:
@@ -145,7 +145,7 @@ def subjects_to_recompute(kind: "RuleKind", rule: "Rule", changes: Changes) -> "
     from pyspark.sql import functions as F
 
     parts = []
-    for name in kind.input_names():
+    for name in kind.input_names(rule):
         frame = changes.of(name)
         due = F.col(_flip_name(rule)) if _flip_name(rule) in frame.columns else F.lit(False)
         parts.append(frame.where(F.col("changed") | due).select("subject_key"))
@@ -163,10 +163,10 @@ def evaluate(rule: "Rule", changes: Changes, carried: "DataFrame", prev_ds: str,
     kind = KINDS[rule.kind]()
     today = changes.today
     keys = subjects_to_recompute(kind, rule, changes)
-    columns = kind.subject_columns()
+    columns = kind.subject_columns(rule)
     subset = {
         name: today[name].join(keys.withColumnRenamed("subject_key", columns[name]), columns[name], "left_semi")
-        for name in kind.input_names()
+        for name in kind.input_names(rule)
     }
     fresh = evaluate_rule(subset, rule, ds)
     kept = carried.join(keys, "subject_key", "left_anti")

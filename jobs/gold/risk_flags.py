@@ -33,6 +33,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
+from gridrisk.catalog import PARTIAL_RULE
 from gridrisk.config import Profile
 from gridrisk.rules import LEVEL_CODE_LENGTH, Compound, Routing, Rule, load_routing, load_rules
 
@@ -189,7 +190,8 @@ def add_missing_columns(spark: "SparkSession", path: str) -> None:
 
 def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluated_rules: list[str],
           tag: str = "") -> dict[str, int]:
-    """Upsert today's flags; resolve the evaluated rules' flags that stopped firing."""
+    """Upsert today's flags; resolve the flags of ``evaluated_rules`` (the rules evaluated on all
+    their inputs) that stopped firing."""
     if not lake.table_exists(spark, path):
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
     else:
@@ -240,33 +242,53 @@ def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFra
 
 
 def load_inputs(spark: "SparkSession", profile: Profile, rules: list[Rule], ds: str,
-                reasons: dict[str, str] | None = None) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
-    """The inputs of every rule on ``ds``; a rule whose input is missing is skipped, not resolved
-    (``reasons``, when given, gets why: rule id → the missing inputs).
+                reasons: dict[str, str] | None = None,
+                partial: dict[str, str] | None = None) -> tuple[dict[str, "DataFrame"], list[Rule], list[str]]:
+    """The inputs of every rule on ``ds``; a rule whose own input is missing is skipped, not
+    resolved (``reasons``, when given, gets why: rule id → the missing inputs). A rule that has
+    one of a group of alternative inputs (both registries) runs on what came; ``partial`` gets
+    those: rule id → what it ran without (:func:`partial_note`).
 
-    Each input is read from the layer the catalog gives it; an event input with a look-back
+    Each rule reads the inputs its kind says it reads (:meth:`gridrisk.rules.kind.RuleKind.inputs_for`),
+    each from the layer the catalog gives it; an event input with a look-back
     (:class:`gridrisk.rules.kind.Input`) reads that many earlier days too. Which inputs have
     rows on ``ds`` is found by one Spark job for all of them (:func:`_partitions`)."""
+    from gridrisk.rules.kind import absent_inputs
     from gridrisk.rules.kinds import KINDS
 
     wanted: dict[str, int] = {}
     for rule in rules:
-        for spec in KINDS[rule.kind].inputs:
+        for spec in KINDS[rule.kind].inputs_for(rule):
             wanted[spec.table] = max(wanted.get(spec.table, 0), spec.lookback_days)
     found = _partitions(spark, profile, wanted, ds, allow_empty=True)
     inputs = {name: df for name, df in found.items() if df is not None}
     missing = {name for name, df in found.items() if df is None}
     ready, skipped = [], []
     for rule in rules:
-        kind = KINDS[rule.kind]
-        if set(kind.input_names()) & missing:
+        blocking, without = absent_inputs(KINDS[rule.kind].inputs_for(rule), missing)
+        if blocking:
             skipped.append(rule.id)
             if reasons is not None:
-                absent = ", ".join(sorted(set(kind.input_names()) & missing))
-                reasons[rule.id] = f"no {absent} for {ds} (its departments' delivery is missing, late or failed quality)"
+                reasons[rule.id] = f"no {', '.join(blocking)} for {ds} ({MISSING_WHY})"
         else:
             ready.append(rule)
+            if without and partial is not None:
+                partial[rule.id] = partial_note(without, ds)
     return inputs, ready, skipped
+
+
+#: Why a rule input is not there (the stage that writes it was skipped or left it out).
+MISSING_WHY = "its departments' delivery is missing, late or failed quality"
+
+
+def partial_note(without: Iterable[str], ds: str) -> str:
+    """What a rule that ran without some of its alternative inputs says in the run summary.
+
+    Example:
+        >>> print(partial_note(["person_registry_drugs"], "2026-11-01"))
+        partial: ran without person_registry_drugs for 2026-11-01 (its departments' delivery is missing, late or failed quality) — new hits filed, none of its flags resolved
+    """
+    return f"{PARTIAL_RULE}ran without {', '.join(without)} for {ds} ({MISSING_WHY}) — new hits filed, none of its flags resolved"
 
 
 def input_table(name: str) -> tuple[str, str]:
@@ -443,9 +465,13 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
         rules = [r for r in rules if r.id in set(only)]
     compounds = load_compounds(rules=all_rules)
     reasons: dict[str, str] = {}
-    inputs, ready, skipped = load_inputs(spark, profile, rules, ds, reasons)
+    # A rule that ran on only some of its registries cannot tell a flag that stopped firing from
+    # one the missing registry would still hold up: it files what fires and resolves nothing, and
+    # is not a base for tomorrow's incremental run (it is not "evaluated" in the commit).
+    partial: dict[str, str] = {}
+    inputs, ready, skipped = load_inputs(spark, profile, rules, ds, reasons, partial)
     if not ready:
-        return {"evaluated": [], "skipped": skipped, "skip_reasons": reasons, "metrics": {}}
+        return {"evaluated": [], "skipped": skipped, "skip_reasons": reasons, "partial_rules": partial, "metrics": {}}
     path = profile.table_path("gold", TABLE)
     config = fingerprint(rules, routing, compounds)
     prev_ds = (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
@@ -459,10 +485,10 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
     cached: list[DataFrame] = []
     prev_inputs: dict[str, DataFrame | None] = {}
     changes = incremental.Changes(inputs, prev_inputs)  # type: ignore[arg-type]
-    lookback = {i.table for r in ready for i in KINDS[r.kind].inputs if i.lookback_days}  # not just ds
-    candidates = [r for r in ready if chain and KINDS[r.kind].incremental and r.id in evaluated_before]
-    prev_inputs.update(_partitions(spark, profile, {n: 0 for r in candidates for n in KINDS[r.kind].input_names()}, prev_ds))
-    chained = [r for r in candidates if all(prev_inputs[n] is not None for n in KINDS[r.kind].input_names())]
+    lookback = {i.table for r in ready for i in KINDS[r.kind].inputs_for(r) if i.lookback_days}  # not just ds
+    candidates = [r for r in ready if chain and KINDS[r.kind].incremental and r.id in evaluated_before and r.id not in partial]
+    prev_inputs.update(_partitions(spark, profile, {n: 0 for r in candidates for n in KINDS[r.kind].input_names(r)}, prev_ds))
+    chained = [r for r in candidates if all(prev_inputs[n] is not None for n in KINDS[r.kind].input_names(r))]
     for rule in chained:
         changes.register(KINDS[rule.kind](), rule, prev_ds, ds)
     for rule in ready:
@@ -472,17 +498,20 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
             cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
         else:
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
-            modes[rule.id] = "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)"
+            modes[rule.id] = (partial[rule.id] if rule.id in partial
+                              else "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)")
     today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
                       compound_links(spark, profile, ds, compounds, {n: df for n, df in inputs.items() if n not in lookback}))
     evaluated = [r.id for r in ready]
-    metrics = merge(spark, path, today, ds, evaluated, tag=f"rules={config} evaluated={','.join(evaluated)}")
+    complete = [r for r in evaluated if r not in partial]
+    metrics = merge(spark, path, today, ds, complete, tag=f"rules={config} evaluated={','.join(complete)}")
     if cached:  # one job counts what every incremental rule re-evaluated
         rows = reduce(lambda a, b: a.unionByName(b), cached).groupBy("rule_id").count().collect()
         counts = {r["rule_id"]: r["count"] for r in rows}
         modes.update({r: f"incremental: {counts.get(r, 0)} subjects re-evaluated" for r, m in modes.items() if m == "incremental"})
     changes.release()
-    return {"evaluated": evaluated, "skipped": skipped, "skip_reasons": reasons, "mode": modes, "metrics": metrics}
+    return {"evaluated": evaluated, "skipped": skipped, "skip_reasons": reasons, "partial_rules": partial, "mode": modes,
+            "metrics": metrics}
 
 
 def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":

@@ -8,10 +8,14 @@ person rules join departments on one key even where an ID was missing or mistype
 
 - ``person_licences`` — one row per driving licence (档案编号): class, status, validity;
 - ``person_qualifications`` — one row per transport qualification: type, employer, status, validity;
-- ``person_registry`` — one row per entry of the mental-health or drug registry, with only what
-  the rules read: risk level, incident history, follow-up date (mental); control status and the
-  use, release and decision dates (drugs). **The diagnosis never leaves bronze.** This table is
-  restricted: it says who is registered, so only the rules job and auditors read it;
+- ``person_registry_mental`` and ``person_registry_drugs`` — one row per entry of the
+  mental-health (resp. drug) registry, with only what the rules read: risk level, incident
+  history, follow-up date (mental); control status and the use, release and decision dates
+  (drugs). Both have one shape (a ``registry`` column and every registry's columns, the other's
+  null), so a rule reading both unions them. One table per department: a late or failed drug
+  registry leaves its table out and skips only the rules that read it, not driver.mental.
+  **The diagnosis never leaves bronze.** These tables are restricted: they say who is registered,
+  so only the rules job and auditors read them;
 - ``person_profile`` — one row per person key: birth date, where the person lives and its grid,
   from ``person_master`` and the standard-address reference (routing of the person flags).
 
@@ -25,13 +29,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gridrisk import lake
+from gridrisk.catalog import REGISTRY_DATASETS, registry_table
 from gridrisk.config import Profile
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-LICENCES, QUALIFICATIONS, REGISTRY, PROFILE = "person_licences", "person_qualifications", "person_registry", "person_profile"
-TABLES = (LICENCES, QUALIFICATIONS, REGISTRY, PROFILE)
+LICENCES, QUALIFICATIONS, PROFILE = "person_licences", "person_qualifications", "person_profile"
+MENTAL_REGISTRY, DRUG_REGISTRY = registry_table("mental"), registry_table("drugs")
+TABLES = (LICENCES, QUALIFICATIONS, MENTAL_REGISTRY, DRUG_REGISTRY, PROFILE)
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,13 @@ SOURCES = {
     QUALIFICATIONS: FactSource("transport_workers", "cert_no",
                                ("cert_type", "employer", "plate_no", "status", "issue_date", "valid_until")),
 }
-MENTAL = FactSource("mental_health_registry", "patient_no",
+MENTAL = FactSource(REGISTRY_DATASETS["mental"], "patient_no",
                     ("risk_level", "has_incident_history", "last_followup_date", "management_status"))
-DRUGS = FactSource("drug_registry", "person_no",
+DRUGS = FactSource(REGISTRY_DATASETS["drugs"], "person_no",
                    ("control_status", "last_use_date", "rehab_release_date", "decision_date"))
-#: Every column of person_registry, in order; a registry fills its own and leaves the others null.
+#: registry table → (the ``registry`` value of its rows, its department).
+REGISTRIES = {MENTAL_REGISTRY: ("mental", MENTAL), DRUG_REGISTRY: ("drugs", DRUGS)}
+#: Every column of the registry tables, in order; a registry fills its own and leaves the others null.
 REGISTRY_COLUMNS = (
     ("risk_level", "int"), ("has_incident_history", "boolean"), ("last_followup_date", "date"),
     ("management_status", "string"), ("control_status", "string"), ("last_use_date", "date"),
@@ -78,23 +86,17 @@ def keyed(records: "DataFrame", bronze: "DataFrame", source: FactSource, ds: str
         F.lit(ds).cast("date").alias("ds"), "person_key", "link_method", "name_masked", source.key, *source.columns)
 
 
-def registry(records: "DataFrame", mental: "DataFrame | None", drugs: "DataFrame | None", ds: str) -> "DataFrame | None":
-    """Both registries in one shape: (person_key, registry, record_key, the rules' columns)."""
-    from functools import reduce
-
+def registry(records: "DataFrame", bronze: "DataFrame", table: str, ds: str) -> "DataFrame":
+    """One registry in the shape every registry table shares: (person_key, registry, record_key,
+    every registry's columns — the other registry's null)."""
     from pyspark.sql import functions as F
 
-    parts = []
-    for name, source, bronze in (("mental", MENTAL, mental), ("drugs", DRUGS, drugs)):
-        if bronze is None:
-            continue
-        df = keyed(records, bronze, source, ds)
-        parts.append(df.select(
-            "ds", "person_key", "link_method", "name_masked", F.lit(name).alias("registry"),
-            F.col(source.key).alias("record_key"),
-            *[(F.col(c) if c in source.columns else F.lit(None)).cast(t).alias(c) for c, t in REGISTRY_COLUMNS],
-        ))
-    return reduce(lambda a, b: a.unionByName(b), parts) if parts else None
+    name, source = REGISTRIES[table]
+    return keyed(records, bronze, source, ds).select(
+        "ds", "person_key", "link_method", "name_masked", F.lit(name).alias("registry"),
+        F.col(source.key).alias("record_key"),
+        *[(F.col(c) if c in source.columns else F.lit(None)).cast(t).alias(c) for c, t in REGISTRY_COLUMNS],
+    )
 
 
 def profile_table(master: "DataFrame", addresses: "DataFrame | None", ds: str) -> "DataFrame":
@@ -115,21 +117,21 @@ def profile_table(master: "DataFrame", addresses: "DataFrame | None", ds: str) -
 
 
 def transform(records: "DataFrame", master: "DataFrame", bronze: "dict[str, DataFrame]", ds: str) -> "dict[str, DataFrame]":
-    """The four fact tables of ``ds`` (a table whose department did not deliver is left out). Pure."""
+    """The fact tables of ``ds`` (a table whose department did not deliver is left out). Pure."""
     out: dict[str, DataFrame] = {}
     for table, source in SOURCES.items():
         if source.dataset in bronze:
             out[table] = keyed(records, bronze[source.dataset], source, ds)
-    reg = registry(records, bronze.get(MENTAL.dataset), bronze.get(DRUGS.dataset), ds)
-    if reg is not None:
-        out[REGISTRY] = reg
+    for table, (_, source) in REGISTRIES.items():
+        if source.dataset in bronze:
+            out[table] = registry(records, bronze[source.dataset], table, ds)
     out[PROFILE] = profile_table(master, bronze.get("addresses"), ds)
     return out
 
 
 #: fact table → the departments it is built from; it is written only when all of them are fit.
 TABLE_SOURCES = {LICENCES: ("driving_licences",), QUALIFICATIONS: ("transport_workers",),
-                 REGISTRY: (MENTAL.dataset, DRUGS.dataset), PROFILE: ("addresses",)}
+                 MENTAL_REGISTRY: (MENTAL.dataset,), DRUG_REGISTRY: (DRUGS.dataset,), PROFILE: ("addresses",)}
 
 
 def run(spark: "SparkSession", profile: Profile, ds: str, available: frozenset[str] | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gridrisk.rules.kind import Hits, Input, RuleKind, Window
 from gridrisk.rules.kinds._spark import F
+from gridrisk.rules.kinds.persons import check_conditions, registry_condition, registry_inputs, registry_rows, registry_summary
 from gridrisk.rules.kinds.tracks import (
     covered_by_waybill,
     distance_to_corridor_m,
@@ -386,7 +387,9 @@ class HazmatCrewAtRisk(RuleKind):
 
     name = "hazmat_crew_at_risk"
     subject_type = "vehicle"
-    inputs = (Input(CREW, subject_column="plate_no"), Input("person_registry"))
+    # The registries a rule's conditions name; on a day one of them is missing it runs on the
+    # other, partially (gridrisk.rules.kind.Input.group).
+    inputs = (Input(CREW, subject_column="plate_no"), *registry_inputs(subject_column=""))
     params = {"conditions": list, "mental_min_risk_level": int, "mental_incident_history": bool,
               "drug_control_statuses": list, "drug_recent_years": int}
     facts = ("plate", "waybill_no", "depart", "waybills", "reasons", "registries")
@@ -400,14 +403,14 @@ class HazmatCrewAtRisk(RuleKind):
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
-        from gridrisk.rules.kinds.persons import check_conditions
-
         return check_conditions(params)
 
-    def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
-        from gridrisk.rules.kinds.persons import registry_condition, registry_summary
+    @classmethod
+    def inputs_for(cls, rule: Rule) -> tuple[Input, ...]:
+        return (cls.inputs[0], *registry_inputs(rule, subject_column=""))
 
-        registry = inputs["person_registry"].where(F.col("person_key").isNotNull())
+    def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
+        registry = registry_rows(inputs, rule)
         hit = registry_summary(registry.where(registry_condition(rule, window.day())))
         wb = _day_waybills(inputs[CREW], window)
         joined = None

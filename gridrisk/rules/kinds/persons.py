@@ -16,12 +16,19 @@ from gridrisk.rules.kinds._spark import F
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
+from gridrisk.catalog import registry_table
 from gridrisk.rules.kind import Hits, Input, ParamType, RuleKind, Window
 from gridrisk.rules.model import Rule
 
-LICENCES, QUALIFICATIONS, REGISTRY, PROFILE = "person_licences", "person_qualifications", "person_registry", "person_profile"
+LICENCES, QUALIFICATIONS, PROFILE = "person_licences", "person_qualifications", "person_profile"
 REGISTRY_LABELS = {"mental": "严重精神障碍患者登记（卫健）", "drugs": "涉毒人员登记（公安禁毒）"}
 REGISTRIES = tuple(REGISTRY_LABELS)
+#: registry → its silver table (jobs/silver/person_facts.py), one per department: a late or
+#: failed drug registry skips the rules that read it, not driver.mental.
+REGISTRY_TABLES = {name: registry_table(name) for name in REGISTRIES}
+#: Alternatives of one another (:attr:`gridrisk.rules.kind.Input.group`): a rule reading both
+#: registries runs on the one that came, partially, when the other is missing.
+REGISTRY_GROUP = "registry"
 
 #: Parameters shared by the person kinds: when a registry entry is a "cancellation condition".
 CONDITION_PARAMS: dict[str, ParamType] = {
@@ -36,6 +43,37 @@ PERSON_FACTS = ("registries", "conditions", "since", "licence_classes", "licence
 
 def _person_input(table: str) -> Input:
     return Input(table, subject_column="person_key")
+
+
+def registries_read(rule: Rule) -> tuple[str, ...]:
+    """The registries ``rule`` reads: those its ``conditions`` name, and the drug registry when
+    any drug record at all counts for some qualification types (``any_drug_record_cert_types``).
+
+    Example:
+        >>> from gridrisk.rules import load_rules
+        >>> rules = load_rules()
+        >>> registries_read(rules["driver.mental"]), registries_read(rules["worker.at_risk"])
+        (('mental',), ('mental', 'drugs'))
+    """
+    names = set(rule.params.get("conditions") or ())
+    if rule.params.get("any_drug_record_cert_types"):
+        names.add("drugs")
+    return tuple(n for n in REGISTRIES if n in names)
+
+
+def registry_inputs(rule: Rule | None = None, subject_column: str = "person_key") -> tuple[Input, ...]:
+    """The registry tables ``rule`` reads (None: every registry), as alternatives of one group."""
+    names = REGISTRIES if rule is None else registries_read(rule)
+    return tuple(Input(REGISTRY_TABLES[n], subject_column=subject_column, group=REGISTRY_GROUP) for n in names)
+
+
+def registry_rows(inputs: dict[str, DataFrame], rule: Rule) -> DataFrame:
+    """The keyed rows of the registries ``rule`` reads that are there today, in one frame (the
+    tables share one shape; on a partial day, only the registry that came)."""
+    frames = [inputs[i.table] for i in registry_inputs(rule) if i.table in inputs]
+    if not frames:
+        raise KeyError(f"rule {rule.id}: none of its registries ({', '.join(registries_read(rule))}) is among its inputs")
+    return keyed_rows(reduce(lambda a, b: a.unionByName(b), frames))
 
 
 def check_conditions(params: dict[str, Any]) -> list[str]:
@@ -157,7 +195,10 @@ class PersonKind(RuleKind):
 
 
 class ConditionKind(PersonKind):
-    """A person kind that tests the registries for a cancellation condition (CONDITION_PARAMS)."""
+    """A person kind that tests the registries for a cancellation condition (CONDITION_PARAMS).
+
+    A rule reads only the registries it names (:func:`registries_read`); one that names both
+    runs on the one that came when the other is missing (partially: :class:`Input` ``group``)."""
 
     # the registries and conditions in words, and the registry rows: for analysts only
     sensitive_facts = ("registries", "conditions")
@@ -167,20 +208,25 @@ class ConditionKind(PersonKind):
     def check(cls, params: dict[str, Any]) -> list[str]:
         return check_conditions(params)
 
+    @classmethod
+    def inputs_for(cls, rule: Rule) -> tuple[Input, ...]:
+        registries = {i.table for i in registry_inputs(rule)}
+        return tuple(i for i in cls.inputs if not i.group or i.table in registries)
+
 
 class LicenceCondition(ConditionKind):
     """A valid licence and a cancellation condition (held more than N days when N is set):
     driver.mental, driver.drugs, data.licence_not_cancelled."""
 
     name = "licence_condition"
-    inputs = (_person_input(LICENCES), _person_input(REGISTRY), _person_input(PROFILE))
+    inputs = (_person_input(LICENCES), *registry_inputs(), _person_input(PROFILE))
     params = {"licence_statuses": list, "held_more_than_days": (int, type(None)), **CONDITION_PARAMS}
     facts = PERSON_FACTS + ("held_more_than_days",)
     evidence = ("licences", "registry", "person")
 
     def day_tests(self, rule: Rule) -> dict[str, list[Callable[[Column], Column]]]:
         return {LICENCES: [lambda d: licence_valid(rule, d)],
-                REGISTRY: [lambda d: registry_condition(rule, d) & condition_held(rule, d)]}
+                **{i.table: [lambda d: registry_condition(rule, d) & condition_held(rule, d)] for i in registry_inputs(rule)}}
 
     def hits(self, inputs: dict[str, DataFrame], rule: Rule, window: Window) -> Hits:
         day = window.day()
@@ -193,7 +239,7 @@ class LicenceCondition(ConditionKind):
                                                      F.col("valid_until").cast("string").alias("valid_until")))).alias("licence_rows"),
             )
         )
-        conditions = registry_summary(keyed_rows(inputs[REGISTRY]).where(registry_condition(rule, day) & condition_held(rule, day)))
+        conditions = registry_summary(registry_rows(inputs, rule).where(registry_condition(rule, day) & condition_held(rule, day)))
         held = rule.params.get("held_more_than_days")
         facts = {
             "registries": F.col("registries"),
@@ -212,18 +258,19 @@ class WorkerCondition(ConditionKind):
     ``any_drug_record_cert_types`` any drug record at all; critical for ``critical_cert_types``."""
 
     name = "worker_condition"
-    inputs = (_person_input(QUALIFICATIONS), _person_input(REGISTRY), _person_input(PROFILE))
+    inputs = (_person_input(QUALIFICATIONS), *registry_inputs(), _person_input(PROFILE))
     params = {"qualification_statuses": list, "any_drug_record_cert_types": list, "critical_cert_types": list,
               **CONDITION_PARAMS}
     facts = PERSON_FACTS + ("cert_types", "employers")
     evidence = ("qualifications", "registry", "person")
 
     def day_tests(self, rule: Rule) -> dict[str, list[Callable[[Column], Column]]]:
-        return {QUALIFICATIONS: [lambda d: qualification_active(rule, d)], REGISTRY: [lambda d: registry_condition(rule, d)]}
+        return {QUALIFICATIONS: [lambda d: qualification_active(rule, d)],
+                **{i.table: [lambda d: registry_condition(rule, d)] for i in registry_inputs(rule)}}
 
     def hits(self, inputs: dict[str, DataFrame], rule: Rule, window: Window) -> Hits:
         p, day = rule.params, window.day()
-        registry = keyed_rows(inputs[REGISTRY])
+        registry = registry_rows(inputs, rule)
         conditions = registry_summary(registry.where(registry_condition(rule, day)))
         drug_records = registry_summary(registry.where(F.col("registry") == "drugs")).select(
             "person_key", F.col("conditions").alias("drug_record"), F.col("registry_rows").alias("drug_rows"))
