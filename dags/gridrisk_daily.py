@@ -10,7 +10,9 @@ For the logical date `ds` (one calendar day of departments' deliveries):
 2. **ingest_&lt;dataset&gt;** — lands the delivery in `bronze/<dataset>` and runs its quality suite.
    *Late*: recorded as `late` in the ingest and run logs, alerts, ends **skipped**. *Rejected*
    (counts or checksums wrong) or *quality_failed*: alerts and **fails** without retrying (the same
-   files give the same verdict). A zero-row delivery is a valid, empty delivery.
+   files give the same verdict). A zero-row delivery is a valid, empty delivery. A delivery whose
+   suite checks its rows against another's (`exists_in`: fire events against fire units, persons
+   against addresses, …) is ingested after that one, whatever became of it (`all_done`).
 3. **silver, link_persons, vehicle_tracks, fire_state** — run once their inputs are done, whatever
    happened to them (trigger rule `all_done`): each stage checks in the ingest log which of its
    inputs loaded and passed. Entity resolution links the departments that did and leaves out the
@@ -66,6 +68,7 @@ from gridrisk_common import (
 
 from gridrisk import alerts
 from gridrisk.catalog import BRONZE_DATASETS, CATALOG, RUN_LOG, ingest_task_id
+from gridrisk.quality.checks import quality_references
 
 DAG_ID = "gridrisk_daily"
 #: Stages with a DAG of their own: the report is scheduled on the gold tables it reads.
@@ -84,9 +87,14 @@ def _run_link(context: Any) -> str | None:
     return str(log_url).split("/tasks/", 1)[0] if log_url else None
 
 
-@task(pool=SPARK_POOL)
+@task(pool=SPARK_POOL, trigger_rule="all_done")
 def ingest_dataset(dataset: str, **context: Any) -> dict[str, Any]:
-    """Land one delivery for ``ds``: skipped when late, failed (no retry) when refused."""
+    """Land one delivery for ``ds``: skipped when late, failed (no retry) when refused.
+
+    It follows its sensor and the ingests of the deliveries its quality suite checks rows
+    against (``exists_in``), whatever their outcome (``all_done``): a reference that failed or
+    came late leaves its check skipped, said in the quality log, instead of holding up this
+    delivery; one that loaded is always there before the check reads it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from jobs import pipeline
@@ -184,6 +192,9 @@ with DAG(
                                     execution_timeout=timedelta(hours=30), doc_md=f"Wait for the {name} delivery until its cut-off.")
             ingested[name] = ingest_dataset.override(task_id=ingest_task_id(name), outlets=[lake_asset(f"bronze.{name}")])(name)
             waited >> ingested[name]
+        for name in BRONZE_DATASETS:
+            for reference in quality_references(name):
+                ingested[reference] >> ingested[name]
 
     # The graph is the catalog's: a stage follows the ingest of the bronze tables it reads and the
     # stages that write what it reads — nothing else, so one department's broken delivery holds up

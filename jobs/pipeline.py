@@ -77,6 +77,12 @@ def config_problems(profile: Profile) -> list[str]:
                      for d in load_linkage_config().datasets if d not in link_inputs]
     except ConfigError as exc:
         problems += [f"{exc.source}: {p}" for p in exc.problems]
+    try:
+        from gridrisk.quality.checks import ingest_order
+
+        ingest_order(schema_names())  # the suites' references between deliveries form no cycle
+    except ConfigError as exc:
+        problems += [f"{exc.source}: {p}" for p in exc.problems]
     from jobs.silver.person_facts import DATASETS as FACT_DATASETS
 
     problems += [f"jobs/silver/person_facts.py reads {d}, which is not an input of the link stage"
@@ -193,8 +199,9 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
     ``on_dataset`` hears of each dataset as it starts and ends (from the worker threads);
     it is for people watching, and changes nothing in what is returned.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+    from gridrisk.quality.checks import ingest_order, quality_references
     from jobs.bronze import ingest as bronze_ingest
 
     ds = check_date(ds)
@@ -240,9 +247,20 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
 
     # Small deliveries cost mostly fixed latency (Delta log reads and commits, worker start-up),
     # so several datasets share the session at once; Spark schedules their jobs side by side.
+    # A suite that checks rows against another delivery (exists_in) waits for that delivery's
+    # ingest, whatever its outcome, so the verdict never depends on which finished first.
+    # Submitted in that order, a waiting dataset's references already hold a thread or are done.
+    futures: dict[str, Future[dict[str, Any]]] = {}
+
+    def after_references(name: str) -> dict[str, Any]:
+        wait([futures[r] for r in quality_references(name) if r in futures])
+        return one(name)
+
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(INGEST_THREADS, len(names)))) as pool:
-            results = list(pool.map(one, names))
+            for name in ingest_order(names):
+                futures[name] = pool.submit(after_references, name)
+            results = [futures[name].result() for name in names]
     finally:
         bronze_ingest.write_logs(spark, profile, ingested)
         validate.write_logs(spark, profile, checked)

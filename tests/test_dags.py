@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from gridrisk.catalog import BRONZE_DATASETS, CATALOG, LINK_DATASETS
+from gridrisk.quality.checks import quality_references
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
@@ -100,7 +101,11 @@ def test_one_sensor_and_one_ingest_per_delivery_then_the_stages_and_the_summary(
     assert set(dag.task_group_dict["ingest"].children) == ingest_ids | wait_ids
     for name in BRONZE_DATASETS:
         assert dag.get_task(f"wait_{name}").upstream_task_ids == set()
-        assert dag.get_task(f"ingest_{name}").upstream_task_ids == {f"wait_{name}"}
+        assert dag.get_task(f"ingest_{name}").upstream_task_ids == {f"wait_{name}"} | {
+            f"ingest_{r}" for r in quality_references(name)}
+        assert dag.get_task(f"ingest_{name}").trigger_rule == "all_done"
+    # the edges the suites ask for are there (a check against a reference not yet loaded would be skipped)
+    assert dag.get_task("ingest_fire_events").upstream_task_ids == {"wait_fire_events", "ingest_fire_units"}
     assert dag.get_task("run_summary").upstream_task_ids == ingest_ids | STAGE_TASKS
     assert dag.get_task("run_summary").trigger_rule == "all_done"
 

@@ -220,6 +220,37 @@ def references_needed(checks: list[Check]) -> set[str]:
     return {str(c.params["reference"]) for c in checks if c.kind == "exists_in"}
 
 
+def quality_references(dataset: str) -> list[str]:
+    """The other deliveries whose bronze rows ``dataset``'s suite checks against (``exists_in``).
+
+    Their ingest must finish before this dataset's quality step, or the check is skipped as
+    "reference not available" and the day's verdict depends on which ingest happened to finish
+    first (the DAG draws these edges; :func:`ingest_order` keeps them in one process)."""
+    return sorted(references_needed(suite_checks(dataset)) - {dataset})
+
+
+def ingest_order(datasets: list[str]) -> list[str]:
+    """``datasets`` with every one after the ones among them its suite checks against, otherwise
+    in the given order; a cycle of references is a :class:`ConfigError` (one check at start).
+
+    >>> ingest_order(["fire_events", "fire_units", "addresses", "roads"])
+    ['addresses', 'roads', 'fire_units', 'fire_events']
+    """
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = TopologicalSorter({n: [r for r in quality_references(n) if r in datasets] for n in datasets})
+    try:
+        graph.prepare()
+    except CycleError as exc:
+        raise ConfigError("expectations/", [f"exists_in references form a cycle: {' → '.join(exc.args[1])}"]) from None
+    order: list[str] = []
+    while graph.is_active():
+        ready = sorted(graph.get_ready(), key=datasets.index)
+        order += ready
+        graph.done(*ready)
+    return order
+
+
 def id_columns(checks: list[Check]) -> list[str]:
     """The ID columns whose damage status some checks read (``id_valid``, ``birth_date_matches_id``)."""
     return sorted({str(c.column if c.kind == "id_valid" else c.params["id_column"])
