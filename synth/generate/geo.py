@@ -84,9 +84,10 @@ EXPRESSWAYS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-#: How far inside or outside a distance threshold a planted hard case lies (GPS positions are
-#: written to 10⁻⁶ degree, ≈ 0.1 m; the generator's and the rule's distances agree within 0.1 %).
-EDGE_M = 15.0
+#: How far inside or outside the sensitive-stop distance a planted stop lies: 150 m vs 250 m for
+#: the default 200 m (GPS positions are written to 10⁻⁶ degree, ≈ 0.1 m; the generator's planar
+#: and the pipeline's great-circle distances agree within 0.1 %).
+EDGE_M = 50.0
 
 
 def stream(seed: int, *names: object) -> np.random.Generator:
@@ -186,6 +187,10 @@ class Road:
     name: str
     road_class: str  # 高速 / 国道 / 省道 / 城市道路
     coords: list[tuple[float, float]]
+
+    def geometry(self) -> dict:
+        """The GeoJSON LineString the roads reference writes (coordinates to 10⁻⁶ degree)."""
+        return {"type": "LineString", "coordinates": [[round(x, 6), round(y, 6)] for x, y in self.coords]}
 
 
 @dataclass
@@ -736,8 +741,9 @@ class Province:
 
     def _place_stop_slots(self, rng: np.random.Generator) -> None:
         """Three planted places per radial road, each off the road by: the sensitive-stop rule's
-        ``within_m`` − 15 m (a stop > 10 min there: just inside), 50 m (a stop of 8 min) and
-        ``within_m`` + 15 m (a stop of 30 min: just outside) — 185 / 50 / 215 m by default.
+        ``within_m`` − 50 m (a stop one minute longer than ``stop_longer_than_s`` there: inside),
+        ``within_m`` − 50 m (a stop one minute shorter) and ``within_m`` + 50 m (one minute longer:
+        just too far) — 150 / 150 / 250 m by default.
 
         Each stop point and its place keep more than 1.5 km (plus radii) from every other place,
         the other slots' included, so a stop is near its own place only.
@@ -750,7 +756,7 @@ class Province:
             for road in (p.national, p.provincial):
                 a, b = self.roads[road].coords
                 br = bearing_deg(a, b)
-                for kind, frac, off_m, radius in (("pos", 0.35, within - EDGE_M, 150), ("nm_short", 0.55, 50, 150),
+                for kind, frac, off_m, radius in (("pos", 0.35, within - EDGE_M, 150), ("nm_short", 0.55, within - EDGE_M, 150),
                                                   ("nm_far", 0.75, within + EDGE_M, 100)):
                     olon = np.array([q.lon for q in self.places])
                     olat = np.array([q.lat for q in self.places])
