@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .geo import CITIES, Province, along, bearing_deg, dist_km, lerp, point_segment_km, stream
+from .geo import CITIES, Province, along, along_line, bearing_deg, dist_km, line_km, point_segment_km, stream, sub_line
 from .noise import damage_ids, punctuate
 from .output import DateTable, quote
 from .population import CrewSlot, plate_for
@@ -463,26 +463,39 @@ class Day:
     def _connector(self, a, b, rng, kmh: float | None = None) -> list[Piece]:
         return [Piece(a, b, CLS_NONE, kmh or float(rng.uniform(18, 28)), min(30.0, self.limits.other_cap))]
 
-    def _expressway(self, I_a, I_b, cruise: float) -> list[Piece]:
-        length = float(dist_km(I_a[0], I_a[1], I_b[0], I_b[1]))
-        p1 = lerp(I_a, I_b, 2.0 / length)
-        p2 = lerp(I_a, I_b, 1 - 2.0 / length)
-        return [Piece(I_a, p1, CLS_EXP, 45, 50), Piece(p1, p2, CLS_EXP, cruise, self.limits.exp_cap), Piece(p2, I_b, CLS_EXP, 45, 50)]
+    def _expressway(self, path: list[tuple[float, float]], cruise: float) -> list[Piece]:
+        """Along the expressway's line from one interchange to the other: 2 km of ramp at
+        45 km/h at either end, the rest at ``cruise``."""
+        length = float(line_km(path)[-1])
+        ramp = min(2.0, length / 4)
+        out = []
+        for km0, km1, kmh, cap in ((0.0, ramp, 45.0, 50.0), (ramp, length - ramp, cruise, self.limits.exp_cap),
+                                   (length - ramp, length, 45.0, 50.0)):
+            pts = sub_line(path, km0, km1)
+            out += [Piece(pts[j], pts[j + 1], CLS_EXP, kmh, cap) for j in range(len(pts) - 1)]
+        return out
+
+    def _road_path(self, road: int, reverse: bool = False) -> list[tuple[float, float]]:
+        coords = list(self.world.prov.roads[road].coords)
+        return coords[::-1] if reverse else coords
 
     def _inter_leg(self, site_a: int, site_b: int, city_a: int, city_b: int, cruise: float, rng,
                    conn_kmh: float | None = None) -> list[Piece]:
         prov = self.world.prov
         Ia, Ib = prov.parks[city_a].interchange, prov.parks[city_b].interchange
-        return (self._connector(self._xy(site_a), Ia, rng, conn_kmh) + self._expressway(Ia, Ib, cruise)
+        edge = prov.edges[prov.edge_between[(city_a, city_b)]]
+        path = self._road_path(edge.road, reverse=edge.a != city_a)
+        return (self._connector(self._xy(site_a), Ia, rng, conn_kmh) + self._expressway(path, cruise)
                 + self._connector(Ib, self._xy(site_b), rng, conn_kmh))
 
     def _radial_leg(self, site: int, city: int, road: int, customer: int, out: bool, kmh: float, rng) -> list[Piece]:
         prov = self.world.prov
         park = prov.parks[city]
-        a, b = prov.roads[road].coords
+        path = self._road_path(road)
         cls = CLS_NAT if prov.roads[road].road_class == "国道" else CLS_PROV
-        pieces = self._connector(self._xy(site), park.S, rng) + [Piece(a, b, cls, kmh, self.limits.other_cap)] + \
-            self._connector(b, self._xy(customer), rng)
+        pieces = (self._connector(self._xy(site), park.S, rng)
+                  + [Piece(path[j], path[j + 1], cls, kmh, self.limits.other_cap) for j in range(len(path) - 1)]
+                  + self._connector(path[-1], self._xy(customer), rng))
         if out:
             return pieces
         return [Piece(p.b, p.a, p.cls, p.kmh, p.cap, p.exact) for p in reversed(pieces)]
@@ -691,20 +704,23 @@ class Day:
         prov = w.prov
         lim = self.limits
         if variant == "no_waybill":  # half an hour along the radial road and back, no waybill
-            road = park.national
-            a, b = prov.roads[road].coords
+            path = self._road_path(park.national)
+            length = float(line_km(path)[-1])
             plon = np.array([q.lon for q in prov.places])
             plat = np.array([q.lat for q in prov.places])
             prad = np.array([q.radius_m for q in prov.places])
             for f in np.linspace(0.9, 0.3, 25):  # turn where no place is anywhere near
-                mid = lerp(a, b, float(f))
+                mid, _ = along_line(path, float(f) * length)
                 if np.all(dist_km(mid[0], mid[1], plon, plat) * 1000 - prad > 1000):
                     break
             track.park(d0 + rng.uniform(13, 15) * H)
             kmh = lim.other_cap - 13
-            track.drive(self._connector(self._xy(site), park.S, rng) + [Piece(a, mid, CLS_NAT, kmh, lim.other_cap)], rng)
+            way = sub_line(path, 0.0, float(f) * length)
+            road = [Piece(way[j], way[j + 1], CLS_NAT, kmh, lim.other_cap) for j in range(len(way) - 1)]
+            track.drive(self._connector(self._xy(site), park.S, rng) + road, rng)
             track.idle(track.t + 3 * 60)
-            track.drive([Piece(mid, a, CLS_NAT, kmh, lim.other_cap)] + self._connector(park.S, self._xy(site), rng), rng)
+            track.drive([Piece(q.b, q.a, q.cls, q.kmh, q.cap) for q in reversed(road)]
+                        + self._connector(park.S, self._xy(site), rng), rng)
         elif variant == "cancelled_waybill":
             delivery(d0 + rng.uniform(9, 11) * H, status=("cancelled", "arrived"))
         elif variant in ("short_move", "creep"):
@@ -758,9 +774,11 @@ class Day:
             seconds = longer - 60 if variant == "stop_short_near" else longer + 60
 
             def stop_on_road(pieces: list[Piece]) -> float:
-                road_piece = next(j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV))
-                p = pieces[road_piece]
                 stop = (slot.lon, slot.lat)
+                on_road = [j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV)]
+                road_piece = min(on_road, key=lambda j: float(point_segment_km(
+                    stop[0], stop[1], pieces[j].a[0], pieces[j].a[1], pieces[j].b[0], pieces[j].b[1])))
+                p = pieces[road_piece]
                 before = pieces[:road_piece] + [Piece(p.a, stop, p.cls, p.kmh, p.cap)]
                 after = [Piece(stop, p.b, p.cls, p.kmh, p.cap)] + pieces[road_piece + 1:]
                 track.drive(before, rng)
@@ -773,7 +791,8 @@ class Day:
             km = far_km + 0.1 if variant == "detour_over" else far_km - 0.1
 
             def detour(pieces: list[Piece]) -> float:
-                road_piece = next(j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV))
+                on_road = [j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV)]
+                road_piece = on_road[len(on_road) // 2]
                 p = pieces[road_piece]
                 L = pieces[0].a
                 U = pieces[-1].b
