@@ -1,17 +1,21 @@
 """Hazmat enterprises, vehicles, crews, daily trajectories (JT/T 808 points) and e-waybills.
 
 Vehicles live at chemical parks (geo.py). A day of a vehicle is a list of legs, each a chain of
-straight pieces with a road class and a speed: site → interchange ``I`` → expressway → the other
-park's ``I`` → site, or site → ``S`` → 国道/省道 → customer. Every leg an ambient vehicle drives
-is covered by a waybill whose plan window opens 5–30 min before departure and closes 10–40 min
-after arrival; ambient legs stay on expressways only between 06:30 and 21:30, never exceed
-78 km/h on expressways or 58 km/h elsewhere, last < 3.5 h with ≥ 30 min stops between them
-and < 7 h a day, stop only at sites (never near a sensitive place) and stay within 1 km of the
-straight line between load and unload sites.
+straight pieces along the roads reference's polylines with a road class and a speed: site →
+interchange ``I`` → expressway → the other park's ``I`` → site, or site → ``S`` → 国道/省道 →
+customer. A terminal reports every 10–30 s while the engine runs (moving or not) and every 5 min
+while parked with the engine off. Every leg an ambient vehicle drives is covered by a waybill
+whose plan window opens 5–30 min before departure and closes 10–40 min after arrival; ambient
+vehicles keep within every rule with a margin set from the rules' params (:class:`Limits`), stop
+only at sites (never near a sensitive place) and stay within ≈ 1.75 km of the straight line
+between load and unload sites. Some end the day with a late delivery past midnight (on a
+国道/省道: expressways are closed at night): the rest of that trip is carried into the next day
+(:class:`Carry`), as are 2 % of the last hour's reports, delivered late.
 
-Truth, per plate and date, on the clean points of that date (before duplicates/shuffling), with
-the thresholds of the params of conf/rules/hazmat.yaml (:func:`.thresholds.params`; the numbers
-below are its defaults):
+Truth, per plate and date, on the clean points and waybills of that date's delivery and the day
+before's (:func:`visible`: what the date's run reads), an episode counting when it overlaps the
+date, with the thresholds of the params of conf/rules/hazmat.yaml (:func:`.thresholds.params`;
+the numbers below are its defaults):
 
 * no waybill: a run of consecutive points moving faster than 5 km/h, none covered by the
   plan window of a non-cancelled waybill of the plate, spanning more than 5 min;
@@ -19,13 +23,15 @@ below are its defaults):
   qualification, whose escort has no active 危险货物运输押运人员 one, or has no escort; a driver or
   escort with a mental or drug condition (truth.py);
 * fatigue: between rests (stops of ≥ 20 min, first to last zero-speed point) the span from the
-  first to the last moving point exceeds 4 h, or the moving time of the day exceeds 8 h;
+  first to the last moving point exceeds 4 h, or the moving time of the day (the intervals from
+  each moving point of the day to the next point when that moves too) exceeds 8 h;
 * speeding: consecutive points above the limit of their road (80 km/h on 高速, 60 elsewhere)
   spanning ≥ 30 s;
 * night ban: any point on a 高速 between 22:00 and 06:00;
-* sensitive stop: a stop (zero speed) spanning more than 10 min within 200 m of a place;
+* sensitive stop: a stop (zero speed) spanning more than 10 min within 200 m of one place (the
+  nearest);
 * route deviation: a point inside a non-cancelled waybill's window more than 2 km from the
-  segment between its load and unload sites.
+  segment between its load and unload sites (the nearest, inside two windows).
 """
 
 from __future__ import annotations
