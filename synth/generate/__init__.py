@@ -247,6 +247,9 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
         del chunk
     hz.attach_crew(crew)
     places = (np.array([p.lon for p in prov.places]), np.array([p.lat for p in prov.places]))
+    with timed("phase: hazmat trajectories"):  # the evening before: trips still running at the first midnight
+        hz.plan_day(d0 - 1, [])
+    previous: dict[int, object] = {}
     for i, day in enumerate(dates_list):
         dn = d0 + i
         with timed("fire_units"):
@@ -265,7 +268,7 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
             run.delivery("hazmat_vehicles", day).write(text, n)
         bar.update(1)
         with timed("phase: hazmat trajectories"):
-            plan_day = hz.plan_day(dn, day_scenarios)
+            plan_day = hz.plan_day(dn, day_scenarios, first=i == 0)
         rng = stream(seed, "noise", "hazmat-events", dn)
         lines, flags, records = [], [], []
         gps = run.delivery("gps_points", day)
@@ -279,10 +282,11 @@ def generate(inbox: Path, truth: Path, persons: int, seed: int = 42, start_date:
             lines += ls
             records += rs
             with timed("truth: flags"):
-                flags += day_flags(hz, vday, dn, places)
+                flags += day_flags(hz, vday, previous.get(vday.vehicle), dn, places)  # type: ignore[arg-type]
         with timed("waybills"):
             run.delivery("waybills", day).write(("\n".join(lines) + "\n") if lines else "", len(lines))
         gps.write("", 0)
+        previous = {vday.vehicle: vday for vday in plan_day.vehicles}
         run.records(day, records)
         run.flags(day, flags)
         bar.update(1)
@@ -317,7 +321,7 @@ def _write_reference_static(run: _Run, prov: Province, table: DateTable, dates_l
     n_grids = grids.count(b'"type":"Feature"')
     roads_fc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"road_id": r.road_id, "name": r.name, "road_class": r.road_class},
-         "geometry": {"type": "LineString", "coordinates": [[round(x, 6), round(y, 6)] for x, y in r.coords]}}
+         "geometry": r.geometry()}
         for r in prov.roads]}
     roads = json.dumps(roads_fc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     place_rows = [",".join([q.place_id, quote(q.name), q.category, f"{q.lon:.6f}", f"{q.lat:.6f}", f"{q.radius_m:.0f}"])

@@ -84,9 +84,10 @@ EXPRESSWAYS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-#: How far inside or outside a distance threshold a planted hard case lies (GPS positions are
-#: written to 10⁻⁶ degree, ≈ 0.1 m; the generator's and the rule's distances agree within 0.1 %).
-EDGE_M = 15.0
+#: How far inside or outside the sensitive-stop distance a planted stop lies: 150 m vs 250 m for
+#: the default 200 m (GPS positions are written to 10⁻⁶ degree, ≈ 0.1 m; the generator's planar
+#: and the pipeline's great-circle distances agree within 0.1 %).
+EDGE_M = 50.0
 
 
 def stream(seed: int, *names: object) -> np.random.Generator:
@@ -176,6 +177,45 @@ def lerp(a: tuple[float, float], b: tuple[float, float], f: float) -> tuple[floa
     return (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
 
 
+def line_km(coords: list[tuple[float, float]]) -> np.ndarray:
+    """Cumulative length (km) of a polyline at each vertex (0 at the first)."""
+    xy = np.asarray(coords, dtype=float)
+    return np.concatenate([[0.0], np.cumsum(dist_km(xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1]))])
+
+
+def along_line(coords: list[tuple[float, float]], km: float) -> tuple[tuple[float, float], float]:
+    """The point ``km`` along a polyline (straight in lon/lat between vertices, as the roads
+    reference draws it) and the bearing of the piece it lies on."""
+    cum = line_km(coords)
+    j = int(min(max(np.searchsorted(cum, km, side="right") - 1, 0), len(coords) - 2))
+    piece = cum[j + 1] - cum[j]
+    f = 0.0 if piece <= 0 else min(max((km - cum[j]) / piece, 0.0), 1.0)
+    return lerp(coords[j], coords[j + 1], f), bearing_deg(coords[j], coords[j + 1])
+
+
+def sub_line(coords: list[tuple[float, float]], km0: float, km1: float) -> list[tuple[float, float]]:
+    """The stretch of a polyline from ``km0`` to ``km1`` along it, as a list of points."""
+    cum = line_km(coords)
+    inner = [tuple(coords[j]) for j in range(len(coords)) if km0 < cum[j] < km1]
+    return [along_line(coords, km0)[0], *inner, along_line(coords, km1)[0]]  # type: ignore[list-item]
+
+
+def winding(a: tuple[float, float], b: tuple[float, float], spacing_km: float, amplitude_km: float,
+            straight_km: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """A road from ``a`` to ``b`` that winds: vertices every ``spacing_km`` or so, each off the
+    straight line by up to ``amplitude_km`` — less within ``straight_km`` of either end, so a road
+    leaves an interchange or a junction in its own direction."""
+    km = float(dist_km(a[0], a[1], b[0], b[1]))
+    n = max(1, int(round(km / spacing_km)))
+    br = bearing_deg(a, b)
+    out = [a]
+    for k in range(1, n):
+        f = k / n
+        taper = min(1.0, min(f, 1 - f) * km / max(straight_km, 1e-9))
+        out.append(along(lerp(a, b, f), br + 90, float(rng.uniform(-1, 1)) * amplitude_km * taper))
+    return [*out, b]
+
+
 def angle_diff(a: float, b: float) -> float:
     return abs((a - b + 180) % 360 - 180)
 
@@ -186,6 +226,10 @@ class Road:
     name: str
     road_class: str  # 高速 / 国道 / 省道 / 城市道路
     coords: list[tuple[float, float]]
+
+    def geometry(self) -> dict:
+        """The GeoJSON LineString the roads reference writes (coordinates to 10⁻⁶ degree)."""
+        return {"type": "LineString", "coordinates": [[round(x, 6), round(y, 6)] for x, y in self.coords]}
 
 
 @dataclass
@@ -504,19 +548,30 @@ class Province:
     def _build_roads(self, rng: np.random.Generator) -> None:
         self.roads: list[Road] = []
         self.edges: list[Edge] = []
+        self.edge_between: dict[tuple[int, int], int] = {}
         idx = {c: i for i, c in enumerate(self.city_codes)}
+        # Expressways wind by up to 0.8 km (at the default 2 km of the route-deviation rule): with
+        # the sites ≤ 0.95 km from their interchange, a trip between two parks keeps ≥ 250 m
+        # inside the corridor the rule allows.
+        from .thresholds import params
+
+        amplitude = max(0.0, float(params("hazmat.route_deviation")["more_than_km"]) - 1.2)
         for a, b, name in EXPRESSWAYS:
             ia, ib = idx[a], idx[b]
             pa, pb = self.parks[ia].interchange, self.parks[ib].interchange
             road = len(self.roads)
-            self.roads.append(Road(f"GS{len(self.edges) + 1:03d}", f"{name}({CITIES[a][0]}{CITIES[b][0]}段)", "高速", [pa, pb]))
+            straight = float(dist_km(pa[0], pa[1], pb[0], pb[1]))
+            coords = winding(pa, pb, 12.0, min(0.02 * straight, amplitude), 10.0, rng)
+            self.roads.append(Road(f"GS{len(self.edges) + 1:03d}", f"{name}({CITIES[a][0]}{CITIES[b][0]}段)", "高速", coords))
             e = len(self.edges)
-            self.edges.append(Edge(ia, ib, road, float(dist_km(pa[0], pa[1], pb[0], pb[1]))))
+            self.edges.append(Edge(ia, ib, road, float(line_km(coords)[-1])))
+            self.edge_between[(ia, ib)] = self.edge_between[(ib, ia)] = e
             self.parks[ia].edges.append(e)
             self.parks[ib].edges.append(e)
-        self.expressway_segments = [(self.roads[e.road].coords[0], self.roads[e.road].coords[1]) for e in self.edges]
+        self.expressway_segments = [(c[j], c[j + 1]) for e in self.edges for c in [self.roads[e.road].coords]
+                                    for j in range(len(c) - 1)]
         for p in self.parks:
-            dirs = sorted(bearing_deg(p.interchange, self.roads[self.edges[e].road].coords[1 if self.edges[e].a == p.city else 0])
+            dirs = sorted(bearing_deg(p.interchange, self.roads[self.edges[e].road].coords[1 if self.edges[e].a == p.city else -2])
                           for e in p.edges)
             gaps = [((dirs[(k + 1) % len(dirs)] - dirs[k]) % 360 or 360, dirs[k]) for k in range(len(dirs))]
             gap, start = max(gaps)
@@ -532,12 +587,12 @@ class Province:
             p.Q = q
             p.national = len(self.roads)
             self.roads.append(Road(f"GD{c + 1:03d}", f"{national[c % len(national)]}({short}段)", "国道",
-                                   [p.S, self.community_centre(q)]))
+                                   self._radial(p.S, self.community_centre(q), rng)))
             q2 = self._pick_radial_end(p, q)
             p.Q2 = q2
             p.provincial = len(self.roads)
             self.roads.append(Road(f"SD{c + 1:03d}", f"{provincial[c % len(provincial)]}({short}段)", "省道",
-                                   [p.S, self.community_centre(q2)]))
+                                   self._radial(p.S, self.community_centre(q2), rng)))
         for p in self.parks:
             for end, tag in ((p.Q, "A"), (p.Q2, "B")):
                 centre = self.community_centre(end)
@@ -551,6 +606,14 @@ class Province:
 
     def _clearance(self, a, b) -> float:
         return min(segment_segment_km(a, b, s, t) for s, t in self.expressway_segments)
+
+    def _radial(self, S: tuple[float, float], end: tuple[float, float], rng: np.random.Generator) -> list[tuple[float, float]]:
+        """A 国道/省道 from ``S`` to a customer community that winds by up to 250 m; straight where
+        winding would bring it within 400 m of an expressway."""
+        coords = winding(S, end, 3.0, 0.25, 1.5, rng)
+        if min(self._clearance(coords[j], coords[j + 1]) for j in range(len(coords) - 1)) < 0.4:
+            return [S, end]
+        return coords
 
     def _pick_radial_end(self, p: Park, other: int | None) -> int:
         """The customer community a radial road from ``S`` leads to (nearest the city centre)."""
@@ -653,12 +716,12 @@ class Province:
     def _delivery_pairs(self, limit_km: float = 1.2) -> None:
         """Which (site, customer) deliveries keep the whole path near the load–unload line.
 
-        The path is site → S → road end → customer; the distance of a polyline to a segment is
-        largest at a vertex, so checking S and the road end is enough.
+        The path is site → S → the road's vertices → customer; the distance of a polyline to a
+        segment is largest at a vertex, so checking the road's vertices is enough.
         """
         for p in self.parks:
             for road, end in ((p.national, p.Q), (p.provincial, p.Q2)):
-                e = self.roads[road].coords[1]
+                vertices = np.asarray(self.roads[road].coords)
                 ok = []
                 for site in p.sites:
                     L = self.special[site]
@@ -666,7 +729,7 @@ class Province:
                         U = self.special[c]
                         if U.community != end:
                             continue
-                        d = point_segment_km([p.S[0], e[0]], [p.S[1], e[1]], L.lon, L.lat, U.lon, U.lat)
+                        d = point_segment_km(vertices[:, 0], vertices[:, 1], L.lon, L.lat, U.lon, U.lat)
                         if float(np.max(d)) <= limit_km:
                             ok.append((site, c))
                 p.pairs[road] = ok
@@ -736,8 +799,9 @@ class Province:
 
     def _place_stop_slots(self, rng: np.random.Generator) -> None:
         """Three planted places per radial road, each off the road by: the sensitive-stop rule's
-        ``within_m`` − 15 m (a stop > 10 min there: just inside), 50 m (a stop of 8 min) and
-        ``within_m`` + 15 m (a stop of 30 min: just outside) — 185 / 50 / 215 m by default.
+        ``within_m`` − 50 m (a stop one minute longer than ``stop_longer_than_s`` there: inside),
+        ``within_m`` − 50 m (a stop one minute shorter) and ``within_m`` + 50 m (one minute longer:
+        just too far) — 150 / 150 / 250 m by default.
 
         Each stop point and its place keep more than 1.5 km (plus radii) from every other place,
         the other slots' included, so a stop is near its own place only.
@@ -748,16 +812,16 @@ class Province:
         self.stop_slots: list[StopSlot] = []
         for p in self.parks:
             for road in (p.national, p.provincial):
-                a, b = self.roads[road].coords
-                br = bearing_deg(a, b)
-                for kind, frac, off_m, radius in (("pos", 0.35, within - EDGE_M, 150), ("nm_short", 0.55, 50, 150),
+                coords = self.roads[road].coords
+                length = float(line_km(coords)[-1])
+                for kind, frac, off_m, radius in (("pos", 0.35, within - EDGE_M, 150), ("nm_short", 0.55, within - EDGE_M, 150),
                                                   ("nm_far", 0.75, within + EDGE_M, 100)):
                     olon = np.array([q.lon for q in self.places])
                     olat = np.array([q.lat for q in self.places])
                     orad = np.array([q.radius_m for q in self.places])
                     f = frac
                     for _ in range(40):
-                        lon, lat = lerp(a, b, f)
+                        (lon, lat), br = along_line(coords, f * length)
                         plon, plat = along((lon, lat), br + 90, off_m / 1000)
                         clear_stop = np.all(dist_km(lon, lat, olon, olat) * 1000 - orad > 1500)
                         clear_place = np.all(dist_km(plon, plat, olon, olat) * 1000 - orad - radius > 1500)

@@ -1,17 +1,21 @@
 """Hazmat enterprises, vehicles, crews, daily trajectories (JT/T 808 points) and e-waybills.
 
 Vehicles live at chemical parks (geo.py). A day of a vehicle is a list of legs, each a chain of
-straight pieces with a road class and a speed: site → interchange ``I`` → expressway → the other
-park's ``I`` → site, or site → ``S`` → 国道/省道 → customer. Every leg an ambient vehicle drives
-is covered by a waybill whose plan window opens 5–30 min before departure and closes 10–40 min
-after arrival; ambient legs stay on expressways only between 06:30 and 21:30, never exceed
-78 km/h on expressways or 58 km/h elsewhere, last < 3.5 h with ≥ 30 min stops between them
-and < 7 h a day, stop only at sites (never near a sensitive place) and stay within 1 km of the
-straight line between load and unload sites.
+straight pieces along the roads reference's polylines with a road class and a speed: site →
+interchange ``I`` → expressway → the other park's ``I`` → site, or site → ``S`` → 国道/省道 →
+customer. A terminal reports every 10–30 s while the engine runs (moving or not) and every 5 min
+while parked with the engine off. Every leg an ambient vehicle drives is covered by a waybill
+whose plan window opens 5–30 min before departure and closes 10–40 min after arrival; ambient
+vehicles keep within every rule with a margin set from the rules' params (:class:`Limits`), stop
+only at sites (never near a sensitive place) and stay within ≈ 1.75 km of the straight line
+between load and unload sites. Some end the day with a late delivery past midnight (on a
+国道/省道: expressways are closed at night): the rest of that trip is carried into the next day
+(:class:`Carry`), as are 2 % of the last hour's reports, delivered late.
 
-Truth, per plate and date, on the clean points of that date (before duplicates/shuffling), with
-the thresholds of the params of conf/rules/hazmat.yaml (:func:`.thresholds.params`; the numbers
-below are its defaults):
+Truth, per plate and date, on the clean points and waybills of that date's delivery and the day
+before's (:func:`visible`: what the date's run reads), an episode counting when it overlaps the
+date, with the thresholds of the params of conf/rules/hazmat.yaml (:func:`.thresholds.params`;
+the numbers below are its defaults):
 
 * no waybill: a run of consecutive points moving faster than 5 km/h, none covered by the
   plan window of a non-cancelled waybill of the plate, spanning more than 5 min;
@@ -19,13 +23,15 @@ below are its defaults):
   qualification, whose escort has no active 危险货物运输押运人员 one, or has no escort; a driver or
   escort with a mental or drug condition (truth.py);
 * fatigue: between rests (stops of ≥ 20 min, first to last zero-speed point) the span from the
-  first to the last moving point exceeds 4 h, or the moving time of the day exceeds 8 h;
+  first to the last moving point exceeds 4 h, or the moving time of the day (the intervals from
+  each moving point of the day to the next point when that moves too) exceeds 8 h;
 * speeding: consecutive points above the limit of their road (80 km/h on 高速, 60 elsewhere)
   spanning ≥ 30 s;
 * night ban: any point on a 高速 between 22:00 and 06:00;
-* sensitive stop: a stop (zero speed) spanning more than 10 min within 200 m of a place;
+* sensitive stop: a stop (zero speed) spanning more than 10 min within 200 m of one place (the
+  nearest);
 * route deviation: a point inside a non-cancelled waybill's window more than 2 km from the
-  segment between its load and unload sites.
+  segment between its load and unload sites (the nearest, inside two windows).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .geo import CITIES, Province, along, bearing_deg, dist_km, lerp, point_segment_km, stream
+from .geo import CITIES, Province, along, along_line, bearing_deg, dist_km, line_km, point_segment_km, stream, sub_line
 from .noise import damage_ids, punctuate
 from .output import DateTable, quote
 from .population import CrewSlot, plate_for
@@ -51,23 +57,61 @@ CREW_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                 ("driver_valid_today",)),
     "hazmat.crew_at_risk": (("driver_mental", "escort_drug"), ("escort_mental_risk2",)),
 }
+#: Planted day scenarios per rule: (positives, near misses). Every boundary is set from the
+#: rule's params (conf/rules/hazmat.yaml), one step either side: 4 h ± 1 min of continuous
+#: driving, a rest of 20 min ± 1, 80 + 1 km/h for 30 ± 1 s, 22:00 ± 1 min, a stop of 10 ± 1 min at
+#: 200 ± 50 m, a detour of 2 ± 0.1 km (the defaults).
 DAY_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hazmat.no_waybill": (("no_waybill", "cancelled_waybill"), ("short_move", "creep")),
-    "hazmat.fatigue": (("continuous", "daily_total"), ("rest_20min",)),
-    "hazmat.speeding": (("expressway_90", "national_70"), ("expressway_80", "national_60", "burst_10s")),
-    "hazmat.night_ban": (("evening", "morning"), ("national_night", "expressway_edges")),
-    "hazmat.sensitive_stop": (("stop_25min",), ("stop_8min", "stop_320m")),
-    "hazmat.route_deviation": (("detour_5km",), ("detour_1_6km",)),
+    "hazmat.fatigue": (("continuous_over", "short_rest", "daily_total"), ("continuous_under", "rest_enough")),
+    "hazmat.speeding": (("expressway_over", "national_over"),
+                        ("expressway_at_limit", "expressway_short", "national_at_limit")),
+    "hazmat.night_ban": (("evening_late", "morning_early"), ("evening_in_time", "morning_in_time", "national_night")),
+    "hazmat.sensitive_stop": (("stop_long_near",), ("stop_short_near", "stop_long_far")),
+    "hazmat.route_deviation": (("detour_over",), ("detour_under",)),
 }
 CLS_NONE, CLS_EXP, CLS_NAT, CLS_PROV, CLS_CITY = range(5)
 #: The road class of each code, as roads_*.geojson and the rules name them (CLS_NONE: off-road).
 ROAD_CLASSES = ("", "高速", "国道", "省道", "城市道路")
 #: Scenarios that drive a radial road (they start the day at a site with a good delivery).
-RADIAL_VARIANTS = ("cancelled_waybill", "short_move", "creep", "national_70", "national_60", "national_night",
-                   "detour_5km", "detour_1_6km")
+RADIAL_VARIANTS = ("cancelled_waybill", "short_move", "creep", "national_over", "national_at_limit", "national_night",
+                   "detour_over", "detour_under")
+#: Scenarios that report every 10 s (their boundaries are finer than 30 s).
+TEN_SECOND_VARIANTS = ("expressway_over", "expressway_short", "expressway_at_limit", "national_over",
+                       "national_at_limit", "continuous_over", "continuous_under", "short_rest", "rest_enough",
+                       "evening_late", "evening_in_time", "morning_early", "morning_in_time")
 H = 3600
+DAY = 86400
+#: Seconds between reports of a terminal whose engine is off (ACC off: the sleep interval).
+PARKED_INTERVAL = 300
+#: Share of ambient vehicles that stand idle all day, and that end the day with a late delivery
+#: on a 国道/省道 that runs past midnight (expressways are closed to them at night).
+IDLE_DAY_SHARE = 0.04
+MIDNIGHT_TRIP_SHARE = 0.10
 COLOURS = ("黄", "黄绿", "蓝")
 VEHICLE_TYPES = ("罐式", "厢式", "栏板", "牵引车", "挂车")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What ambient vehicles keep within, set from the hazmat rules' params with a margin, so
+    ambient traffic fires no rule whatever the thresholds are."""
+
+    exp_cap: float  # km/h on expressways (limit − 2)
+    other_cap: float  # km/h elsewhere (limit − 2)
+    exp_open: int  # seconds after midnight: expressways used from (night end + 30 min) …
+    exp_close: int  # … to (night start − 30 min)
+    leg_s: float  # one leg shorter than the continuous-driving limit − 30 min
+    day_s: float  # moving time a day below the daily limit − 45 min
+    rest_s: float  # stops between legs last at least the rest + 15 min
+
+    @classmethod
+    def now(cls) -> "Limits":
+        sp, nb, fa = params("hazmat.speeding"), params("hazmat.night_ban"), params("hazmat.fatigue")
+        return cls(float(sp["expressway_limit_kmh"]) - 2, float(sp["other_limit_kmh"]) - 2,
+                   clock_seconds(nb["until"]) + 1800, clock_seconds(nb["from"]) - 1800,
+                   float(fa["continuous_more_than_h"]) * H - 1800, float(fa["daily_more_than_h"]) * H - 2700,
+                   float(fa["rest_stop_at_least_s"]) + 900)
 
 
 def credit_code(area6: str, rng: np.random.Generator) -> str:
@@ -119,9 +163,15 @@ class Waybill:
 
 
 class Track:
-    """The clean points of one vehicle on one day."""
+    """The clean points of one vehicle, in time order (local epoch seconds, whole seconds).
 
-    def __init__(self, t0: int, pos: tuple[float, float], interval: int) -> None:
+    A terminal reports every ``interval`` seconds while the engine runs — moving, or standing
+    with the engine on (loading, unloading, queueing, a rest with the engine idling) — and every
+    :data:`PARKED_INTERVAL` seconds while parked with the engine off (JT/T 808's default and
+    sleep intervals).
+    """
+
+    def __init__(self, t0: float, pos: tuple[float, float], interval: int) -> None:
         self.t = float(t0)
         self.pos = pos
         self.interval = interval
@@ -132,23 +182,39 @@ class Track:
         for k, v in (("t", t), ("lon", lon), ("lat", lat), ("spd", spd), ("hdg", hdg), ("cls", cls)):
             self.cols[k].append(np.asarray(v))
 
-    def park(self, until: float) -> None:
-        """Stand still (a report every 5 min) until ``until``."""
-        ts = np.arange(self.t, until, 300.0)
+    def _stand(self, ts: np.ndarray) -> None:
         n = len(ts)
         if n:
             self._add(ts, np.full(n, self.pos[0]), np.full(n, self.pos[1]), np.zeros(n), np.full(n, self.heading),
                       np.zeros(n))
+
+    def park(self, until: float) -> None:
+        """Stand with the engine off (a report every 5 min) until ``until``."""
+        self._stand(np.arange(math.ceil(self.t), until, float(PARKED_INTERVAL)))
         self.t = max(self.t, until)
+
+    def idle(self, until: float) -> None:
+        """Stand with the engine on (a report every ``interval``) until ``until``."""
+        self._stand(np.arange(math.ceil(self.t), until, float(self.interval)))
+        self.t = max(self.t, until)
+
+    def stop_exactly(self, seconds: float) -> None:
+        """Stand with the engine on so that the stop's reports span exactly ``seconds`` from the
+        first (on arrival) to the last; the next report, moving, comes one interval later."""
+        start = math.ceil(self.t)
+        ts = np.arange(start, start + seconds, float(self.interval))
+        self._stand(np.concatenate([ts, [start + seconds]]) if seconds > 0 else np.array([float(start)]))
+        self.t = start + seconds + self.interval
 
     def drive(self, pieces: list[Piece], rng: np.random.Generator, interval: int | None = None) -> float:
         """Drive the pieces from now; returns the arrival time."""
         dt = interval or self.interval
+        t0 = math.ceil(self.t)
         lengths = np.array([float(dist_km(p.a[0], p.a[1], p.b[0], p.b[1])) for p in pieces])
         durs = lengths / np.array([p.kmh for p in pieces]) * H
-        bounds = self.t + np.cumsum(durs)
+        bounds = t0 + np.cumsum(durs)
         starts = bounds - durs
-        ts = np.arange(self.t, bounds[-1], float(dt))
+        ts = np.arange(t0, bounds[-1], float(dt))
         k = np.minimum(np.searchsorted(bounds, ts, side="right"), len(pieces) - 1)
         frac = np.where(durs[k] > 0, (ts - starts[k]) / np.maximum(durs[k], 1e-9), 0.0)
         alon = np.array([p.a[0] for p in pieces])
@@ -169,6 +235,15 @@ class Track:
         self.heading = int(hdg[-1]) if len(hdg) else self.heading
         return self.t
 
+    def since(self, start: int) -> dict[str, np.ndarray]:
+        """The points added since ``len(cols["t"])`` was ``start``, merged into one array per column
+        (and the track's columns merged the same way, so that they can be edited in place)."""
+        merged = {k: np.concatenate(v[start:]) for k, v in self.cols.items()}
+        for k, v in self.cols.items():
+            del v[start:]
+            v.append(merged[k])
+        return merged
+
     def arrays(self) -> dict[str, np.ndarray]:
         out = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.cols.items()}
         out["t"] = np.floor(out["t"]).astype(np.int64)
@@ -176,6 +251,24 @@ class Track:
         out["hdg"] = out["hdg"].astype(np.int64)
         out["cls"] = out["cls"].astype(np.int8)
         return out
+
+
+@dataclass
+class Carry:
+    """What a vehicle's day leaves to the next: the reports after midnight of a trip that crossed
+    it, the reports of the day's last hour delivered only in the next day's file, where the
+    vehicle stands and from when, its moving seconds after midnight, the day's waybills still
+    open in its last hour (delivered again on the first date, for a run that starts there) and
+    those planned to depart after midnight (delivered the next day, as every waybill is delivered
+    on the date of its planned departure)."""
+
+    points: dict[str, np.ndarray]
+    late: dict[str, np.ndarray]
+    end: float
+    pos: tuple[float, float]
+    moving_s: float
+    waybills: list["Waybill"]
+    next_waybills: list["Waybill"]  # planned to depart after midnight: the next day's delivery
 
 
 class HazmatWorld:
@@ -240,6 +333,9 @@ class HazmatWorld:
                                       start + int(rng.integers(30, 1500))))
         for v, variant in enumerate(crew_planted):
             self.vehicles[v].crew_variant = variant
+        self.carry: dict[int, Carry] = {}
+        self._road_index = None
+        self._max_road_m = 0.0
 
     # -- crews ------------------------------------------------------------------------------------
     def crew_slots(self) -> list[CrewSlot]:
@@ -278,26 +374,77 @@ class HazmatWorld:
         rows += [",".join([p, "黄", quote(c), n, dates.one(u, "yyyyMMdd"), "挂车"]) for p, c, n, u in self.trailers]
         return "\n".join(rows) + "\n", len(rows)
 
+    # -- road classes as the pipeline finds them -------------------------------------------------------
+    def classify(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Road class codes of positions as the pipeline's nearest-road join finds them: the
+        nearest road of the roads reference within the track stage's ``max_road_m``, through the
+        same code (:class:`gridrisk.spatial.SpatialIndex`) on the positions as written (10⁻⁶°)."""
+        if self._road_index is None:
+            from gridrisk.spatial import Reference, SpatialIndex
+            from jobs.silver.vehicle_tracks import TrackSettings
+
+            roads = [(r.road_id, r.name, r.road_class, json.dumps(r.geometry())) for r in self.prov.roads]
+            self._road_index = SpatialIndex(Reference.of([], roads, []))
+            self._max_road_m = TrackSettings().max_road_m
+        if not len(lon):
+            return np.zeros(0, dtype=np.int8)
+        found = self._road_index.annotate(np.round(np.asarray(lon) * 1e6) / 1e6, np.round(np.asarray(lat) * 1e6) / 1e6,
+                                          self._max_road_m, 0.0)["road_class"]
+        return np.array([ROAD_CLASSES.index(c) if c else CLS_NONE for c in found.tolist()], dtype=np.int8)
+
     # -- a day ------------------------------------------------------------------------------------
-    def plan_day(self, day: int, scenarios: list[tuple[str, str]]) -> "Day":
-        """Plan every vehicle's day; ``scenarios`` go to distinct vehicles with clean crews."""
+    def plan_day(self, day: int, scenarios: list[tuple[str, str]], first: bool = False) -> "Day":
+        """Plan every vehicle's day; ``scenarios`` go to distinct vehicles with clean crews that
+        do not start the day finishing yesterday's trip. ``first``: the first delivered date (it
+        also carries yesterday's waybills still open in its last hour)."""
         rng = stream(self.seed, "hazmat-day", day)
-        clean = [i for i, v in enumerate(self.vehicles) if v.crew_variant == "ambient"]
+        carry_in, self.carry = self.carry, {}
+        busy = {i for i, c in carry_in.items() if len(c.points["t"])}
+        clean = [i for i, v in enumerate(self.vehicles) if v.crew_variant == "ambient" and i not in busy]
         chosen = rng.choice(clean, size=len(scenarios), replace=False).tolist() if scenarios else []
         assigned = dict(zip(chosen, scenarios, strict=True))
         plans = Day(self, day)
+        planned = []
         for i in range(len(self.vehicles)):
             vr = stream(self.seed, "hazmat-vehicle", day, i)
-            plans.plan(i, assigned.get(i), vr)
+            planned.append((i, plans.plan(i, assigned.get(i), vr, carry_in.get(i)), vr))
+        # Off-road reports of moving vehicles (site connectors, detours) take the class of the road
+        # the pipeline will put them on: near an interchange that is the expressway.
+        masks = [(p.points["cls"] == CLS_NONE) & (p.points["spd"] > 0) for _, p, _ in planned]
+        lon = np.concatenate([p.points["lon"][m] for (_, p, _), m in zip(planned, masks, strict=True)])
+        lat = np.concatenate([p.points["lat"][m] for (_, p, _), m in zip(planned, masks, strict=True)])
+        found = self.classify(lon, lat)
+        at = 0
+        for (_, p, _), m in zip(planned, masks, strict=True):
+            n = int(m.sum())
+            p.points["cls"][m] = found[at: at + n]
+            at += n
+        for i, p, vr in planned:
+            plans.finish(i, p, vr, carry_in.get(i), first)
         return plans
 
 
 @dataclass
+class Planned:
+    points: dict[str, np.ndarray]  # the day's track, past midnight if a trip crossed it
+    waybills: list["Waybill"]
+    scenario: tuple[str, str] | None
+    end: float
+    pos: tuple[float, float]
+
+
+@dataclass
 class VehicleDay:
+    """A vehicle's delivered day: ``points`` are the clean reports of the day's file (yesterday's
+    late ones included, the day's own late ones not), ``waybills`` those planned to depart on the
+    day, ``delivered_waybills`` the day's waybills file (on the first date also yesterday's still
+    open then)."""
+
     vehicle: int
     points: dict[str, np.ndarray]
     waybills: list[Waybill]
     scenario: tuple[str, str] | None
+    delivered_waybills: list[Waybill] = field(default_factory=list)
 
 
 @dataclass
@@ -306,35 +453,55 @@ class Day:
     day: int
     vehicles: list[VehicleDay] = field(default_factory=list)
     _counter: int = 0
+    _limits: Limits | None = None
 
     # -- geometry helpers ---------------------------------------------------------------------------
     def _xy(self, special: int) -> tuple[float, float]:
         s = self.world.prov.special[special]
         return (s.lon, s.lat)
 
-    def _connector(self, a, b, rng, kmh: float | None = None) -> list[Piece]:
-        return [Piece(a, b, CLS_NONE, kmh or float(rng.uniform(18, 28)), 30)]
+    @property
+    def limits(self) -> Limits:
+        if self._limits is None:
+            self._limits = Limits.now()
+        return self._limits
 
-    def _expressway(self, I_a, I_b, cruise: float) -> list[Piece]:
-        length = float(dist_km(I_a[0], I_a[1], I_b[0], I_b[1]))
-        p1 = lerp(I_a, I_b, 2.0 / length)
-        p2 = lerp(I_a, I_b, 1 - 2.0 / length)
-        return [Piece(I_a, p1, CLS_EXP, 45, 50), Piece(p1, p2, CLS_EXP, cruise, 78), Piece(p2, I_b, CLS_EXP, 45, 50)]
+    def _connector(self, a, b, rng, kmh: float | None = None) -> list[Piece]:
+        return [Piece(a, b, CLS_NONE, kmh or float(rng.uniform(18, 28)), min(30.0, self.limits.other_cap))]
+
+    def _expressway(self, path: list[tuple[float, float]], cruise: float) -> list[Piece]:
+        """Along the expressway's line from one interchange to the other: 2 km of ramp at
+        45 km/h at either end, the rest at ``cruise``."""
+        length = float(line_km(path)[-1])
+        ramp = min(2.0, length / 4)
+        out = []
+        for km0, km1, kmh, cap in ((0.0, ramp, 45.0, 50.0), (ramp, length - ramp, cruise, self.limits.exp_cap),
+                                   (length - ramp, length, 45.0, 50.0)):
+            pts = sub_line(path, km0, km1)
+            out += [Piece(pts[j], pts[j + 1], CLS_EXP, kmh, cap) for j in range(len(pts) - 1)]
+        return out
+
+    def _road_path(self, road: int, reverse: bool = False) -> list[tuple[float, float]]:
+        coords = list(self.world.prov.roads[road].coords)
+        return coords[::-1] if reverse else coords
 
     def _inter_leg(self, site_a: int, site_b: int, city_a: int, city_b: int, cruise: float, rng,
                    conn_kmh: float | None = None) -> list[Piece]:
         prov = self.world.prov
         Ia, Ib = prov.parks[city_a].interchange, prov.parks[city_b].interchange
-        return (self._connector(self._xy(site_a), Ia, rng, conn_kmh) + self._expressway(Ia, Ib, cruise)
+        edge = prov.edges[prov.edge_between[(city_a, city_b)]]
+        path = self._road_path(edge.road, reverse=edge.a != city_a)
+        return (self._connector(self._xy(site_a), Ia, rng, conn_kmh) + self._expressway(path, cruise)
                 + self._connector(Ib, self._xy(site_b), rng, conn_kmh))
 
     def _radial_leg(self, site: int, city: int, road: int, customer: int, out: bool, kmh: float, rng) -> list[Piece]:
         prov = self.world.prov
         park = prov.parks[city]
-        a, b = prov.roads[road].coords
+        path = self._road_path(road)
         cls = CLS_NAT if prov.roads[road].road_class == "国道" else CLS_PROV
-        pieces = self._connector(self._xy(site), park.S, rng) + [Piece(a, b, cls, kmh, 58)] + \
-            self._connector(b, self._xy(customer), rng)
+        pieces = (self._connector(self._xy(site), park.S, rng)
+                  + [Piece(path[j], path[j + 1], cls, kmh, self.limits.other_cap) for j in range(len(path) - 1)]
+                  + self._connector(path[-1], self._xy(customer), rng))
         if out:
             return pieces
         return [Piece(p.b, p.a, p.cls, p.kmh, p.cap, p.exact) for p in reversed(pieces)]
@@ -355,11 +522,11 @@ class Day:
                        int(arrive + rng.uniform(10, 40) * 60), status, un, float(round(rng.uniform(5, 30)) * 1000))
 
     # -- planning -------------------------------------------------------------------------------------
-    def plan(self, i: int, scenario: tuple[str, str] | None, rng: np.random.Generator) -> None:
+    def plan(self, i: int, scenario: tuple[str, str] | None, rng: np.random.Generator, carry: Carry | None) -> Planned:
         w = self.world
         prov = w.prov
         v = w.vehicles[i]
-        d0 = self.day * 86400
+        d0 = self.day * DAY
         city = v.city
         site = v.site
         variant = scenario[1] if scenario else None
@@ -368,8 +535,8 @@ class Day:
         # the sensitive-stop ones: in the park whose road has the planted place).
         day_pair: tuple[int, int, int] | None = None  # (road, site, customer)
         self._slot = None
-        if variant in ("stop_25min", "stop_8min", "stop_320m"):
-            kind = {"stop_25min": "pos", "stop_8min": "nm_short", "stop_320m": "nm_far"}[variant]
+        if variant in ("stop_long_near", "stop_short_near", "stop_long_far"):
+            kind = {"stop_long_near": "pos", "stop_short_near": "nm_short", "stop_long_far": "nm_far"}[variant]
             slots = [s for s in prov.stop_slots if s.kind == kind and prov.parks[s.park].pairs[s.road]]
             self._slot = slots[int(rng.integers(0, len(slots)))]
             city = self._slot.park
@@ -386,11 +553,16 @@ class Day:
             road = roads[0]  # the 国道 when it has a good delivery
             site, cust = park.pairs[road][int(rng.integers(0, len(park.pairs[road])))]
             day_pair = (road, site, cust)
-        interval = 10 if variant in ("burst_10s", "expressway_90", "national_70") else v.interval
-        track = Track(d0 + int(rng.integers(0, 300)), self._xy(site), interval)
+        interval = 10 if variant in TEN_SECOND_VARIANTS else v.interval
+        start = d0 + int(rng.integers(0, 300))
+        pos = self._xy(site)
+        if carry is not None and len(carry.points["t"]):  # it stands where yesterday's trip past midnight ended
+            start, pos = max(start, math.ceil(carry.end)), carry.pos
+        track = Track(start, pos, interval)
         bills: list[Waybill] = []
+        lim = self.limits
 
-        def leg_out_and_back_inter(depart: float, cruise: float, edge: int | None = None, unload_min=(35, 90),
+        def leg_out_and_back_inter(depart: float, cruise: float, edge: int | None = None, unload_min=None,
                                    bill_status=("arrived", "arrived")) -> tuple[float, int, int]:
             e = edge if edge is not None else park.edges[int(rng.integers(0, len(park.edges)))]
             ed = prov.edges[e]
@@ -400,23 +572,26 @@ class Day:
             out = self._inter_leg(site, far, city, other, cruise, rng)
             t1 = track.drive(out, rng)
             bills.append(self._waybill(i, site, far, depart, t1, rng, bill_status[0]))
-            back_at = t1 + rng.uniform(*unload_min) * 60
-            track.park(back_at)
+            lo, hi = unload_min or (max(35.0, lim.rest_s / 60), 90.0)
+            back_at = t1 + rng.uniform(lo, max(lo, hi)) * 60
+            track.idle(back_at)  # unloading, engine on
             t2 = track.drive(self._inter_leg(far, site, other, city, cruise, rng), rng)
             bills.append(self._waybill(i, far, site, back_at, t2, rng, bill_status[1]))
             return t2, other, far
 
-        def delivery(depart: float, kmh: float | None = None, modify=None,
-                     status=("arrived", "arrived")) -> float | None:
+        def delivery(depart: float, kmh: float | None = None, modify=None, status=("arrived", "arrived"),
+                     choice: tuple[int, int] | None = None) -> float | None:
             """Load at the site, deliver along a radial road, come back (None: no good customer)."""
             if day_pair is not None:
                 road, _, cust = day_pair
+            elif choice is not None:
+                road, cust = choice
             else:
-                options = [(r, c) for r in (park.national, park.provincial) for s_, c in park.pairs[r] if s_ == site]
+                options = self._radial_options(park, site)
                 if not options:
                     return None
                 road, cust = options[int(rng.integers(0, len(options)))]
-            speed = kmh or float(rng.uniform(42, 55))
+            speed = kmh or float(rng.uniform(lim.other_cap - 16, lim.other_cap - 3))
             track.park(depart)
             pieces = self._radial_leg(site, city, road, cust, True, speed, rng)
             if modify is not None:
@@ -424,179 +599,276 @@ class Day:
             else:
                 t1 = track.drive(pieces, rng)
             bills.append(self._waybill(i, site, cust, depart, t1, rng, status[0]))
-            back_at = t1 + rng.uniform(35, 70) * 60
-            track.park(back_at)
+            lo = max(35.0, lim.rest_s / 60)
+            back_at = t1 + rng.uniform(lo, max(lo, 70.0)) * 60
+            track.idle(back_at)  # unloading, engine on
             t2 = track.drive(self._radial_leg(site, city, road, cust, False, speed, rng), rng)
             bills.append(self._waybill(i, cust, site, back_at, t2, rng, status[1]))
             return t2
 
-        cruise = float(rng.uniform(66, 76))
+        cruise = float(rng.uniform(lim.exp_cap - 12, lim.exp_cap - 2))
         if variant is None:
-            self._ambient_day(i, track, bills, rng, park, city, site, leg_out_and_back_inter, delivery, cruise)
+            moving_before = carry.moving_s if carry is not None else 0.0
+            self._ambient_day(i, track, bills, rng, park, city, site, leg_out_and_back_inter, delivery, cruise,
+                              moving_before)
         else:
             self._scenario_day(variant, i, track, bills, rng, park, city, site, leg_out_and_back_inter, delivery, cruise)
-        track.park(d0 + 86400)
-        pts = track.arrays()
-        keep = pts["t"] < d0 + 86400
-        pts = {k: a[keep] for k, a in pts.items()}
-        self.vehicles.append(VehicleDay(i, pts, bills, scenario))
+        end, end_pos = track.t, track.pos
+        track.park(d0 + DAY)
+        return Planned(track.arrays(), bills, scenario, end, end_pos)
 
-    def _ambient_day(self, i, track, bills, rng, park, city, site, inter, delivery, cruise) -> None:
-        d0 = self.day * 86400
+    def finish(self, i: int, p: Planned, rng: np.random.Generator, carry: Carry | None, first: bool) -> None:
+        """Cut the planned track at midnight: the day's reports (yesterday's carried trip and late
+        reports included) go into the day's delivery, except a share of the last hour's that reach
+        the platform only after midnight (up to an hour late); what runs past midnight is carried."""
+        d1 = (self.day + 1) * DAY
+        pts = p.points
+        t = pts["t"]
+        mine = t < d1
+        late = mine & (t >= d1 - H) & (rng.random(len(t)) < LATE_HOUR_SHARE)
+        parts = ([carry.late, carry.points] if carry is not None else []) + [{k: a[mine & ~late] for k, a in pts.items()}]
+        delivered = {k: np.concatenate([q[k] for q in parts]) for k in pts}
+        order = np.argsort(delivered["t"], kind="stable")
+        delivered = {k: a[order] for k, a in delivered.items()}
+        after = {k: a[~mine] for k, a in pts.items()}
+        tomorrow = [b for b in p.waybills if b.depart >= d1]  # the way back of a trip past midnight
+        bills = (carry.next_waybills if carry is not None else []) + [b for b in p.waybills if b.depart < d1]
+        if len(after["t"]) or late.any() or tomorrow:
+            moving = after["spd"] > 0
+            crossed = bool(len(after["t"]))  # else the vehicle starts tomorrow at its depot, as every day
+            self.world.carry[i] = Carry(after, {k: a[late] for k, a in pts.items()}, p.end if crossed else d1,
+                                        p.pos if crossed else self._xy(self.world.vehicles[i].site),
+                                        float(moving.sum()) * self.world.vehicles[i].interval,
+                                        [b for b in bills if b.arrive >= d1 - H], tomorrow)
+        earlier = carry.waybills if (carry is not None and first) else []
+        self.vehicles.append(VehicleDay(i, delivered, bills, p.scenario, earlier + bills))
+
+    @staticmethod
+    def _radial_options(park, site: int) -> list[tuple[int, int]]:
+        return [(r, c) for r in (park.national, park.provincial) for s_, c in park.pairs[r] if s_ == site]
+
+    def _ambient_day(self, i, track, bills, rng, park, city, site, inter, delivery, cruise, moving_before) -> None:
+        """A working day: the engine on from the first loading to the last arrival (a report every
+        10–30 s, moving or not), 1–4 trips within the rules' limits (:class:`Limits`), sometimes a
+        late delivery on a 国道/省道 that runs past midnight."""
+        d0 = self.day * DAY
         w = self.world
         v = w.vehicles[i]
+        lim = self.limits
         u = rng.random()
-        if u < 0.1 and v.crew_variant == "ambient":
+        if u < IDLE_DAY_SHARE and v.crew_variant == "ambient":
             return  # an idle day at the depot
-        t = d0 + rng.uniform(6.7, 9.0) * H
-        trips = 1 if u < 0.45 else 2
-        driven = 0.0
+        shift = max(track.t, d0 + rng.uniform(5.5, 7.0) * H)
+        track.park(shift)
+        t = shift + rng.uniform(40, 90) * 60  # loading, engine on
+        track.idle(t)
+        trips = int(rng.choice([1, 2, 3, 4], p=[0.12, 0.33, 0.38, 0.17]))
+        driven = moving_before
         for _ in range(trips):
-            if rng.random() < 0.6:
+            if rng.random() < 0.55:
                 e = park.edges[int(rng.integers(0, len(park.edges)))]
                 ed = w.prov.edges[e]
-                leg = ed.km / cruise * H + 0.5 * H
-                if t + 2 * leg + 1.6 * H > d0 + 21.4 * H or driven + 2 * leg > 7 * H:
+                leg = ed.km / cruise * H + 0.3 * H
+                if (leg > lim.leg_s or t < d0 + lim.exp_open or t + 2 * leg + 1.6 * H > d0 + lim.exp_close
+                        or driven + 2 * leg > lim.day_s):
                     continue
                 end, _, _ = inter(t, cruise, edge=e)
             else:
-                if t + 3 * H > d0 + 23 * H:
+                options = self._radial_options(park, site)
+                if not options:
                     continue
-                end = delivery(t)
-                if end is None:
+                choice = options[int(rng.integers(0, len(options)))]
+                leg = self._duration(self._radial_leg(site, city, choice[0], choice[1], True, lim.other_cap - 16, rng))
+                if t + 2 * leg + 1.4 * H > d0 + 22 * H or driven + 2 * leg > lim.day_s or leg > lim.leg_s:
                     continue
-            driven += end - t
-            t = end + rng.uniform(40, 120) * 60
+                end = delivery(t, choice=choice)
+                assert end is not None
+            driven += end - t - lim.rest_s  # the unloading stop is at least a rest
+            t = end + rng.uniform(lim.rest_s / 60 + 5, 120) * 60
+            track.idle(t)  # back at the depot: loading the next one
         if not bills and v.crew_variant != "ambient":  # vehicles with planted crews always work
-            if delivery(d0 + 9 * H) is None:
-                inter(d0 + 9 * H, cruise)
-        if rng.random() < 0.02:  # a waybill created for a trip late tonight that never started
+            if delivery(max(t, d0 + 9 * H)) is None:
+                inter(max(t, d0 + 9 * H), cruise)
+        options = self._radial_options(park, site)
+        if options and rng.random() < MIDNIGHT_TRIP_SHARE:  # a late delivery past midnight
+            choice = options[int(rng.integers(0, len(options)))]
+            leg = self._duration(self._radial_leg(site, city, choice[0], choice[1], True, lim.other_cap - 16, rng))
+            depart = d0 + rng.uniform(22.7, 23.6) * H
+            if driven + 2 * leg < lim.day_s and leg < lim.leg_s and track.t < depart - 2 * H:
+                track.park(depart - rng.uniform(30, 60) * 60)
+                track.idle(depart)
+                delivery(depart, choice=choice)
+        elif rng.random() < 0.02:  # a waybill created for a trip late tonight that never started
             late = d0 + rng.uniform(23.3, 23.6) * H
             cust = park.customers[0]
             bills.append(self._waybill(i, site, cust, late, late + 2 * H, rng, "created"))
+        track.idle(track.t + rng.uniform(10, 40) * 60)  # end of the shift, engine on
 
     def _scenario_day(self, variant, i, track, bills, rng, park, city, site, inter, delivery, cruise) -> None:
-        d0 = self.day * 86400
+        d0 = self.day * DAY
         w = self.world
         prov = w.prov
+        lim = self.limits
         if variant == "no_waybill":  # half an hour along the radial road and back, no waybill
-            road = park.national
-            a, b = prov.roads[road].coords
+            path = self._road_path(park.national)
+            length = float(line_km(path)[-1])
             plon = np.array([q.lon for q in prov.places])
             plat = np.array([q.lat for q in prov.places])
             prad = np.array([q.radius_m for q in prov.places])
             for f in np.linspace(0.9, 0.3, 25):  # turn where no place is anywhere near
-                mid = lerp(a, b, float(f))
+                mid, _ = along_line(path, float(f) * length)
                 if np.all(dist_km(mid[0], mid[1], plon, plat) * 1000 - prad > 1000):
                     break
             track.park(d0 + rng.uniform(13, 15) * H)
-            track.drive(self._connector(self._xy(site), park.S, rng) + [Piece(a, mid, CLS_NAT, 45, 58)], rng)
-            track.park(track.t + 3 * 60)
-            track.drive([Piece(mid, a, CLS_NAT, 45, 58)] + self._connector(park.S, self._xy(site), rng), rng)
+            kmh = lim.other_cap - 13
+            way = sub_line(path, 0.0, float(f) * length)
+            road = [Piece(way[j], way[j + 1], CLS_NAT, kmh, lim.other_cap) for j in range(len(way) - 1)]
+            track.drive(self._connector(self._xy(site), park.S, rng) + road, rng)
+            track.idle(track.t + 3 * 60)
+            track.drive([Piece(q.b, q.a, q.cls, q.kmh, q.cap) for q in reversed(road)]
+                        + self._connector(park.S, self._xy(site), rng), rng)
         elif variant == "cancelled_waybill":
             delivery(d0 + rng.uniform(9, 11) * H, status=("cancelled", "arrived"))
         elif variant in ("short_move", "creep"):
+            th = params("hazmat.no_waybill")
             toward = along(self._xy(site), bearing_deg(self._xy(site), park.interchange), 0.8)
             track.park(d0 + rng.uniform(10, 12) * H)
-            if variant == "short_move":  # 0.8 km at 18 km/h: 2.7 min, twice, 30 min apart
-                track.drive([Piece(self._xy(site), toward, CLS_NONE, 18, 30)], rng)
-                track.park(track.t + 30 * 60)
-                track.drive([Piece(toward, self._xy(site), CLS_NONE, 18, 30)], rng)
-            else:  # queueing at the gate: exactly 5.0 km/h for 19 min
-                track.drive([Piece(self._xy(site), toward, CLS_NONE, 5.0, 5.0, True),
-                             Piece(toward, self._xy(site), CLS_NONE, 5.0, 5.0, True)], rng)
+            if variant == "short_move":  # 0.8 km in 40 s less than the limit, twice, 30 min apart
+                kmh = max(0.8 / (th["longer_than_s"] - 40) * H, th["moving_above_kmh"] + 3)
+                track.drive([Piece(self._xy(site), toward, CLS_NONE, kmh, kmh + 1)], rng)
+                track.idle(track.t + 30 * 60)
+                track.drive([Piece(toward, self._xy(site), CLS_NONE, kmh, kmh + 1)], rng)
+            else:  # queueing at the gate: exactly the threshold speed, there and back
+                kmh = float(th["moving_above_kmh"])
+                track.drive([Piece(self._xy(site), toward, CLS_NONE, kmh, kmh, True),
+                             Piece(toward, self._xy(site), CLS_NONE, kmh, kmh, True)], rng)
             delivery(d0 + rng.uniform(14, 15) * H)
-        elif variant in ("continuous", "daily_total", "rest_20min"):
+        elif variant in ("continuous_over", "continuous_under", "short_rest", "rest_enough", "daily_total"):
             self._fatigue(variant, i, track, bills, rng, park, city, site)
-        elif variant in ("expressway_90", "expressway_80", "burst_10s"):
+        elif variant in ("expressway_over", "expressway_short", "expressway_at_limit"):
             start = len(track.cols["t"])
             inter(d0 + rng.uniform(8, 10) * H, cruise)
-            pts = {k: np.concatenate(v[start:]) for k, v in track.cols.items()}
-            on_exp = np.flatnonzero(pts["cls"] == CLS_EXP)
-            mid = on_exp[len(on_exp) // 4]
-            span = {"expressway_90": 120, "expressway_80": 300, "burst_10s": 10}[variant]
-            speed = {"expressway_90": 900, "expressway_80": 800, "burst_10s": 880}[variant]
-            sel = (pts["t"] >= pts["t"][mid]) & (pts["t"] <= pts["t"][mid] + span) & (pts["cls"] == CLS_EXP)
-            self._set_speed(track, start, sel, speed)
-        elif variant in ("national_70", "national_60"):
+            th = params("hazmat.speeding")
+            pts = track.since(start)
+            on_exp = np.flatnonzero((pts["cls"] == CLS_EXP) & (np.abs(pts["spd"] - round(cruise * 10)) <= 20))
+            mid = int(on_exp[len(on_exp) // 4])
+            limit = float(th["expressway_limit_kmh"])
+            if variant == "expressway_at_limit":  # exactly the limit for 5 min
+                self._over(pts, mid, 300, round(limit * 10), 0)
+            else:  # one km/h over for one second more / less than the rule's minimum
+                self._over(pts, mid, int(th["at_least_s"]), round((limit + 1) * 10),
+                           1 if variant == "expressway_over" else -1)
+        elif variant in ("national_over", "national_at_limit"):
             start = len(track.cols["t"])
             delivery(d0 + rng.uniform(9, 11) * H)
-            pts = {k: np.concatenate(v[start:]) for k, v in track.cols.items()}
-            on_road = np.flatnonzero((pts["cls"] == CLS_NAT) | (pts["cls"] == CLS_PROV))
-            mid = on_road[len(on_road) // 4]
-            span = 90 if variant == "national_70" else 300
-            sel = (pts["t"] >= pts["t"][mid]) & (pts["t"] <= pts["t"][mid] + span) & (pts["cls"] == pts["cls"][mid])
-            self._set_speed(track, start, sel, 700 if variant == "national_70" else 600)
-        elif variant == "evening" and min(prov.edges[e].km for e in park.edges) / cruise < 1.3:
-            # Out in the evening, back on the expressway from 22:05 (home before midnight).
-            e = min(park.edges, key=lambda e: prov.edges[e].km)
-            ed = prov.edges[e]
-            other = ed.b if ed.a == city else ed.a
-            far = prov.parks[other].sites[0]
-            out = self._inter_leg(site, far, city, other, cruise, rng)
-            depart = d0 + 21 * H - self._duration(out)
-            track.park(depart)
-            t1 = track.drive(out, rng)
-            bills.append(self._waybill(i, site, far, depart, t1, rng))
-            back_at = d0 + 22 * H + 5 * 60
-            track.park(back_at)
-            t2 = track.drive(self._inter_leg(far, site, other, city, cruise, rng), rng)
-            bills.append(self._waybill(i, far, site, back_at, t2, rng))
-        elif variant in ("morning", "evening"):  # evening trips from parks far from everyone go early
-            inter(d0 + rng.uniform(3.6, 4.2) * H, cruise, unload_min=(150, 180))
-        elif variant == "national_night":
-            delivery(d0 + rng.uniform(22.1, 22.3) * H)
-        elif variant == "expressway_edges":
-            e = min(park.edges, key=lambda e: prov.edges[e].km)
-            ed = prov.edges[e]
-            other = ed.b if ed.a == city else ed.a
-            far = prov.parks[other].sites[0]
-            # Leave the site at 06:02 (on the expressway from about 06:05) …
-            depart = d0 + 6 * H + 120
-            track.park(depart)
-            t1 = track.drive(self._inter_leg(site, far, city, other, cruise, rng), rng)
-            bills.append(self._waybill(i, site, far, depart, t1, rng))
-            # … and come back so as to leave the expressway at 21:50.
-            back = self._inter_leg(far, site, other, city, cruise, rng)
-            on_exp = sum(self._duration([p]) for p in back if p.cls == CLS_EXP)
-            first_conn = self._duration(back[:1])
-            back_at = d0 + 21 * H + 50 * 60 - on_exp - first_conn
-            track.park(max(back_at, t1 + 30 * 60))
-            t2 = track.drive(back, rng)
-            bills.append(self._waybill(i, far, site, back_at, t2, rng))
-        elif variant in ("stop_25min", "stop_8min", "stop_320m"):
+            th = params("hazmat.speeding")
+            pts = track.since(start)
+            on_road = np.flatnonzero(np.isin(pts["cls"], (CLS_NAT, CLS_PROV)))
+            mid = int(on_road[len(on_road) // 4])
+            limit = float(th["other_limit_kmh"])
+            if variant == "national_at_limit":
+                self._over(pts, mid, 300, round(limit * 10), 0)
+            else:
+                self._over(pts, mid, int(th["at_least_s"]), round((limit + 1) * 10), 1)
+        elif variant in ("evening_late", "evening_in_time", "morning_early", "morning_in_time"):
+            self._night(variant, i, track, bills, rng, park, city, site, cruise)
+        elif variant == "national_night":  # a 国道/省道 at night is allowed (it may run past midnight)
+            delivery(d0 + clock_seconds(params("hazmat.night_ban")["from"]) + rng.uniform(0.1, 0.3) * H)
+        elif variant in ("stop_long_near", "stop_short_near", "stop_long_far"):
             slot = self._slot
-            minutes = 8 if variant == "stop_8min" else (25 if variant == "stop_25min" else 30)
+            longer = float(params("hazmat.sensitive_stop")["stop_longer_than_s"])
+            seconds = longer - 60 if variant == "stop_short_near" else longer + 60
 
             def stop_on_road(pieces: list[Piece]) -> float:
-                road_piece = next(j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV))
-                p = pieces[road_piece]
                 stop = (slot.lon, slot.lat)
+                on_road = [j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV)]
+                road_piece = min(on_road, key=lambda j: float(point_segment_km(
+                    stop[0], stop[1], pieces[j].a[0], pieces[j].a[1], pieces[j].b[0], pieces[j].b[1])))
+                p = pieces[road_piece]
                 before = pieces[:road_piece] + [Piece(p.a, stop, p.cls, p.kmh, p.cap)]
                 after = [Piece(stop, p.b, p.cls, p.kmh, p.cap)] + pieces[road_piece + 1:]
                 track.drive(before, rng)
-                track.park(track.t + minutes * 60 + 1)
+                track.stop_exactly(seconds)
                 return track.drive(after, rng)
 
             delivery(d0 + rng.uniform(9, 11) * H, modify=stop_on_road)
-        elif variant in ("detour_5km", "detour_1_6km"):
-            km = 5.0 if variant == "detour_5km" else 1.6
+        elif variant in ("detour_over", "detour_under"):
+            far_km = float(params("hazmat.route_deviation")["more_than_km"])
+            km = far_km + 0.1 if variant == "detour_over" else far_km - 0.1
 
             def detour(pieces: list[Piece]) -> float:
-                road_piece = next(j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV))
+                on_road = [j for j, p in enumerate(pieces) if p.cls in (CLS_NAT, CLS_PROV)]
+                road_piece = on_road[len(on_road) // 2]
                 p = pieces[road_piece]
                 L = pieces[0].a
                 U = pieces[-1].b
                 m = ((p.a[0] + p.b[0]) / 2, (p.a[1] + p.b[1]) / 2)
                 apex = self._apex(L, U, m, km)
-                chain = (pieces[:road_piece] + [Piece(p.a, m, p.cls, p.kmh, p.cap), Piece(m, apex, CLS_NONE, 35, 40),
-                                                 Piece(apex, m, CLS_NONE, 35, 40), Piece(m, p.b, p.cls, p.kmh, p.cap)]
-                         + pieces[road_piece + 1:])
-                return track.drive(chain, rng)
+                slow = min(35.0, lim.other_cap - 5)
+                track.drive(pieces[:road_piece] + [Piece(p.a, m, p.cls, p.kmh, p.cap), Piece(m, apex, CLS_NONE, slow, slow + 3)],
+                            rng)
+                track.stop_exactly(60)  # lost: a minute at the farthest point, then back
+                return track.drive([Piece(apex, m, CLS_NONE, slow, slow + 3), Piece(m, p.b, p.cls, p.kmh, p.cap)]
+                                   + pieces[road_piece + 1:], rng)
 
             delivery(d0 + rng.uniform(9, 11) * H, modify=detour)
         else:
             raise ValueError(variant)
+
+    @staticmethod
+    def _over(pts: dict[str, np.ndarray], first: int, span_s: int, speed: int, shift: int) -> None:
+        """Report ``speed`` (0.1 km/h) from point ``first`` for ``span_s`` seconds; with ``shift``
+        ±1 the last of those reports comes a second late / early (the terminal's clock), so the
+        run spans one second more / less than ``span_s``."""
+        t = pts["t"]
+        last = int(np.searchsorted(t, t[first] + span_s - abs(shift), side="right")) - 1
+        if shift:
+            last += 1
+            t[last] = t[first] + span_s + shift
+            assert t[last - 1] < t[last] < t[last + 1]
+        pts["spd"][first: last + 1] = speed
+
+    def _night(self, variant, i, track, bills, rng, park, city, site, cruise) -> None:
+        """Out and back on the park's shortest expressway, timed on the reports the pipeline puts
+        on the expressway: the last one a minute after / before the night begins (evening), the
+        first a minute before / after it ends (morning)."""
+        prov = self.world.prov
+        d0 = self.day * DAY
+        th = params("hazmat.night_ban")
+        e = min(park.edges, key=lambda e: prov.edges[e].km)
+        ed = prov.edges[e]
+        other = ed.b if ed.a == city else ed.a
+        far = prov.parks[other].sites[0]
+        out = self._inter_leg(site, far, city, other, cruise, rng, conn_kmh=22.0)
+        back = self._inter_leg(far, site, other, city, cruise, rng, conn_kmh=22.0)
+
+        def on_expressway(pieces: list[Piece], start: tuple[float, float]) -> np.ndarray:
+            probe = Track(0, start, track.interval)
+            probe.drive(pieces, np.random.default_rng(0))
+            p = probe.arrays()
+            cls = np.where(p["cls"] == CLS_NONE, self.world.classify(p["lon"], p["lat"]), p["cls"])
+            return p["t"][cls == CLS_EXP]
+
+        if variant.startswith("evening"):
+            target = d0 + clock_seconds(th["from"]) + (60 if variant == "evening_late" else -60)
+            back_at = target - int(on_expressway(back, self._xy(far))[-1])
+            depart = back_at - 50 * 60 - math.ceil(self._duration(out)) - 60
+            track.park(depart)
+            t1 = track.drive(out, rng)
+            bills.append(self._waybill(i, site, far, depart, t1, rng))
+            track.idle(back_at)
+            t2 = track.drive(back, rng)
+            bills.append(self._waybill(i, far, site, back_at, t2, rng))
+        else:
+            target = d0 + clock_seconds(th["until"]) + (-60 if variant == "morning_early" else 60)
+            depart = target - int(on_expressway(out, self._xy(site))[0])
+            track.park(depart)
+            t1 = track.drive(out, rng)
+            bills.append(self._waybill(i, site, far, depart, t1, rng))
+            back_at = t1 + rng.uniform(40, 90) * 60
+            track.idle(back_at)
+            t2 = track.drive(back, rng)
+            bills.append(self._waybill(i, far, site, back_at, t2, rng))
 
     @staticmethod
     def _apex(L, U, m, km: float) -> tuple[float, float]:
@@ -615,57 +887,56 @@ class Day:
         ax, ay = fx + side * nx * km, fy + side * ny * km
         return (L[0] + ax / kx, L[1] + ay / ky)
 
-    def _set_speed(self, track: Track, start: int, sel: np.ndarray, speed: int) -> None:
-        """Overwrite the reported speed of the selected points of the legs added since ``start``."""
-        offset = 0
-        for j in range(start, len(track.cols["t"])):
-            n = len(track.cols["t"][j])
-            part = sel[offset: offset + n]
-            if part.any():
-                s = np.array(track.cols["spd"][j], dtype=float)
-                s[part] = speed
-                track.cols["spd"][j] = s
-            offset += n
-
     def _fatigue(self, variant, i, track, bills, rng, park, city, site) -> None:
-        """Back and forth on the park's longest expressway, timed to the rule's thresholds.
+        """Back and forth on the park's longest expressway, timed to the rule's params.
 
-        A block is driving between rests; its span (first to last moving point) is set to a target
-        by choosing the number of legs and the cruising speed. Turnarounds at the far site are
-        short stops (< 20 min) and do not end a block.
+        A block is driving between rests; its span (first to last moving report) is set to a
+        target by the number of legs, the turnaround stops at the far site (shorter than a rest)
+        and the cruising speed. Blocks are separated by stops of an exact length. Defaults:
+        4 h 01 / 3 h 59 of continuous driving; 2 h 12 + a 19-min stop + 2 h 12 (one stint);
+        3 h 30 + a 21-min rest + 3 h 30 (two); three blocks of 3 h 15 (9 h 45 in the day).
         """
         prov = self.world.prov
-        d0 = self.day * 86400
-        e = max(park.edges, key=lambda e: prov.edges[e].km)
-        ed = prov.edges[e]
-        other = ed.b if ed.a == city else ed.a
-        far = prov.parks[other].sites[0]
-        # (span target, turnaround minutes, rest minutes after the block)
-        blocks = {"continuous": [(5 * H + 15 * 60, 10, 0)],
-                  "daily_total": [(3 * H + 40 * 60, 5, 30)] * 3,
-                  "rest_20min": [(3 * H + 50 * 60, 10, 20), (3 * H + 40 * 60, 10, 0)]}[variant]
-        here, there, here_city, there_city = site, far, city, other
+        d0 = self.day * DAY
+        th = params("hazmat.fatigue")
+        cont = float(th["continuous_more_than_h"]) * H
+        rest = float(th["rest_stop_at_least_s"])
+        blocks = {"continuous_over": [(cont + 60, 0.0)],
+                  "continuous_under": [(cont - 60, 0.0)],
+                  "short_rest": [(0.55 * cont, rest - 60), (0.55 * cont, 0.0)],
+                  "rest_enough": [(cont - 1800, rest + 60), (cont - 1800, 0.0)],
+                  "daily_total": [(cont - 2700, rest + 600)] * 3}[variant]
+        dt = track.interval
+        lo, hi = self.limits.exp_cap - 35, self.limits.exp_cap - 3
         track.park(d0 + 6 * H + 40 * 60)
-        for span, turn_min, rest in blocks:
-            turn = turn_min * 60
+
+        def plausible(span: float, here: int, there: int, here_city: int, there_city: int):
+            """Legs n and turnaround stop s (shorter than a rest) such that the cruising speed is
+            plausible: span = n·fixed + n·cruise_km/cruise + (n − 1)·(s + dt)."""
             probe = self._inter_leg(here, there, here_city, there_city, 70.0, rng, conn_kmh=22.0)
             fixed = sum(self._duration([p]) for p in probe if not (p.cls == CLS_EXP and p.kmh == 70.0))
             cruise_km = sum(float(dist_km(p.a[0], p.a[1], p.b[0], p.b[1])) for p in probe
                             if p.cls == CLS_EXP and p.kmh == 70.0)
-            # The fewest legs whose cruising speed lands in 45–77 km/h. If the needed speed jumps
-            # past the window (n − 1 legs need < 45, n legs > 77), drive n − 1 legs: at 45 km/h
-            # for a positive (a block longer than the target), at 77 km/h for the near miss (a
-            # shorter one), so each stays on its side of the threshold.
-            n, cruise = 1, 45.0
             for n in range(1, 60):
-                avail = span - (n - 1) * turn - n * fixed
-                needed = n * cruise_km / avail * H if avail > 0 else 1e9
-                if needed >= 45:
-                    if needed <= 77 or n == 1:
-                        cruise = min(needed, 77.0)
-                    else:
-                        n, cruise = n - 1, (77.0 if variant == "rest_20min" else 45.0)
+                for s in np.arange(600, 60, -30).tolist() + np.arange(630, rest - 90, 30).tolist():
+                    avail = span - n * fixed - (n - 1) * (s + dt)
+                    if avail > 0 and lo <= n * cruise_km / avail * H <= hi:
+                        return n, float(s), n * cruise_km / avail * H
+            return None
+
+        here, here_city = site, city
+        for span, rest_after in blocks:
+            best = None
+            for e in sorted(prov.parks[here_city].edges, key=lambda e: -prov.edges[e].km):
+                # the longest expressway from where the vehicle stands that can be timed to the span
+                ed = prov.edges[e]
+                other = ed.b if ed.a == here_city else ed.a
+                there, there_city = prov.parks[other].sites[0], other
+                best = plausible(span, here, there, here_city, there_city)
+                if best:
                     break
+            assert best is not None, f"no plausible fatigue block of {span} s"
+            n, turn, cruise = best
             for leg in range(n):
                 depart = track.t
                 pieces = self._inter_leg(here, there, here_city, there_city, cruise, rng, conn_kmh=22.0)
@@ -675,9 +946,10 @@ class Day:
                 bills.append(self._waybill(i, here, there, depart, t1, rng))
                 here, there, here_city, there_city = there, here, there_city, here_city
                 if leg < n - 1:
-                    track.park(t1 + turn)
-            if rest:
-                track.park(track.t + rest * 60 + 1)
+                    track.stop_exactly(turn)
+            if rest_after:
+                track.stop_exactly(rest_after)
+
 
 # ---------------------------------------------------------------------------------------------
 # Deliveries and truth of a day
@@ -711,7 +983,7 @@ def waybill_lines(world: HazmatWorld, vday: VehicleDay, dates: DateTable, noise:
     v = world.vehicles[vday.vehicle]
     prov = world.prov
     lines, records = [], []
-    for b in vday.waybills:
+    for b in vday.delivered_waybills:
         d = v.driver
         e = v.escort
         d_cert = _role_cert(d, CT_HAZMAT_DRIVER)
@@ -758,37 +1030,63 @@ def _at_risk(member: dict | None, day: int) -> bool:
                 or (d is not None and c.drugs(np.array([d[0]]), np.array([d[1]]), np.array([d[2]]), day)[0]))
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) indices of runs of True."""
+def _runs(mask: np.ndarray, key: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(first, last) indices of runs of True (a change of ``key`` starts a new run)."""
     if not mask.any():
         return []
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(), strict=True))
+    start = mask.copy()
+    cont = mask[:-1] if key is None else mask[:-1] & (key[1:] == key[:-1])
+    start[1:] &= ~cont
+    ids = np.cumsum(start)[mask]
+    idx = np.flatnonzero(mask)
+    lasts = idx[np.append(np.flatnonzero(np.diff(ids)), len(ids) - 1)]
+    return list(zip(np.flatnonzero(start).tolist(), lasts.tolist(), strict=True))
 
 
-def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.ndarray, np.ndarray]) -> list:
+def visible(vday: VehicleDay, prev: VehicleDay | None) -> tuple[dict[str, np.ndarray], list[Waybill]]:
+    """The clean reports and waybills a run of the day sees: its delivery and the day before's
+    (one per time: a vehicle's clean reports never share a second)."""
+    days = [vday] if prev is None else [prev, vday]
+    pts = {k: np.concatenate([d.points[k] for d in days]) for k in vday.points}
+    order = np.argsort(pts["t"], kind="stable")
+    seen: dict[str, Waybill] = {}
+    for d in days:
+        for b in d.delivered_waybills:
+            seen[b.no] = b
+    return {k: a[order] for k, a in pts.items()}, list(seen.values())
+
+
+def day_flags(world: HazmatWorld, vday: VehicleDay, prev: VehicleDay | None, day: int,
+              places: tuple[np.ndarray, np.ndarray]) -> list:
+    """The hazmat flags of the vehicle on ``day``, as the rules read them (module docstring), on
+    what the day's run sees (:func:`visible`): an episode counts when it overlaps the day."""
     v = world.vehicles[vday.vehicle]
     prov = world.prov
-    p = vday.points
+    p, bills = visible(vday, prev)
     t, spd, cls = p["t"], p["spd"], p["cls"]
+    d0, d1 = day * DAY, (day + 1) * DAY
     flags = []
     plate = v.plate
 
     def flag(rule: str, detail: str) -> None:
         flags.append((rule, "vehicle", plate, detail))
 
-    valid = [b for b in vday.waybills if b.status != "cancelled"]
+    def today(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [(a, z) for a, z in runs if t[z] >= d0 and t[a] < d1]
+
+    valid = [b for b in bills if b.status != "cancelled"]
     # No waybill (speeds are in tenths of km/h).
     th = params("hazmat.no_waybill")
     covered = np.zeros(len(t), bool)
     for b in valid:
         covered |= (t >= b.depart) & (t <= b.arrive)
-    for a, z in _runs((spd > round(10 * th["moving_above_kmh"])) & ~covered):
+    for a, z in today(_runs((spd > round(10 * th["moving_above_kmh"])) & ~covered)):
         if t[z] - t[a] > th["longer_than_s"]:
             flag("hazmat.no_waybill", f"moving {(t[z] - t[a]) / 60:.0f} min without a waybill")
             break
-    # Crew.
-    for b in valid:
+    # Crew: the waybills planned to depart on the day.
+    planned = [b for b in vday.waybills if b.status != "cancelled" and d0 <= b.depart < d1]
+    for b in planned:
         problems = []
         if not _active(v.driver, CT_HAZMAT_DRIVER, day):
             problems.append("driver without an active hazmat driver qualification")
@@ -799,11 +1097,12 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
         if problems:
             flag("hazmat.crew_unqualified", f"waybill {b.no}: " + "; ".join(problems))
             break
-    for b in valid:
+    for b in planned:
         if _at_risk(v.driver, day) or _at_risk(v.escort, day):
             flag("hazmat.crew_at_risk", f"waybill {b.no}: crew member with a registry hit")
             break
-    # Fatigue.
+    # Fatigue: stints between rests (first to last moving report) overlapping the day; moving
+    # time of the day = the intervals from a moving report of the day to the next, also moving.
     th = params("hazmat.fatigue")
     stopped = spd == 0
     rest = np.zeros(len(t), bool)
@@ -812,48 +1111,59 @@ def day_flags(world: HazmatWorld, vday: VehicleDay, day: int, places: tuple[np.n
             rest[a: z + 1] = True
     longest = 0
     for a, z in _runs(~rest):
-        moving = np.flatnonzero(spd[a: z + 1] > 0)
-        if len(moving):
-            longest = max(longest, int(t[a + moving[-1]] - t[a + moving[0]]))
-    gaps = np.diff(np.concatenate([t, [t[-1] if len(t) else 0]]))
-    moving_time = int(np.minimum(gaps, 60)[spd > 0].sum()) if len(t) else 0
+        moving = a + np.flatnonzero(spd[a: z + 1] > 0)
+        if len(moving) and t[moving[-1]] >= d0 and t[moving[0]] < d1:
+            longest = max(longest, int(t[moving[-1]] - t[moving[0]]))
+    pairs = (spd[:-1] > 0) & (spd[1:] > 0) & (t[:-1] >= d0) & (t[:-1] < d1)
+    moving_time = int(np.diff(t)[pairs].sum()) if len(t) > 1 else 0
     if longest > th["continuous_more_than_h"] * H or moving_time > th["daily_more_than_h"] * H:
         flag("hazmat.fatigue", f"longest continuous driving {longest / H:.2f} h, {moving_time / H:.2f} h in the day")
-    # Speeding.
+    # Speeding: a run keeps one limit.
     th = params("hazmat.speeding")
     expressway = np.isin(cls, codes(th["expressway_classes"], ROAD_CLASSES, "hazmat.speeding.expressway_classes"))
     limit = np.where(expressway, round(10 * th["expressway_limit_kmh"]), round(10 * th["other_limit_kmh"]))
-    for a, z in _runs(spd > limit):
+    for a, z in today(_runs(spd > limit, limit)):
         if t[z] - t[a] >= th["at_least_s"]:
             flag("hazmat.speeding", f"{spd[a:z + 1].max() / 10:.0f} km/h for {t[z] - t[a]} s")
             break
     # Night ban.
     th = params("hazmat.night_ban")
     banned = codes(th["road_classes"], ROAD_CLASSES, "hazmat.night_ban.road_classes")
-    sod = t % 86400
+    sod = t % DAY
     night = np.isin(cls, banned) & ((sod >= clock_seconds(th["from"])) | (sod < clock_seconds(th["until"])))
-    if night.any():
-        flag("hazmat.night_ban", f"on an expressway at night ({int(night.sum())} points)")
-    # Sensitive stop.
+    runs = today(_runs(night))
+    if runs:
+        flag("hazmat.night_ban", f"on an expressway at night ({sum(z - a + 1 for a, z in runs)} points)")
+    # Sensitive stop: stopped within the distance of one place (the nearest) for longer than the limit.
     th = params("hazmat.sensitive_stop")
     plon, plat = places
-    for a, z in _runs(stopped):
+    near = np.full(len(t), -1)
+    nearest_m = np.full(len(t), np.inf)
+    if stopped.any() and len(plon):
+        xy = np.stack([p["lon"][stopped], p["lat"][stopped]], axis=1)
+        spots, back = np.unique(xy, axis=0, return_inverse=True)
+        d = dist_km(spots[:, :1], spots[:, 1:], plon[None, :], plat[None, :]) * 1000
+        j = np.argmin(d, axis=1)
+        dj = d[np.arange(len(spots)), j]
+        near[stopped] = np.where(dj <= th["within_m"], j, -1)[back.ravel()]
+        nearest_m[stopped] = dj[back.ravel()]
+    for a, z in today(_runs(near >= 0, near)):
         if t[z] - t[a] > th["stop_longer_than_s"]:
-            d = dist_km(p["lon"][a], p["lat"][a], plon, plat) * 1000
-            if (d <= th["within_m"]).any():
-                flag("hazmat.sensitive_stop", f"stopped {(t[z] - t[a]) / 60:.0f} min {d.min():.0f} m from a sensitive place")
-                break
-    # Route deviation.
+            flag("hazmat.sensitive_stop", f"stopped {(t[z] - t[a]) / 60:.0f} min {nearest_m[a]:.0f} m from a sensitive place")
+            break
+    # Route deviation: a report inside a waybill's window judged against the nearest corridor.
     far = params("hazmat.route_deviation")["more_than_km"]
+    off = np.full(len(t), np.inf)
     for b in valid:
         inside = (t >= b.depart) & (t <= b.arrive)
-        if not inside.any():
-            continue
-        L, U = prov.special[b.load], prov.special[b.unload]
-        d = point_segment_km(p["lon"][inside], p["lat"][inside], L.lon, L.lat, U.lon, U.lat)
-        if (d > far).any():
-            flag("hazmat.route_deviation", f"waybill {b.no}: {d.max():.1f} km from the load–unload corridor")
-            break
+        if inside.any():
+            L, U = prov.special[b.load], prov.special[b.unload]
+            off[inside] = np.minimum(off[inside], point_segment_km(p["lon"][inside], p["lat"][inside], L.lon, L.lat,
+                                                                   U.lon, U.lat))
+    runs = today(_runs(np.isfinite(off) & (off > far)))
+    if runs:
+        worst = max(float(off[a: z + 1].max()) for a, z in runs)
+        flag("hazmat.route_deviation", f"{worst:.1f} km from the load–unload corridor")
     return flags
 
 
