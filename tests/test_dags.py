@@ -703,9 +703,13 @@ def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_r
     # One pseudonymisation key for both sides, as one deployment has: without it each workdir
     # generates its own and every person key (occupants, evidence) differs.
     monkeypatch.setenv("GRIDRISK_PSEUDONYM_KEY", "backfill-test-key")
+    # Incremental rules on both sides: a day's rules chain on the day before's run only when that
+    # ran first, so the modes below show the date order held.
+    monkeypatch.setenv("GRIDRISK_RULES_INCREMENTAL", "true")
 
     # gridrisk run, one day after the other
-    sequential = load_profile("local", env={}, workdir=str(tmp_path / "sequential")).with_inbox(str(inbox))
+    sequential = load_profile("local", env={"GRIDRISK_RULES_INCREMENTAL": "true"},
+                              workdir=str(tmp_path / "sequential")).with_inbox(str(inbox))
     for ds in BACKFILL_DAYS:
         out = pipeline.run_daily(ds, sequential, stages=[s for s in CATALOG.stage_names if s != "report"],
                                  datasets=list(BACKFILL_SLICE))
