@@ -152,12 +152,17 @@ class RuleKind:
     @classmethod
     def input_names(cls, rule: "Rule | None" = None) -> tuple[str, ...]:
         """The tables the kind may read (``rule``: that rule reads)."""
-        return tuple(i.table for i in (cls.inputs if rule is None else cls.inputs_for(rule)))
+        return tuple(i.table for i in cls._specs(rule))
 
     @classmethod
     def subject_columns(cls, rule: "Rule | None" = None) -> dict[str, str]:
         """input table → the column naming the subject of each of its rows (incremental runs)."""
-        return {i.table: i.subject_column for i in (cls.inputs if rule is None else cls.inputs_for(rule)) if i.subject_column}
+        return {i.table: i.subject_column for i in cls._specs(rule) if i.subject_column}
+
+    @classmethod
+    def _specs(cls, rule: "Rule | None") -> tuple[Input, ...]:
+        """Every input of the kind, or those of one rule (:meth:`inputs_for`)."""
+        return cls.inputs if rule is None else cls.inputs_for(rule)
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> list[str]:
