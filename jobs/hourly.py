@@ -77,12 +77,9 @@ def ingest_one(spark: "SparkSession", profile: Profile, dataset: str, ds: str, h
     """The parts 00 … ``hour`` of one hourly dataset → its bronze ``ds`` partition (the day so far,
     replaced whole), gated by its quality suite."""
     from jobs import pipeline
-    from jobs.bronze import ingest as bronze_ingest
 
-    result = bronze_ingest.run(spark, profile, dataset, ds, hour=hour).as_dict()
-    if quality and result["status"] == "loaded":
-        result = pipeline.with_quality(result, pipeline.check_quality(spark, profile, dataset, ds))
-    return result
+    loaded, q = pipeline.land(spark, profile, dataset, ds, quality=quality, hour=hour, log=True)
+    return loaded.as_dict() if q is None else pipeline.with_quality(loaded.as_dict(), q)
 
 
 def ingest(spark: "SparkSession", profile: Profile, ds: str, hour: int, quality: bool = True,

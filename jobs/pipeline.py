@@ -171,7 +171,6 @@ def _gated(stage: str, run: Callable[..., Summary], ds: str, profile: Profile) -
 # --------------------------------------------------------------------------- stages
 
 INGEST_THREADS = int(os.environ.get("GRIDRISK_INGEST_THREADS", "3"))
-_GX_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -228,19 +227,18 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
 
     def one(name: str) -> dict[str, Any]:
         tell(name, None)
-        loaded = bronze_ingest.run(spark, profile, name, ds, log=False)
-        if name in late and loaded.as_dict()["status"] == "not_ready":
+        with lock:
+            if quality and not docs:
+                docs.append(validate.start_docs_run(profile))
+        loaded, q = land(spark, profile, name, ds, quality=quality, docs=docs[0] if docs else None)
+        if name in late and loaded.status == "not_ready":
             loaded = mark_late(loaded, cutoff)
         with lock:
             ingested.append(loaded)
-        result = loaded.as_dict()
-        if quality and result["status"] == "loaded":
-            with lock:
-                if not docs:
-                    docs.append(validate.start_docs_run(profile))
-            q = check_quality(spark, profile, name, ds, entry=result, docs=docs[0])
-            with lock:
+            if q is not None:
                 checked.append(q)
+        result = loaded.as_dict()
+        if q is not None:
             result = with_quality(result, q)
         tell(name, result)
         return result
@@ -265,8 +263,7 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
         bronze_ingest.write_logs(spark, profile, ingested)
         validate.write_logs(spark, profile, checked)
         if docs:
-            with _GX_LOCK:
-                docs[0].publish()
+            docs[0].publish()
     return {"stage": "ingest", "ds": ds, "results": results}
 
 
@@ -279,14 +276,38 @@ def mark_late(result: "IngestResult", cutoff: str | None) -> "IngestResult":
                    message=f"no delivery{by}: the day went on without it; re-run its ingest to pick it up ({result.message})")
 
 
-def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str, entry: dict[str, Any] | None = None,
-                  docs: Any = None) -> dict[str, Any]:
-    """The quality gate of one dataset; with ``entry`` (its ingest result) and ``docs`` (a
-    Data Docs run) its logs and pages are left to the caller (:func:`ingest`)."""
+def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, quality: bool = True,
+         hour: int | None = None, docs: Any = None, log: bool = False) -> "tuple[IngestResult, dict[str, Any] | None]":
+    """One delivery into bronze through its quality gate: the ingest result and the suite's
+    verdict (None when it did not load or ``quality`` is off). The gate judges the parsed rows
+    before they are written (``jobs.quality.validate.gate``), so bronze and the quarantine are
+    each written once. ``docs``: a Data Docs run for the pages (:func:`jobs.quality.validate.start_docs_run`);
+    ``log``: write both log rows now (else the caller writes a run's rows in one commit)."""
+    from jobs.bronze import ingest as bronze_ingest
     from jobs.quality import validate
 
-    with _GX_LOCK:  # Great Expectations' contexts and Data Docs site are not made for threads
-        return validate.run(spark, profile, dataset, ds, entry=entry, log=entry is None, docs=docs)
+    verdict: list[dict[str, Any]] = []
+
+    def gate(rows: Any, entry: dict[str, Any]) -> "validate.Gated":
+        gated = validate.gate(spark, profile, dataset, ds, rows, entry, docs=docs)
+        verdict.append(gated.result)
+        return gated
+
+    loaded = bronze_ingest.run(spark, profile, dataset, ds, log=False, hour=hour, gate=gate if quality else None)
+    q = verdict[0] if verdict and loaded.status == "loaded" else None
+    if log:
+        bronze_ingest.write_log(spark, profile, loaded)
+        validate.write_logs(spark, profile, [q] if q else [])
+    return loaded, q
+
+
+def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str, entry: dict[str, Any] | None = None,
+                  docs: Any = None) -> dict[str, Any]:
+    """The quality gate of one dataset already in bronze (re-validation); with ``entry`` (its
+    ingest result) and ``docs`` (a Data Docs run) its logs and pages are left to the caller."""
+    from jobs.quality import validate
+
+    return validate.run(spark, profile, dataset, ds, entry=entry, log=entry is None, docs=docs)
 
 
 def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:

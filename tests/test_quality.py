@@ -204,3 +204,44 @@ def test_validate_without_a_loaded_ingest_is_skipped_and_not_passed(spark, profi
     result = validate.run(spark, profile, "waybills", DS)
     assert result["passed"] is False and result["status"] == "skipped"
     assert "no ingest log entry" in result["message"]
+
+
+def test_the_gate_before_the_write_leaves_the_lake_and_verdict_of_ingest_then_validate(spark, tmp_path):
+    """The pipeline's path (``pipeline.land``: the suite judges the parsed rows, then bronze and
+    the quarantine are written once each) and the two-step path (ingest writes everything, the
+    suite moves the failing rows) leave the same rows, quarantine, verdict and quality log."""
+    from gridrisk.config import load_profile
+    from jobs import pipeline
+
+    rows = [good_gps(i) for i in range(60)] + [
+        "苏A12342,黄,261101083002,118796877,32060255,2500,90,0,3",  # 250 km/h: an expectation
+        "苏A12344,黄,261101083004,118796877,32060255,100,400,0,3",  # heading 400: the schema's range
+        "苏A12345,黄,not-a-time,118796877,32060255,100,90,0,3",  # untypeable: ingest's quarantine
+    ]
+    seen = {}
+    for way in ("two steps", "gate first"):
+        profile = load_profile("local", env={}, workdir=str(tmp_path / way.replace(" ", "_")))
+        write_delivery(profile.inbox, "hazmat_vehicles", DS, "snapshot", {"hazmat_vehicles_20261101.csv": (
+            ("\n".join([VEHICLES_HEADER] + [f"苏A1234{i},黄,C,P{i},20271231,罐式" for i in range(10)]) + "\n").encode(),
+            10)})
+        gps_delivery(profile, rows)
+        assert ingest.run(spark, profile, "hazmat_vehicles", DS).status == "loaded"
+        if way == "two steps":
+            loaded = ingest.run(spark, profile, "gps_points", DS)
+            verdict = validate.run(spark, profile, "gps_points", DS, data_docs=False)
+        else:
+            loaded, verdict = pipeline.land(spark, profile, "gps_points", DS, log=True)
+        assert (loaded.rows_read, loaded.rows_accepted, loaded.rows_quarantined) == (63, 62, 1)
+        bronze = sorted(tuple(r) for r in lake.read_partition(spark, profile, "bronze", "gps_points", DS)
+                        .drop("_ingest_ts").collect())
+        moved = sorted(tuple(r) for r in quarantine(spark, profile, "gps_points").drop("_ingest_ts").collect())
+        [log] = validate.read_quality_log(spark, profile, DS)
+        seen[way] = {
+            "bronze": bronze, "quarantine": moved,
+            "verdict": {k: v for k, v in verdict.items() if k not in ("seconds", "data_docs", "rows_moved")},
+            "log": {k: v for k, v in log.items() if k not in ("seconds", "data_docs", "rows_moved")},
+        }
+    assert len(seen["gate first"]["bronze"]) == 60 and len(seen["gate first"]["quarantine"]) == 3
+    gated = seen["gate first"]["verdict"]
+    assert gated["passed"] and gated["rows_failed"] == 2, gated["message"]
+    assert seen["gate first"] == seen["two steps"]

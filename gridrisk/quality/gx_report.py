@@ -17,6 +17,8 @@ went through :func:`gridrisk.quality.row_flags.add_helpers` and returns plain Py
 
 Several processes may validate different datasets at once (Airflow): the store writes are one
 file per result, and publishing the site holds an exclusive lock on ``<site>/.gridrisk.lock``.
+Within a process, GX's contexts are not made for threads: every use of them here holds
+:data:`GX_LOCK` (only this, so a caller's threads share the rest of their work).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -247,7 +250,7 @@ class DocsRun:
         if not self.keys:
             return None
         keys, self.keys = self.keys, []
-        with _site_lock(self.site.site_dir):
+        with GX_LOCK, _site_lock(self.site.site_dir):
             _build(_context(self.site), self.site, keys)
         return self.site.index
 
@@ -255,6 +258,8 @@ class DocsRun:
 #: One GX context per site (and one without) for the whole process: creating a context and
 #: its Spark datasource for every suite costs more than a small table's validation.
 _CONTEXTS: dict[DocsSite | None, AbstractDataContext] = {}
+#: Held by every use of a GX context in this process (contexts, suites and stores are not thread-safe).
+GX_LOCK = threading.RLock()
 
 
 def _context(site: DocsSite | None) -> AbstractDataContext:
@@ -307,6 +312,13 @@ def validate(df: DataFrame, suite_name: str, checks: list[Check], ds: str, site:
     """
     if docs is not None and docs.site != site:
         raise ValueError(f"docs collects pages for {docs.site.site_dir}, not {site}")
+    with GX_LOCK:
+        return _validate(df, suite_name, checks, ds, site, masker, batch_markers, sample, docs)
+
+
+def _validate(df: DataFrame, suite_name: str, checks: list[Check], ds: str, site: DocsSite | None,
+              masker: Masker | None, batch_markers: Mapping[str, Any] | None, sample: int,
+              docs: DocsRun | None) -> SuiteOutcome:
     ctx = _context(site)
     batch_def = _batch_definition(ctx, suite_name)
     suite = ctx.suites.add_or_update(ExpectationSuite(name=suite_name, meta={"logical_date": ds}))

@@ -22,9 +22,9 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gridrisk import lake, storage
 from gridrisk.config import DatasetSchema, Profile, load_schema
@@ -71,6 +71,20 @@ class IngestResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Gated(Protocol):
+    """What a quality gate makes of the accepted rows: ``keep`` for bronze, ``bad`` for the
+    quarantine (its columns), released once both are written."""
+
+    keep: "DataFrame"
+    bad: "DataFrame"
+
+    def release(self) -> None: ...
+
+
+#: The quality gate :func:`run` calls: (accepted rows, ingest's result so far) → :class:`Gated`.
+Gate = Callable[["DataFrame", dict[str, Any]], Gated]
 
 
 # --------------------------------------------------------------------------- the delivery
@@ -354,7 +368,7 @@ def batch_id_for(schema: DatasetSchema, ds: str, delivery: Delivery) -> str:
 
 
 def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.datetime | None = None,
-        fast: bool = True, log: bool = True, hour: int | None = None) -> IngestResult:
+        fast: bool = True, log: bool = True, hour: int | None = None, gate: "Gate | None" = None) -> IngestResult:
     """Ingest one dataset for one logical date (with ``hour``: the hourly parts of the day so far,
     :func:`find_delivery`). Never raises for bad input: the result says.
 
@@ -362,7 +376,13 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
     the files' checksums and rows, accepted rows, quarantined rows by reason — so the two
     writes (the table, the quarantine) need no count or read-back of their own. ``log=False``
     leaves the ``_ingest_log`` row to the caller (:func:`write_logs`: one commit for a whole
-    run); ``fast=False`` parses with the Python reader only (to compare)."""
+    run); ``fast=False`` parses with the Python reader only (to compare).
+
+    ``gate`` (the quality gate, ``jobs.quality.validate.gate``) judges the accepted rows before
+    anything is written: bronze then gets only the rows that pass it and the quarantine both the
+    rows typing refused and those it refused — one write per table instead of a write, a read
+    back and a rewrite. The ingest result and log keep ingest's own counts; the gate's verdict is
+    its ``result``."""
     import time
 
     from pyspark import StorageLevel
@@ -374,6 +394,7 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
     schema = load_schema(dataset)
     result = IngestResult(dataset, ds, "failed")
     typed = None
+    gated = None
     try:
         delivery = find_delivery(profile.inbox, schema, ds, hour)
         result.files = [name for name, _, _ in delivery.files]
@@ -395,18 +416,23 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
             raise IngestError(f"{dataset} {ds}: the readers counted {result.rows_read} rows but emitted {emitted} — "
                               "this is a bug, please report it")
         ingest_ts = (now or dt.datetime.now()).replace(microsecond=0)
-        accepted, quarantined = transform(typed, schema, ds, result.batch_id, ingest_ts, typed=True)
-        lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds}, metrics=False)
-        lake.replace_partition(quarantined, profile.table_path("bronze", QUARANTINE), {"dataset": dataset, "ds": ds},
-                               metrics=False)
         result.reasons = dict(sorted(reasons.items()))
         result.rows_quarantined = sum(reasons.values())
         result.rows_accepted = emitted - result.rows_quarantined
+        accepted, quarantined = transform(typed, schema, ds, result.batch_id, ingest_ts, typed=True)
+        if gate is not None:
+            gated = gate(accepted, {**result.as_dict(), "status": "loaded"})
+            accepted, quarantined = gated.keep, quarantined.unionByName(gated.bad)
+        lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds}, metrics=False)
+        lake.replace_partition(quarantined, profile.table_path("bronze", QUARANTINE), {"dataset": dataset, "ds": ds},
+                               metrics=False)
         result.status = "loaded"
         result.message = f"{len(result.files)} file(s) loaded"
     except IngestError as exc:
         result.status, result.message = exc.status, str(exc)
     finally:
+        if gated is not None:
+            gated.release()
         if typed is not None:
             typed.unpersist()
     result.seconds = round(time.monotonic() - started, 2)

@@ -1,4 +1,10 @@
-"""Quality gate on a bronze partition: quarantine failing rows, judge the batch, log it.
+"""Quality gate on a delivery: quarantine failing rows, judge the batch, log it.
+
+Two entry points share the suite, the row flags and the verdict:
+
+- :func:`gate` — on the rows ingest has just parsed, before they are written (the pipeline's
+  path: ``jobs.pipeline.land``); bronze and the quarantine are then written once each;
+- :func:`run` — on a partition already in bronze (re-validation), as described below.
 
     gridrisk ingest --date 2026-11-01 --dataset persons   (ingest, then this gate)
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +48,7 @@ from gridrisk.quality.summary import quality_rows
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from gridrisk.quality.gx_report import DocsRun, DocsSite
+    from gridrisk.quality.gx_report import DocsRun, DocsSite, SuiteOutcome
 
 QUARANTINE = "_quarantine"
 INGEST_LOG = "_ingest_log"
@@ -139,10 +146,6 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from gridrisk.quality.gx_report import validate
-    from gridrisk.quality.row_flags import flag_rows
-    from jobs.silver.standardise import normalise_id  # the one definition of ID damage
-
     started = time.monotonic()
     if entry is None:
         entry = _ingest_entry(spark, profile, dataset, ds)
@@ -150,18 +153,11 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
         status = "no ingest log entry" if entry is None else f"ingest status {entry['status']}"
         return {"dataset": dataset, "ds": ds, "passed": False, "status": "skipped",
                 "message": f"QUALITY SKIPPED {dataset} {ds}: {status} — nothing to validate, downstream stops"}
-    checks = suite_checks(dataset)
-    pol = policy(dataset)
-    row_names = [c.name for c in checks if c.level == "row"]
     batch_id = entry["batch_id"]
     bronze = lake.read_partition(spark, profile, "bronze", dataset, ds)
     columns = [c for c in bronze.columns if not c.startswith("_") and c != "ds"]
-    flagged = flag_rows(bronze, checks, ds, _references(spark, profile, checks, ds), id_parser=normalise_id)
-    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-    site = (docs.site if docs is not None else docs_site(profile)) if data_docs else None
+    row_names, flagged, outcome = _flag_and_validate(spark, profile, dataset, ds, bronze, batch_id, data_docs, docs)
     try:
-        outcome = validate(flagged, f"bronze.{dataset}", checks, ds, site, masker_for(dataset),
-                           {"dataset": dataset, "ingest_batch_id": batch_id}, docs=docs if data_docs else None)
         qpath = profile.table_path("bronze", QUARANTINE)
         existing = (lake.read_partition(spark, profile, "bronze", QUARANTINE, ds).where(F.col("dataset") == dataset)
                     if lake.table_exists(spark, qpath) else None)
@@ -195,6 +191,84 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
     if rows_read != bronze_rows + quarantined_total:
         raise QualityError(f"{dataset} {ds}: ingest read {rows_read} rows but bronze holds {bronze_rows} and the "
                            f"quarantine {quarantined_total} — the counts no longer reconcile; this is a bug")
+    result = _verdict(dataset, ds, entry, by_code, row_names, outcome, moved, started)
+    if log:
+        _write_log(spark, profile, result)
+    return result
+
+
+
+def _flag_and_validate(spark: "SparkSession", profile: Profile, dataset: str, ds: str, rows: "DataFrame",
+                       batch_id: str, data_docs: bool, docs: "DocsRun | None"
+                       ) -> tuple[list[str], "DataFrame", "SuiteOutcome"]:
+    """The suite's row expectations' names, ``rows`` with every row's failures (``_q_failed``,
+    ``_q_reasons``; persisted — the caller unpersists it) and GX's outcome on them."""
+    from pyspark import StorageLevel
+
+    from gridrisk.quality.gx_report import validate
+    from gridrisk.quality.row_flags import flag_rows
+    from jobs.silver.standardise import normalise_id  # the one definition of ID damage
+
+    checks = suite_checks(dataset)
+    row_names = [c.name for c in checks if c.level == "row"]
+    flagged = flag_rows(rows, checks, ds, _references(spark, profile, checks, ds), id_parser=normalise_id)
+    flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
+    site = (docs.site if docs is not None else docs_site(profile)) if data_docs else None
+    try:
+        outcome = validate(flagged, f"bronze.{dataset}", checks, ds, site, masker_for(dataset),
+                           {"dataset": dataset, "ingest_batch_id": batch_id}, docs=docs if data_docs else None)
+    except BaseException:
+        flagged.unpersist()
+        raise
+    return row_names, flagged, outcome
+
+
+@dataclass
+class Gated:
+    """A delivery through its quality gate before anything of it is written (:func:`gate`):
+    ``keep`` goes to bronze, ``bad`` to the quarantine; ``result`` is the verdict."""
+
+    keep: "DataFrame"
+    bad: "DataFrame"
+    result: dict[str, Any]
+    flagged: "DataFrame"
+
+    def release(self) -> None:
+        """Drop the cached rows (after the writes)."""
+        self.flagged.unpersist()
+
+
+def gate(spark: "SparkSession", profile: Profile, dataset: str, ds: str, rows: "DataFrame", entry: dict[str, Any],
+         data_docs: bool = True, docs: "DocsRun | None" = None) -> Gated:
+    """The quality gate on the rows ingest accepted, before they are written: bronze is then
+    written once, with the rows that pass, and the quarantine once, with the rows that failed
+    typing or an expectation (``jobs.bronze.ingest.run(gate=...)``). ``rows`` has bronze's
+    columns; ``entry`` is ingest's result for it. Rows read = kept + quarantined holds by
+    construction: every row of ``rows`` goes to exactly one of the two."""
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    columns = [c for c in rows.columns if not c.startswith("_") and c != "ds"]
+    row_names, flagged, outcome = _flag_and_validate(spark, profile, dataset, ds, rows, entry["batch_id"], data_docs,
+                                                     docs)
+    try:
+        failed = F.size("_q_failed") > 0
+        by_code = {r["code"]: int(r["count"]) for r in
+                   flagged.where(failed).groupBy(F.col("_q_failed").getItem(0).alias("code")).count().collect()}
+    except BaseException:
+        flagged.unpersist()
+        raise
+    result = _verdict(dataset, ds, entry, by_code, row_names, outcome, sum(by_code.values()), started)
+    return Gated(flagged.where(~failed).select(*rows.columns), quarantine_rows(flagged, dataset, columns), result, flagged)
+
+
+def _verdict(dataset: str, ds: str, entry: dict[str, Any], by_code: dict[str, int], row_names: list[str],
+             outcome: "SuiteOutcome", moved: int, started: float) -> dict[str, Any]:
+    """The suite's verdict on a batch and its quality-log row (before the log's own columns):
+    ``by_code`` counts the batch's quarantined rows by reason, ``moved`` those this run moved."""
+    pol = policy(dataset)
+    batch_id = entry["batch_id"]
+    rows_read = int(entry["rows_read"])
     rows_checked = int(entry["rows_accepted"])
     rows_failed = sum(n for code, n in by_code.items() if code in row_names)
     bad_share = rows_failed / rows_checked if rows_checked else 0.0
@@ -231,8 +305,6 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
         "expectations": expectations, "data_docs": outcome.data_docs,
         "seconds": round(time.monotonic() - started, 2),
     }
-    if log:
-        _write_log(spark, profile, result)
     return result
 
 
