@@ -127,8 +127,20 @@ class TableDiff:
         only_a, only_b = self.only("a"), self.only("b")
         lines = [f"{self.ref}: differs ({len(self.a)} rows in A, {len(self.b)} in B; "
                  f"{len(only_a)} only in A, {len(only_b)} only in B)"]
-        lines += [f"    A: {row}" for row in only_a[:sample]] + [f"    B: {row}" for row in only_b[:sample]]
+        if _restricted(self.ref):
+            lines.append("    (restricted table: raw IDs, names or registry details — rows not shown; "
+                         "use only() where unmasked reads are allowed)")
+        else:
+            lines += [f"    A: {row}" for row in only_a[:sample]] + [f"    B: {row}" for row in only_b[:sample]]
         return "\n".join(lines)
+
+
+def _restricted(ref: str) -> bool:
+    """Whether the catalog marks ``ref`` restricted (its rows must not be printed unmasked)."""
+    try:
+        return CATALOG.table(ref).restricted
+    except KeyError:
+        return False  # the task store's tables: masked subjects only
 
 
 @dataclass

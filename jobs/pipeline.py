@@ -301,15 +301,6 @@ def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, qual
     return loaded, q
 
 
-def check_quality(spark: "SparkSession", profile: Profile, dataset: str, ds: str, entry: dict[str, Any] | None = None,
-                  docs: Any = None) -> dict[str, Any]:
-    """The quality gate of one dataset already in bronze (re-validation); with ``entry`` (its
-    ingest result) and ``docs`` (a Data Docs run) its logs and pages are left to the caller."""
-    from jobs.quality import validate
-
-    return validate.run(spark, profile, dataset, ds, entry=entry, log=entry is None, docs=docs)
-
-
 def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
     """Fold the quality verdict into an ingest result: counts after quality, reasons merged."""
     reasons = dict(result.get("reasons") or {})

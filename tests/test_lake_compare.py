@@ -69,6 +69,10 @@ def test_a_changed_value_a_missing_table_and_a_changed_task_are_reported(lakes, 
     persons = next(t for t in result.tables if t.ref == "bronze.persons")
     assert persons.only("a") == [] and persons.only("b") == [("z", "p_z", "<lake>/inbox/persons.csv")]
     assert "only in A (1 rows)" in next(t for t in result.tables if t.ref == "gold.risk_flags").describe()
+    shown = persons.describe()  # bronze.persons holds names and raw IDs: counts only, no rows
+    assert "1 only in B" in shown and "p_z" not in shown and "rows not shown" in shown
+    tasks = next(t for t in result.tables if t.ref == "taskstore.tasks").describe()
+    assert "closed" in tasks  # not restricted: the differing rows are shown
     assert main([str(a), str(b)]) == 1
     assert "DIFFERENT: bronze.persons, gold.risk_flags, taskstore.tasks" in capsys.readouterr().out
 

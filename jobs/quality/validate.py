@@ -197,7 +197,6 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
     return result
 
 
-
 def _flag_and_validate(spark: "SparkSession", profile: Profile, dataset: str, ds: str, rows: "DataFrame",
                        batch_id: str, data_docs: bool, docs: "DocsRun | None"
                        ) -> tuple[list[str], "DataFrame", "SuiteOutcome"]:
