@@ -364,8 +364,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cmd_generate(gen)
     else:
         print(f"using the deliveries already in {inbox} ({command_name()} demo --fresh regenerates them)")
-    run = argparse.Namespace(**{**vars(args), "stages": None, "json": False, "strict": False, "full": None})
-    rc = cmd_run(run)
+    # `gridrisk run --date D` as the user would type it: every option of run gets its default,
+    # also the ones added after this command was written.
+    argv = ["run", "--date", args.date, *(["--profile", args.profile] if args.profile else []),
+            *(["--inbox", args.inbox] if args.inbox else [])]
+    rc = cmd_run(build_parser().parse_args(argv))
     show_busiest_district(prof, args.date)
     return rc
 

@@ -598,3 +598,17 @@ def test_a_spark_command_shows_progress_and_no_jvm_chatter(tmp_path):
     assert "[ingest] fire_events: 0 rows accepted in " in proc.stderr
     assert "fire_events" in proc.stdout and "loaded" in proc.stdout
     assert (tmp_path / "lake" / "_logs" / "spark.log").exists()
+
+
+def test_the_demo_runs_the_day_as_gridrisk_run_with_every_default(tmp_path, monkeypatch):
+    """The demo's run is ``gridrisk run --date D``: every option of ``run`` has its default (the
+    demo once built the arguments by hand and missed ``--hour``, so ``make demo`` failed)."""
+    seen = []
+    monkeypatch.setattr(cli, "cmd_generate", lambda args: 0)
+    monkeypatch.setattr(cli, "cmd_run", lambda args: seen.append(args) or 0)
+    monkeypatch.setattr(cli, "show_busiest_district", lambda *a, **k: None)
+    monkeypatch.setenv("GRIDRISK_WORKDIR", str(tmp_path))
+    assert cli.main(["demo", "--persons", "1000", "--date", "2026-11-03"]) == 0
+    [run] = seen
+    assert (run.date, run.hour, run.full, run.stages, run.strict, run.json, run.inbox) == (
+        "2026-11-03", None, None, None, False, False, None)
