@@ -10,8 +10,10 @@ each lake's own path replaced by ``<lake>`` (evidence rows may name files under 
     python -m gridrisk.lake_compare /data/backfill/lake /data/sequential/lake
 
 prints one line per table (``equal``, ``differs`` with the first rows only one side has, or
-``only in A``/``only in B``) and exits 1 when anything differs. tests/test_dags.py uses the same
-functions for its three-day backfill.
+``only in A``/``only in B``) and exits 1 when anything differs. ``--dates FROM TO`` compares only
+the rows of those days (inclusive) in tables that have a ``ds`` column — for an Airflow lake whose
+scheduled runs wrote other days beside a backfill. tests/test_dags.py uses the same functions for
+its three-day backfill.
 
 Example:
     >>> import tempfile
@@ -60,10 +62,13 @@ TASK_STORE_TABLES = ("tasks", "task_events", "grids")
 Rows = list[tuple[str, ...]]
 
 
-def lake_tables(root: str | Path, written_at: str | Path | None = None) -> dict[str, Rows]:
+def lake_tables(root: str | Path, written_at: str | Path | None = None,
+                dates: tuple[str, str] | None = None) -> dict[str, Rows]:
     """Every catalog table of the lake under ``root`` that exists, as sorted rows of strings
     (columns in name order, without :data:`RUN_STAMPS` and :data:`RUN_ONLY_ROWS`, the lake's path
-    replaced by ``<lake>``). ``written_at``: where the lake was when it was written, for a copy."""
+    replaced by ``<lake>``). ``written_at``: where the lake was when it was written, for a copy.
+    ``dates``: (first, last) ISO days — only those rows of a table with a ``ds`` column."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
@@ -78,6 +83,9 @@ def lake_tables(root: str | Path, written_at: str | Path | None = None) -> dict[
         if table.ref in RUN_ONLY_ROWS:
             column, value, _ = RUN_ONLY_ROWS[table.ref]
             arrow = arrow.filter(pc.fill_null(pc.not_equal(arrow[column], value), True))
+        if dates is not None and "ds" in arrow.column_names:
+            day = pc.cast(arrow["ds"], pa.string())
+            arrow = arrow.filter(pc.and_(pc.greater_equal(day, dates[0]), pc.less_equal(day, dates[1])))
         columns = sorted(c for c in arrow.column_names if c not in RUN_STAMPS)
         data = arrow.select(columns).to_pydict()
         out[table.ref] = sorted(
@@ -162,12 +170,19 @@ def _diffs(a: Mapping[str, Sequence[tuple[object, ...]]], b: Mapping[str, Sequen
 
 
 def compare_lakes(a: str | Path, b: str | Path, *, task_stores: tuple[str | Path, str | Path] | None = None,
-                  written_at: tuple[str | Path, str | Path] | None = None) -> Comparison:
+                  written_at: tuple[str | Path, str | Path] | None = None,
+                  dates: tuple[str, str] | None = None) -> Comparison:
     """Every lake table of ``a`` against ``b`` and, given ``task_stores`` (two SQLite files), the
     task stores' tables (as ``taskstore.<table>``). ``written_at``: where each lake was written,
-    when ``a`` and ``b`` are copies."""
+    when ``a`` and ``b`` are copies. ``dates``: only the rows of those days where a table has a
+    ``ds`` column (the task stores are compared whole)."""
     at_a, at_b = written_at or (None, None)
-    out = Comparison(_diffs(lake_tables(a, at_a), lake_tables(b, at_b)))
+    if dates is not None:
+        import datetime as dt
+
+        for day in dates:
+            dt.date.fromisoformat(day)  # a mistyped day fails here, not as an empty comparison
+    out = Comparison(_diffs(lake_tables(a, at_a, dates), lake_tables(b, at_b, dates)))
     if task_stores is not None:
         out.tables += _diffs(task_store_rows(task_stores[0]), task_store_rows(task_stores[1]), "taskstore.")
     return out
@@ -181,18 +196,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the two SQLite task stores (default: <lake>/_tasks/tasks.sqlite when both exist)")
     parser.add_argument("--written-at", nargs=2, metavar=("A", "B"),
                         help="where each lake was written, when comparing copies (paths in rows are made relative to it)")
+    parser.add_argument("--dates", nargs=2, metavar=("FROM", "TO"),
+                        help="compare only the rows of these days (YYYY-MM-DD, inclusive) in tables with a ds column")
     parser.add_argument("--sample", type=int, default=3, help="differing rows shown per side (default 3)")
     args = parser.parse_args(argv)
     stores = args.task_stores
     if stores is None:
         defaults = (args.lake_a / "_tasks" / "tasks.sqlite", args.lake_b / "_tasks" / "tasks.sqlite")
         stores = defaults if all(p.exists() for p in defaults) else None
-    result = compare_lakes(args.lake_a, args.lake_b, task_stores=stores, written_at=args.written_at)
+    try:
+        result = compare_lakes(args.lake_a, args.lake_b, task_stores=stores, written_at=args.written_at,
+                               dates=tuple(args.dates) if args.dates else None)
+    except ValueError as exc:
+        parser.error(f"--dates: {exc}")
     for table in result.tables:
         print(table.describe(args.sample))
     print("columns left out by name: " + ", ".join(sorted(RUN_STAMPS)))
     for ref, (column, value, _) in RUN_ONLY_ROWS.items():
         print(f"rows left out: {ref} where {column} = {value!r}")
+    if args.dates:
+        print(f"days compared: {args.dates[0]} … {args.dates[1]} (tables with a ds column)")
     print("EQUAL" if result.equal else f"DIFFERENT: {', '.join(result.differing)}")
     return 0 if result.equal else 1
 

@@ -85,3 +85,20 @@ def test_copies_compare_against_where_they_were_written(lakes, tmp_path):
     shutil.copytree(a, copy)
     assert not compare_lakes(copy, b).equal  # the source path in the rows is a's, not the copy's
     assert compare_lakes(copy, b, written_at=(a, b)).equal
+
+
+def test_dates_leave_out_the_rows_of_other_days_and_a_mistyped_day_is_refused(lakes, capsys):
+    """An Airflow lake also holds what its scheduled runs wrote for other days (an empty day's
+    late deliveries in the run log): --dates compares the backfilled days only."""
+    a, b = lakes
+    write_deltalake(str(a / "ops" / "run_log"), mode="append", data=pa.table({
+        "ds": ["2026-11-29"], "step": ["run"], "outcome": ["empty"], "run_id": ["scheduled__2026-11-30"]}))
+    assert compare_lakes(a, b).differing == ["ops.run_log"]
+    assert compare_lakes(a, b, dates=("2026-11-01", "2026-11-07")).equal
+    only_29 = compare_lakes(a, b, dates=("2026-11-29", "2026-11-29"))
+    assert only_29.differing == ["ops.run_log"]
+    assert main([str(a), str(b), "--dates", "2026-11-01", "2026-11-07"]) == 0
+    assert "days compared: 2026-11-01 … 2026-11-07" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(a), str(b), "--dates", "2026-11-01", "2026-13-07"])
+    assert "--dates" in capsys.readouterr().err
