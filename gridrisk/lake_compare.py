@@ -189,6 +189,8 @@ def compare_lakes(a: str | Path, b: str | Path, *, task_stores: tuple[str | Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cli.args import iso_date  # the date argument of every gridrisk command
+
     parser = argparse.ArgumentParser(prog="python -m gridrisk.lake_compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("lake_a", type=Path)
     parser.add_argument("lake_b", type=Path)
@@ -196,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the two SQLite task stores (default: <lake>/_tasks/tasks.sqlite when both exist)")
     parser.add_argument("--written-at", nargs=2, metavar=("A", "B"),
                         help="where each lake was written, when comparing copies (paths in rows are made relative to it)")
-    parser.add_argument("--dates", nargs=2, metavar=("FROM", "TO"),
+    parser.add_argument("--dates", nargs=2, metavar=("FROM", "TO"), type=iso_date,
                         help="compare only the rows of these days (YYYY-MM-DD, inclusive) in tables with a ds column")
     parser.add_argument("--sample", type=int, default=3, help="differing rows shown per side (default 3)")
     args = parser.parse_args(argv)
@@ -204,11 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stores is None:
         defaults = (args.lake_a / "_tasks" / "tasks.sqlite", args.lake_b / "_tasks" / "tasks.sqlite")
         stores = defaults if all(p.exists() for p in defaults) else None
-    try:
-        result = compare_lakes(args.lake_a, args.lake_b, task_stores=stores, written_at=args.written_at,
-                               dates=tuple(args.dates) if args.dates else None)
-    except ValueError as exc:
-        parser.error(f"--dates: {exc}")
+    result = compare_lakes(args.lake_a, args.lake_b, task_stores=stores, written_at=args.written_at,
+                           dates=tuple(args.dates) if args.dates else None)
     for table in result.tables:
         print(table.describe(args.sample))
     print("columns left out by name: " + ", ".join(sorted(RUN_STAMPS)))
