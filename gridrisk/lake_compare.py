@@ -169,6 +169,20 @@ def _diffs(a: Mapping[str, Sequence[tuple[object, ...]]], b: Mapping[str, Sequen
     return [TableDiff(prefix + ref, a.get(ref), b.get(ref)) for ref in sorted(set(a) | set(b))]
 
 
+def check_days(dates: Sequence[str]) -> None:
+    """Raise ValueError unless every one of ``dates`` is a ``YYYY-MM-DD`` day: a mistyped day must
+    fail, not compare no rows (the filter compares the ``ds`` strings)."""
+    import datetime as dt
+
+    for day in dates:
+        try:
+            if len(day) != 10:
+                raise ValueError
+            dt.date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(f"{day!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
 def compare_lakes(a: str | Path, b: str | Path, *, task_stores: tuple[str | Path, str | Path] | None = None,
                   written_at: tuple[str | Path, str | Path] | None = None,
                   dates: tuple[str, str] | None = None) -> Comparison:
@@ -178,10 +192,7 @@ def compare_lakes(a: str | Path, b: str | Path, *, task_stores: tuple[str | Path
     ``ds`` column (the task stores are compared whole)."""
     at_a, at_b = written_at or (None, None)
     if dates is not None:
-        import datetime as dt
-
-        for day in dates:
-            dt.date.fromisoformat(day)  # a mistyped day fails here, not as an empty comparison
+        check_days(dates)
     out = Comparison(_diffs(lake_tables(a, at_a, dates), lake_tables(b, at_b, dates)))
     if task_stores is not None:
         out.tables += _diffs(task_store_rows(task_stores[0]), task_store_rows(task_stores[1]), "taskstore.")
@@ -189,8 +200,6 @@ def compare_lakes(a: str | Path, b: str | Path, *, task_stores: tuple[str | Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cli.args import iso_date  # the date argument of every gridrisk command
-
     parser = argparse.ArgumentParser(prog="python -m gridrisk.lake_compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("lake_a", type=Path)
     parser.add_argument("lake_b", type=Path)
@@ -198,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the two SQLite task stores (default: <lake>/_tasks/tasks.sqlite when both exist)")
     parser.add_argument("--written-at", nargs=2, metavar=("A", "B"),
                         help="where each lake was written, when comparing copies (paths in rows are made relative to it)")
-    parser.add_argument("--dates", nargs=2, metavar=("FROM", "TO"), type=iso_date,
+    parser.add_argument("--dates", nargs=2, metavar=("FROM", "TO"),
                         help="compare only the rows of these days (YYYY-MM-DD, inclusive) in tables with a ds column")
     parser.add_argument("--sample", type=int, default=3, help="differing rows shown per side (default 3)")
     args = parser.parse_args(argv)
@@ -206,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stores is None:
         defaults = (args.lake_a / "_tasks" / "tasks.sqlite", args.lake_b / "_tasks" / "tasks.sqlite")
         stores = defaults if all(p.exists() for p in defaults) else None
+    if args.dates:
+        try:
+            check_days(args.dates)
+        except ValueError as exc:
+            parser.error(f"--dates: {exc}")
     result = compare_lakes(args.lake_a, args.lake_b, task_stores=stores, written_at=args.written_at,
                            dates=tuple(args.dates) if args.dates else None)
     for table in result.tables:
