@@ -37,7 +37,7 @@ from gridrisk.engine import routed
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from jobs.bronze.ingest import IngestResult
+    from jobs.bronze.ingest import IngestResult, QuarantineBatch
 
 Summary = dict[str, Any]
 log = logging.getLogger("gridrisk.pipeline")
@@ -224,13 +224,15 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
     ingested: list[bronze_ingest.IngestResult] = []
     checked: list[dict[str, Any]] = []
     docs: list[Any] = []  # the run's Data Docs batch, made when a first dataset reaches quality
+    quarantine = bronze_ingest.QuarantineBatch(ds)  # every dataset's quarantined rows: one commit
 
     def one(name: str) -> dict[str, Any]:
         tell(name, None)
         with lock:
             if quality and not docs:
                 docs.append(validate.start_docs_run(profile))
-        loaded, q = land(spark, profile, name, ds, quality=quality, docs=docs[0] if docs else None)
+        loaded, q = land(spark, profile, name, ds, quality=quality, docs=docs[0] if docs else None,
+                         quarantine=quarantine)
         if name in late and loaded.status == "not_ready":
             loaded = mark_late(loaded, cutoff)
         with lock:
@@ -260,11 +262,27 @@ def ingest(ds: str, profile: Profile, datasets: list[str] | None = None, quality
                 futures[name] = pool.submit(after_references, name)
             results = [futures[name].result() for name in names]
     finally:
-        bronze_ingest.write_logs(spark, profile, ingested)
-        validate.write_logs(spark, profile, checked)
-        if docs:
-            docs[0].publish()
+        batched = quarantine.datasets
+        try:
+            quarantine.write(profile)  # before the logs, which say the datasets loaded
+        except Exception as exc:
+            # Their rows are in bronze but their bad rows are not in the quarantine: not loaded.
+            ingested[:] = [quarantine_failed(r, exc) if r.dataset in batched else r for r in ingested]
+            raise
+        finally:
+            bronze_ingest.write_logs(spark, profile, ingested)
+            validate.write_logs(spark, profile, checked)
+            if docs:
+                docs[0].publish()
     return {"stage": "ingest", "ds": ds, "results": results}
+
+
+def quarantine_failed(result: "IngestResult", exc: Exception) -> "IngestResult":
+    """A delivery whose bronze rows were written but whose quarantined rows could not be."""
+    from dataclasses import replace
+
+    return replace(result, status="failed",
+                   message=f"its quarantined rows could not be written, so the load is incomplete; re-run its ingest ({exc})")
 
 
 def mark_late(result: "IngestResult", cutoff: str | None) -> "IngestResult":
@@ -277,12 +295,14 @@ def mark_late(result: "IngestResult", cutoff: str | None) -> "IngestResult":
 
 
 def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, quality: bool = True,
-         hour: int | None = None, docs: Any = None, log: bool = False) -> "tuple[IngestResult, dict[str, Any] | None]":
+         hour: int | None = None, docs: Any = None, log: bool = False,
+         quarantine: "QuarantineBatch | None" = None) -> "tuple[IngestResult, dict[str, Any] | None]":
     """One delivery into bronze through its quality gate: the ingest result and the suite's
     verdict (None when it did not load or ``quality`` is off). The gate judges the parsed rows
     before they are written (``jobs.quality.validate.gate``), so bronze and the quarantine are
     each written once. ``docs``: a Data Docs run for the pages (:func:`jobs.quality.validate.start_docs_run`);
-    ``log``: write both log rows now (else the caller writes a run's rows in one commit)."""
+    ``log``: write both log rows now (else the caller writes a run's rows in one commit);
+    ``quarantine``: the run's batch of quarantined rows (else this delivery's are written now)."""
     from jobs.bronze import ingest as bronze_ingest
     from jobs.quality import validate
 
@@ -293,7 +313,8 @@ def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, qual
         verdict.append(gated.result)
         return gated
 
-    loaded = bronze_ingest.run(spark, profile, dataset, ds, log=False, hour=hour, gate=gate if quality else None)
+    loaded = bronze_ingest.run(spark, profile, dataset, ds, log=False, hour=hour, gate=gate if quality else None,
+                               quarantine=quarantine)
     q = verdict[0] if verdict and loaded.status == "loaded" else None
     if log:
         bronze_ingest.write_log(spark, profile, loaded)

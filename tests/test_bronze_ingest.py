@@ -189,21 +189,58 @@ def test_fast_path_and_python_reader_load_the_same_rows_and_reasons(spark, profi
                   "column 最近年度检测日期 (last_inspection_date): expected a date yyyy-MM-dd, got '2026-13-01'")}
 
 
-def test_pipeline_ingest_commits_each_log_once_per_run_and_builds_the_docs_once(spark, profile):
+def fire_units_file(bad_date: str | None = None) -> tuple[bytes, int]:
+    """Three fire units; with ``bad_date``, U3's inspection date is that (typing quarantines it)."""
+    units = [f"U{i},商场{i},32011510100100010001,人员密集场所,{bad_date if bad_date and i == 3 else '2026-01-01'},在线"
+             for i in range(1, 4)]
+    return ("\n".join([FIRE_UNITS_HEADER, *units]) + "\n").encode(), 3
+
+
+def test_pipeline_ingest_commits_each_table_once_per_run_and_builds_the_docs_once(spark, profile):
+    """The ingest log, the quality log and the quarantine get one commit per run whatever the
+    number of datasets; a re-run clears what the earlier run quarantined; counts reconcile."""
     from jobs import pipeline
     from jobs.quality import validate
 
-    units = [f"U{i},商场{i},32011510100100010001,人员密集场所,2026-01-01,在线" for i in range(1, 4)]
-    deliver(profile, "fire_units", {"fire_units_20261101.csv": (("\n".join([FIRE_UNITS_HEADER, *units]) + "\n").encode(), 3)})
+    deliver(profile, "fire_units", {"fire_units_20261101.csv": fire_units_file(bad_date="2026-13-45")})
     events = "事件编号,单位编号,设备编号,事件类型,发生时间,确认结果,恢复时间\nE1,U1,D1,故障,2026-11-01 08:00:00,,\n"
     deliver(profile, "fire_events", {"fire_events_20261101.csv": (events.encode(), 1)}, kind="events")
     out = pipeline.ingest(DS, profile, datasets=["fire_units", "fire_events", "persons"])  # persons: not delivered
     status = {r["dataset"]: r["status"] for r in out["results"]}
     assert status == {"fire_units": "loaded", "fire_events": "loaded", "persons": "not_ready"}
-    for table in (ingest.INGEST_LOG, validate.QUALITY_LOG):
-        assert [h["operation"] for h in lake.history(spark, profile.table_path("bronze", table))] == ["WRITE"]
+    for table in (ingest.INGEST_LOG, validate.QUALITY_LOG, ingest.QUARANTINE):
+        assert [h["operation"] for h in lake.history(spark, profile.table_path("bronze", table))] == ["WRITE"], table
     assert {r["dataset"]: r["status"] for r in ingest.read_log(spark, profile, DS)} == {
         "fire_events": "loaded", "fire_units": "loaded", "persons": "not_ready"}
+    units = {r["dataset"]: r for r in out["results"]}["fire_units"]
+    assert (units["rows_read"], units["rows_accepted"], units["rows_quarantined"]) == (3, 2, 1)
+    assert set(quarantine(spark, profile, "fire_units")) == {(3, "last_inspection_date:bad_date")}
+    assert {r.unit_id for r in bronze(spark, profile, "fire_units").collect()} == {"U1", "U2"}
     assert {r["dataset"] for r in validate.read_quality_log(spark, profile, DS)} == {"fire_events", "fire_units"}
     index = (validate.docs_site(profile).index).read_text(encoding="utf-8")
     assert "bronze.fire_units" in index and "bronze.fire_events" in index
+
+    # The department sends a corrected file; the re-run replaces the quarantine's rows of that day.
+    deliver(profile, "fire_units", {"fire_units_20261101.csv": fire_units_file()})
+    pipeline.ingest(DS, profile, datasets=["fire_units", "fire_events", "persons"])
+    assert [h["operation"] for h in lake.history(spark, profile.table_path("bronze", ingest.QUARANTINE))] == ["WRITE"] * 2
+    assert quarantine(spark, profile, "fire_units") == {}
+    assert {r.unit_id for r in bronze(spark, profile, "fire_units").collect()} == {"U1", "U2", "U3"}
+
+
+def test_pipeline_ingest_marks_datasets_failed_when_their_quarantine_cannot_be_written(spark, profile, monkeypatch):
+    from jobs import pipeline
+
+    deliver(profile, "fire_units", {"fire_units_20261101.csv": fire_units_file(bad_date="2026-13-45")})
+
+    def broken(self, profile):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ingest.QuarantineBatch, "write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.ingest(DS, profile, datasets=["fire_units", "persons"])
+    log = {r["dataset"]: r for r in ingest.read_log(spark, profile, DS)}
+    assert log["persons"]["status"] == "not_ready"
+    assert log["fire_units"]["status"] == "failed"
+    assert "quarantined rows could not be written" in log["fire_units"]["message"]
+    assert "disk full" in log["fire_units"]["message"]

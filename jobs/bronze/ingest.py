@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -80,11 +81,77 @@ class Gated(Protocol):
     keep: "DataFrame"
     bad: "DataFrame"
 
+    @property
+    def moved(self) -> int:
+        """How many rows ``bad`` holds."""
+
     def release(self) -> None: ...
 
 
 #: The quality gate :func:`run` calls: (accepted rows, ingest's result so far) → :class:`Gated`.
 Gate = Callable[["DataFrame", dict[str, Any]], Gated]
+
+
+class QuarantineBatch:
+    """The quarantined rows of several datasets of one date, written in one commit.
+
+    A day's ingest lands up to 17 deliveries; a quarantine write per delivery was a Delta commit
+    (and its snapshot computations) each, nearly always for no rows at all. :func:`run` hands its
+    quarantined rows here instead (``quarantine=``), and :meth:`write` replaces the partitions
+    ``(dataset, ds)`` of every dataset added, in one commit — also for a dataset with no bad rows
+    now, so a re-run still clears what an earlier run quarantined. The rows of a delivery are kept
+    (cached) only when there are some; the counts that say so are ingest's own.
+    Thread-safe: the pipeline's ingest threads add to one batch."""
+
+    def __init__(self, ds: str):
+        self.ds = ds
+        self._parts: dict[str, "DataFrame"] = {}
+        self._cached: list["DataFrame"] = []
+        self._lock = threading.Lock()
+
+    def add(self, dataset: str, rows: "DataFrame", count: int) -> None:
+        """Keep ``rows`` (``count`` of them, known from ingest's counts) of ``dataset`` for the
+        write; called before the frames they come from are released."""
+        from pyspark import StorageLevel
+
+        if count:
+            rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+            got = rows.count()
+            if got != count:
+                rows.unpersist()
+                raise IngestError(f"{dataset} {self.ds}: {got} rows to quarantine, but the counts said {count} — "
+                                  "this is a bug, please report it")
+        else:
+            # no rows: an empty frame of the same columns, without the delivery's lineage (which
+            # the write would otherwise plan, and whose cached parents are released by then)
+            rows = rows.sparkSession.createDataFrame([], rows.schema)
+        with self._lock:
+            self._parts[dataset] = rows
+            if count:
+                self._cached.append(rows)
+
+    @property
+    def datasets(self) -> list[str]:
+        with self._lock:
+            return sorted(self._parts)
+
+    def write(self, profile: Profile) -> None:
+        """One commit: the partitions of every dataset added, replaced by their rows."""
+        from functools import reduce
+
+        with self._lock:
+            parts, cached = dict(self._parts), list(self._cached)
+            self._parts.clear()
+            self._cached.clear()
+        if not parts:
+            return
+        try:
+            rows = reduce(lambda a, b: a.unionByName(b), [parts[name] for name in sorted(parts)])
+            lake.replace_partition(rows, profile.table_path("bronze", QUARANTINE),
+                                   {"dataset": sorted(parts), "ds": self.ds}, metrics=False)
+        finally:
+            for frame in cached:
+                frame.unpersist()
 
 
 # --------------------------------------------------------------------------- the delivery
@@ -368,7 +435,8 @@ def batch_id_for(schema: DatasetSchema, ds: str, delivery: Delivery) -> str:
 
 
 def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.datetime | None = None,
-        fast: bool = True, log: bool = True, hour: int | None = None, gate: "Gate | None" = None) -> IngestResult:
+        fast: bool = True, log: bool = True, hour: int | None = None, gate: "Gate | None" = None,
+        quarantine: QuarantineBatch | None = None) -> IngestResult:
     """Ingest one dataset for one logical date (with ``hour``: the hourly parts of the day so far,
     :func:`find_delivery`). Never raises for bad input: the result says.
 
@@ -420,12 +488,17 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
         result.rows_quarantined = sum(reasons.values())
         result.rows_accepted = emitted - result.rows_quarantined
         accepted, quarantined = transform(typed, schema, ds, result.batch_id, ingest_ts, typed=True)
+        bad = result.rows_quarantined
         if gate is not None:
             gated = gate(accepted, {**result.as_dict(), "status": "loaded"})
             accepted, quarantined = gated.keep, quarantined.unionByName(gated.bad)
+            bad += gated.moved
         lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds}, metrics=False)
-        lake.replace_partition(quarantined, profile.table_path("bronze", QUARANTINE), {"dataset": dataset, "ds": ds},
-                               metrics=False)
+        if quarantine is not None:
+            quarantine.add(dataset, quarantined, bad)
+        else:
+            lake.replace_partition(quarantined, profile.table_path("bronze", QUARANTINE), {"dataset": dataset, "ds": ds},
+                                   metrics=False)
         result.status = "loaded"
         result.message = f"{len(result.files)} file(s) loaded"
     except IngestError as exc:

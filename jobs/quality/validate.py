@@ -232,6 +232,11 @@ class Gated:
     result: dict[str, Any]
     flagged: "DataFrame"
 
+    @property
+    def moved(self) -> int:
+        """How many rows ``bad`` holds (the verdict's count)."""
+        return int(self.result["rows_moved"])
+
     def release(self) -> None:
         """Drop the cached rows (after the writes)."""
         self.flagged.unpersist()
