@@ -90,6 +90,17 @@ def test_hazmat_workers_are_critical_and_the_others_keep_the_rule_severity(input
     assert "有涉毒记录" in hits["w_ride_old_record"]["analyst_explanation"]
 
 
+def test_a_person_flag_carries_the_evidence_of_that_person_only(inputs, rules):
+    """Evidence is collected for the people who fired only (common.with_evidence, the semi join
+    on conditions): each hit still lists exactly its own licences and registry rows."""
+    hits = {h["subject_key"]: json.loads(h["evidence"]) for h in evaluate_rule(inputs, rules["driver.mental"], DS).collect()}
+    assert [(r["status"], r["valid_until"]) for r in hits["m_until_today"]["licences"]] == [("正常", DS)]
+    assert [(r["status"], r["valid_until"]) for r in hits["m_risk3"]["licences"]] == [("正常", "2030-01-01")]
+    assert [r["risk_level"] for r in hits["m_risk3"]["registry"]] == [3]
+    assert [r["risk_level"] for r in hits["m_risk2_incident"]["registry"]] == [2]
+    assert hits["m_risk3"]["person"]["person_key"] == "m_risk3"
+
+
 def test_rules_can_be_tightened_by_yaml_alone(inputs, rules):
     stricter = replace(rules["driver.mental"], id="driver.mental_strict", params={**rules["driver.mental"].params,
                                                                                  "mental_min_risk_level": 2})

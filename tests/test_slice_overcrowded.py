@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 import pytest
@@ -122,6 +123,7 @@ def test_overcrowded_rule_fires_exactly_on_the_planted_units_and_tasks_reach_the
     building = got[addr(9)[:16]]
     assert (building.receiving_level, building.receiving_unit, building.department) == ("street", GRID[:9], "公安派出所")
     assert "出租1套、10间" in building.explanation
+    assert [(u["address_code"], u["room_count"]) for u in json.loads(building.evidence)["units"]] == [(addr(9), 10)]
     f1 = got[addr(1)]
     assert (f1.rule_id, f1.rule_version, f1.status, f1.grid_code) == ("rental.overcrowded", 1, "open", GRID)
     assert (f1.receiving_level, f1.receiving_unit, f1.department, f1.priority) == ("grid", GRID, "网格", 3)

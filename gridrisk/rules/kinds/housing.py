@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 from gridrisk.rules.kind import Hits, Input, RuleKind, Window
-from gridrisk.rules.kinds.common import city_param, fmt
+from gridrisk.rules.kinds.common import city_param, fmt, with_evidence
 from gridrisk.rules.model import Rule
 
 
@@ -48,7 +48,7 @@ class OvercrowdedRental(RuleKind):
             F.col("person_key"), F.col("name_masked"), F.col("age"), F.col("relation_to_tenant"),
             F.col("room_no"), F.col("room_type"), F.col("move_in_date").cast("string").alias("move_in_date"),
         )
-        units = (
+        numbers = (
             occ.groupBy("address_code")
             .agg(
                 F.first("grid_code").alias("grid_code"),
@@ -60,8 +60,7 @@ class OvercrowdedRental(RuleKind):
                 F.first("letting_mode").alias("letting_mode"),
                 F.count("*").alias("occupants"),
                 F.sum(F.when(F.col("is_adult") & ~F.col("is_family"), 1).otherwise(0)).alias("unrelated_adults"),
-                F.array_sort(F.collect_set(F.when(forbidden, F.col("room_type")))).alias("forbidden_rooms"),
-                F.array_sort(F.collect_list(evidence_row)).alias("occupant_rows"),
+                F.coalesce(F.max(forbidden), F.lit(False)).alias("has_forbidden_room"),
             )
             .join(rooms, "address_code")
         )
@@ -71,7 +70,7 @@ class OvercrowdedRental(RuleKind):
         max_per_room = city_param(rule, "max_non_family_per_room")
         crowded = (F.col("unrelated_adults") >= city_param(rule, "min_unrelated_adults")) & (per_occ < limit)
         room_full = F.col("fullest.non_family") > max_per_room
-        bad_room = F.size("forbidden_rooms") > 0
+        bad_room = F.col("has_forbidden_room")
         by_bed = F.col("letting_mode").isin(*p["bed_letting_modes"])
         reasons = F.concat_ws(
             "；",
@@ -82,8 +81,12 @@ class OvercrowdedRental(RuleKind):
             F.when(by_bed, F.lit("按床位出租")),
         )
         fired = F.coalesce(crowded, F.lit(False)) | room_full | bad_room | F.coalesce(by_bed, F.lit(False))
+        units = with_evidence(numbers.where(fired), occ, "address_code", [
+            F.array_sort(F.collect_set(F.when(forbidden, F.col("room_type")))).alias("forbidden_rooms"),
+            F.array_sort(F.collect_list(evidence_row)).alias("occupant_rows"),
+        ])
         return Hits(
-            frame=units.where(fired),
+            frame=units,
             subject_key=F.col("address_code"),
             address_code=F.col("address_code"), grid_code=F.col("grid_code"), lon=F.col("lon"), lat=F.col("lat"),
             severity=F.lit(rule.severity),
@@ -120,12 +123,12 @@ class ConcentratedRental(RuleKind):
             F.sum("room_count").alias("rooms_let"),
             F.sum("occupants").alias("occupants"),
             F.count("*").alias("units"),
-            F.array_sort(F.collect_list(F.struct("address_code", "room_count", "occupants", "letting_mode"))).alias("unit_rows"),
         )
         min_rooms, min_occ = city_param(rule, "min_rooms_let"), city_param(rule, "min_occupants")
         fired = (F.coalesce(F.col("rooms_let"), F.lit(0)) >= min_rooms) | (F.col("occupants") >= min_occ)
+        unit_rows = F.array_sort(F.collect_list(F.struct("address_code", "room_count", "occupants", "letting_mode")))
         return Hits(
-            frame=buildings.where(fired),
+            frame=with_evidence(buildings.where(fired), units, "building_key", [unit_rows.alias("unit_rows")]),
             subject_key=F.col("building_key"),
             address_code=F.col("first_unit.address_code"), grid_code=F.col("first_unit.grid_code"),
             lon=F.col("first_unit.lon"), lat=F.col("first_unit.lat"),

@@ -230,8 +230,11 @@ class LicenceCondition(ConditionKind):
 
     def hits(self, inputs: dict[str, DataFrame], rule: Rule, window: Window) -> Hits:
         day = window.day()
+        conditions = registry_summary(registry_rows(inputs, rule).where(registry_condition(rule, day) & condition_held(rule, day)))
+        # only the licences of people with a condition (a few hundred of every valid licence)
         licences = (
             keyed_rows(inputs[LICENCES]).where(licence_valid(rule, day))
+            .join(F.broadcast(conditions.select("person_key")), "person_key", "left_semi")
             .groupBy("person_key").agg(
                 F.array_join(F.array_sort(F.collect_set("licence_classes")), "、").alias("licence_classes"),
                 F.max("valid_until").alias("licence_valid_until"),
@@ -239,7 +242,6 @@ class LicenceCondition(ConditionKind):
                                                      F.col("valid_until").cast("string").alias("valid_until")))).alias("licence_rows"),
             )
         )
-        conditions = registry_summary(registry_rows(inputs, rule).where(registry_condition(rule, day) & condition_held(rule, day)))
         held = rule.params.get("held_more_than_days")
         facts = {
             "registries": F.col("registries"),
