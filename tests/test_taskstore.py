@@ -509,11 +509,19 @@ def test_a_raw_id_number_is_refused_before_anything_is_written(store: TaskStore)
 def test_the_id_guard_lets_keys_codes_and_long_numbers_through() -> None:
     assert contains_id_number("ID 32011519900307123x") is True
     assert contains_id_number(["a", {"k": ("...9320115199003071236",)}]) is True  # glued to digits
+    assert contains_id_number("户主320115199003071236X1已搬走") is True  # glued on both sides
     # Hex subject keys, 15-digit grid codes, a waybill number without a birth date in it.
     assert contains_id_number({
         "subject": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "grid": GRID, "waybill": "32010000000099999999", "area": 24.5, "n": 6,
     }) is False
+    # 20-digit standard address codes of a generated 1 M-person province whose second stretch
+    # reads as an ID born 2100-10-01 or 2098-11-21 (both refused a whole publish before), and one
+    # whose first stretch has a past birth date: codes, in fields, evidence lists and text.
+    codes = ["32098112100100160101", "32100312000100250201", "32031212100100340102", "32011520010101000101"]
+    assert contains_id_number({"address_code": codes[0], "units": codes[1:], "explanation": f"地址{codes[3]}住6人"}) is False
+    assert contains_id_number("320115200101010001") is True  # the same stretch alone is an ID (born 2001-01-01)
+    assert contains_id_number("320115209901010001") is False  # born in 2099: not a resident's ID
 
 
 def test_a_bad_task_lists_every_problem_at_once() -> None:

@@ -130,8 +130,13 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     role: frozenset(a for a, spec in ACTIONS.items() if role in spec.roles) for role in ROLES}
 RESOLVED_NOTE = "风险标记已消除，系统自动结案 (flag no longer fires)"
 
-# Any run of 17 digits + digit/X, found at every offset (a raw ID glued to other digits too).
-ID_NUMBER_PATTERN = re.compile(r"(?=(\d{17}[\dXx]))")
+# A run of digits (+ the X an ID may end in); every 18-character stretch of it is a candidate,
+# so a raw ID glued to other digits is found too.
+_DIGIT_RUN = re.compile(r"\d+[Xx]?")
+#: A standard address code (标准地址编码, shared/extracts.md) is a run of exactly this many
+#: digits: it is a code the task carries, not an ID glued to two digits (one in 120 of a 1 M-person
+#: province's codes holds a stretch that reads as an ID with a real birth date).
+ADDRESS_CODE_DIGITS = 20
 
 
 class TaskError(Exception):
@@ -436,9 +441,22 @@ def check_transition(task_id: str, current: str, to_status: str, note: str | Non
 
 
 def _looks_like_id(candidate: str) -> bool:
-    # A real birth date in the middle sets an ID apart from a random run of digits such as
-    # a stretch of a hex subject key, which would otherwise be refused now and then.
-    return ids.normalise_id(candidate).status not in ("bad_date", "malformed")
+    # A real birth date in the middle, not in the future, sets an ID apart from a random run of
+    # digits such as a stretch of a hex subject key, which would otherwise be refused now and then.
+    if ids.normalise_id(candidate).status in ("bad_date", "malformed"):
+        return False
+    return int(candidate[6:10]) <= _dt.date.today().year
+
+
+def _id_candidates(text: str) -> list[str]:
+    """Every 18-character stretch of every run of digits in ``text`` but address codes."""
+    out = []
+    for m in _DIGIT_RUN.finditer(text):
+        run = m.group(0)
+        if len(run) == ADDRESS_CODE_DIGITS and run.isdigit():
+            continue
+        out += [run[i:i + 18] for i in range(len(run) - 17)]
+    return out
 
 
 def contains_id_number(value: Any) -> bool:
@@ -449,10 +467,12 @@ def contains_id_number(value: Any) -> bool:
         True
         >>> contains_id_number({"subject": "9f86d081884c7d659a2feaa0c55ad015", "grid": "320115001001003"})
         False
+        >>> contains_id_number({"address_code": "32098112100100160101"})  # 2098-11-21… inside: a code
+        False
     """
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value)
-        return any(_looks_like_id(m.group(1)) for m in ID_NUMBER_PATTERN.finditer(text))
+        return any(_looks_like_id(c) for c in _id_candidates(text))
     if isinstance(value, dict):
         return any(contains_id_number(k) or contains_id_number(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
