@@ -39,8 +39,9 @@ def size(uri: str) -> int:
 
 
 def read_bytes(uri: str) -> bytes:
+    """The file's bytes as stored (a ``.gz`` file stays compressed: its checksum is of these)."""
     filesystem, path = _split(uri)
-    with filesystem.open_input_stream(path) as fh:
+    with filesystem.open_input_stream(path, compression=None) as fh:
         return bytes(fh.read())
 
 

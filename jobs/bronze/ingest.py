@@ -230,8 +230,8 @@ def find_delivery(inbox: str, schema: DatasetSchema, ds: str, hour: int | None =
     empty = []
     for name, rows, _ in files:
         # A 0-byte file declared with 0 rows is a day with nothing to deliver (shared/extracts.md);
-        # declared with rows it is a file that lost its content. (Spark's binaryFile source yields
-        # nothing for a 0-byte file, so both are decided here.)
+        # declared with rows it is a file that lost its content. (A 0-byte file is not read at
+        # all — :attr:`Delivery.paths` — so both are decided here.)
         if storage.size(storage.join(folder, name)) > 0:
             continue
         if rows == 0:
@@ -313,11 +313,13 @@ def records_struct(schema: DatasetSchema) -> str:
     return ", ".join([f"{k} {_SPARK_TYPE[kinds[k]]}" for k in _META_ORDER] + [f"`{c.name}` string" for c in schema.columns])
 
 
-def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = None, fast: bool = True
-                 ):  # type: ignore[no-untyped-def]
-    """A ``mapInArrow`` function: (path, content) batches → record batches of parsed rows
-    (``declared_rows``: file name → the manifest's row count, so an empty file can be judged;
-    ``fast=False``: the Python reader only, to compare). Each file's rows are followed by one
+def arrow_parser(schema: DatasetSchema, paths: list[str], declared_rows: dict[str, int] | None = None,
+                 fast: bool = True):  # type: ignore[no-untyped-def]
+    """A ``mapInArrow`` function: batches of file numbers (``id``: an index into ``paths``) →
+    record batches of parsed rows (``declared_rows``: file name → the manifest's row count, so an
+    empty file can be judged; ``fast=False``: the Python reader only, to compare). The Python
+    worker reads its file itself (:func:`gridrisk.storage.read_bytes`: local disk, s3://, gs://,
+    hdfs://), so a file's bytes never sit in the JVM's heap. Each file's rows are followed by one
     ``_kind='file'`` row with its checksum, row count and (unreadable file) error."""
     names = schema.column_names
 
@@ -336,10 +338,14 @@ def arrow_parser(schema: DatasetSchema, declared_rows: dict[str, int] | None = N
                                                for f in out_schema], schema=out_schema)
 
         for batch in batches:
-            for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
+            for path in (paths[i] for i in batch.column("id").to_pylist()):
                 file = path.rsplit("/", 1)[-1]
                 rows, sha, error = 0, None, None
                 try:
+                    try:
+                        content = storage.read_bytes(path)
+                    except OSError as exc:
+                        raise FileUnreadable(file, None, f"cannot be read ({exc})") from None
                     parsed = parse_file_arrow(content, file, schema, (declared_rows or {}).get(file), fast=fast)
                     sha = parsed.sha256
                     for records in parsed.batches:
@@ -359,15 +365,18 @@ def read_records(spark: "SparkSession", schema: DatasetSchema, delivery: Deliver
     """Parsed records + one ``_kind='file'`` row per file with its checksum and row count
     (none for the 0-byte files of an empty delivery: see :meth:`Delivery.empty_stats`).
 
-    A big delivery is spread over more partitions after parsing (:data:`SPLIT_BYTES`): a file
-    is parsed by one Python worker (Arrow uses its threads), and typing and writing then use
-    every core rather than one task per file."""
-    if not delivery.paths:
+    One task per file: its Python worker reads and parses it (Arrow uses its threads), so memory
+    holds one file per running task whatever the delivery's size — Spark's ``binaryFile`` source
+    packed 128 MiB of files into one row batch on the JVM heap, which ran a 10 M-person day out of
+    a 4 GiB heap. A big delivery is spread over more partitions after parsing
+    (:data:`SPLIT_BYTES`), so typing and writing then use every core rather than one task per file."""
+    paths = delivery.paths
+    if not paths:
         return spark.createDataFrame([], records_struct(schema))
-    files = spark.read.format("binaryFile").load(delivery.paths)
     declared = {name: rows for name, rows, _ in delivery.files}
-    records = files.select("path", "content").mapInArrow(arrow_parser(schema, declared, fast), records_struct(schema))
-    total = sum(storage.size(p) for p in delivery.paths)
+    files = spark.range(0, len(paths), 1, len(paths))  # file i is partition i
+    records = files.mapInArrow(arrow_parser(schema, paths, declared, fast), records_struct(schema))
+    total = sum(storage.size(p) for p in paths)
     if schema.format == "csv.gz":
         total *= 8  # about what gzip saves on these extracts
     wanted = min(spark.sparkContext.defaultParallelism * 2, total // SPLIT_BYTES)
