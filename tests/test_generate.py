@@ -16,8 +16,9 @@ import pytest
 
 from gridrisk.config import all_schemas
 from gridrisk.ids import check_char, normalise_id
-from synth.generate import generate, load_noise_defaults
+from synth.generate import _variants, generate, load_noise_defaults
 from synth.generate.config import RULES
+from synth.generate.hazmat import DAY_CATALOG
 from synth.generate.noise import ID_DAMAGES
 from synth.generate.output import Delivery
 from synth.generate.vocab import GIVEN_FEMALE, GIVEN_MALE, HOMOPHONES, SURNAMES, TRADITIONAL
@@ -191,14 +192,77 @@ def test_truth_has_every_rule(province):
 
 
 def test_near_misses_do_not_fire(province):
-    """Rules no other planted case can trigger fire exactly as often as they were planted."""
+    """Rules no other planted case can trigger fire exactly as often as they were planted — but a
+    fatigue block planted across midnight fires on the next date: the first date lacks those, the
+    second has the first date's in place of its own (on the second date only the rules of the
+    day scenarios are counted: rentals, fire units and crews have moved on by a day)."""
     root = province[0]
     planted = json.loads((root / "truth" / "manifest.json").read_text(encoding="utf-8"))["planted_per_date"]
-    with open(root / "truth" / START / "flags.csv", encoding="utf-8") as f:
-        counts = Counter(r["rule_id"] for r in csv.DictReader(f))
-    for rule in RULES:
-        if rule.startswith(("rental.", "fire.", "hazmat.")) and rule != "hazmat.crew_at_risk":
-            assert counts[rule] == planted[rule]["positives"], rule
+    fatigue = planted["hazmat.fatigue"]
+    across = _variants((fatigue["positives"], fatigue["near_misses"]), DAY_CATALOG["hazmat.fatigue"]).count("midnight_over")
+    assert across >= 1
+    for day in ("20261101", "20261102"):
+        with open(root / "truth" / day / "flags.csv", encoding="utf-8") as f:
+            counts = Counter(r["rule_id"] for r in csv.DictReader(f))
+        for rule in RULES:
+            if (rule in DAY_CATALOG or day == START and rule.startswith(("rental.", "fire.", "hazmat."))
+                    and rule != "hazmat.crew_at_risk"):
+                expected = planted[rule]["positives"] - (across if rule == "hazmat.fatigue" and day == START else 0)
+                assert counts[rule] == expected, (day, rule)
+
+
+def _driving_blocks(inbox: Path, rest_s: int) -> dict[str, list[tuple[dt.datetime, dt.datetime]]]:
+    """Per plate, the first and last moving report of every block of driving between rests (a
+    stop of ≥ ``rest_s``, first to last zero-speed report) over both delivered days."""
+    reports: dict[str, dict[dt.datetime, float]] = {}
+    for day in ("20261101", "20261102"):
+        for path in _dataset_files(inbox, "gps_points", day):
+            for r in _rows(path, "utf-8"):
+                try:
+                    ts = dt.datetime.strptime(r["定位时间"], "%y%m%d%H%M%S")
+                    reports.setdefault(r["车牌号"], {})[ts] = float(r["速度"])
+                except ValueError:  # a damaged row (noise)
+                    continue
+    blocks: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for plate, by_ts in reports.items():
+        points = sorted(by_ts.items())
+        first = last = stop = None
+        for ts, speed in points + [(dt.datetime.max, -1.0)]:  # a sentinel closes the last block
+            if speed > 0:
+                if stop is not None and first is not None and (stop[1] - stop[0]).total_seconds() >= rest_s:
+                    blocks.setdefault(plate, []).append((first, last))
+                    first = None
+                stop = None
+                first, last = first or ts, ts
+            elif speed == 0:
+                stop = (stop[0], ts) if stop else (ts, ts)
+            elif first is not None:
+                blocks.setdefault(plate, []).append((first, last))
+    return blocks
+
+
+def test_a_fatigue_block_across_midnight_fires_on_the_next_date_only(province):
+    """The midnight fatigue cases drive one block across midnight, half of it each side: the
+    positive (the limit + 1 min) fires on the second date only — the first date's run sees half
+    of it — and the near miss (the limit − 1 min) on neither."""
+    from synth.generate.thresholds import params
+
+    root = province[0]
+    th = params("hazmat.fatigue")
+    limit = dt.timedelta(hours=float(th["continuous_more_than_h"]))
+    midnight = dt.datetime(2026, 11, 2)
+    flagged = {}
+    for day in ("20261101", "20261102"):
+        with open(root / "truth" / day / "flags.csv", encoding="utf-8") as f:
+            flagged[day] = {r["subject_key"] for r in csv.DictReader(f) if r["rule_id"] == "hazmat.fatigue"}
+    across = {plate: last - first for plate, bs in _driving_blocks(root / "inbox", int(th["rest_stop_at_least_s"])).items()
+              for first, last in bs if first < midnight <= last}
+    over = {p for p, span in across.items() if limit < span <= limit + dt.timedelta(minutes=1)}
+    under = {p for p, span in across.items() if limit - dt.timedelta(minutes=1) - dt.timedelta(seconds=10) <= span < limit}
+    assert over and under, across
+    assert over <= flagged["20261102"] and not over & flagged["20261101"]
+    assert not under & (flagged["20261101"] | flagged["20261102"])
+    assert all(span < limit - dt.timedelta(minutes=30) for p, span in across.items() if p not in over | under)
 
 
 def test_truth_person_records_point_at_rows_in_the_files(province):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
@@ -197,6 +198,15 @@ def test_hourly_runs_then_the_daily_run_agree_with_a_daily_run_alone(spark, prov
     daily_run(DAY1, daily)
     after_hours, alone = hazmat_flags(spark, hourly), hazmat_flags(spark, daily)
     assert after_hours == alone
+    # Fatigue on day 1 is the truth's, the block planted across day 0's midnight included: the
+    # daily run reads day 0's tail as one trip, and the first hour run raised it already (the
+    # day's own fatigue cases start at 06:40 and are not settled before the last hour).
+    with open(province / "truth" / DAY1.replace("-", "") / "flags.csv", encoding="utf-8") as f:
+        truth = {r["subject_key"] for r in csv.DictReader(f) if r["rule_id"] == "hazmat.fatigue"}
+    fatigue = {k[1] for k, f in alone.items() if k[0] == "hazmat.fatigue" and f["status"] == "open"
+               and f["last_seen"].isoformat() == DAY1}
+    assert fatigue == truth and len(truth) >= 4
+    assert any(raised.get(("hazmat.fatigue", plate)) == HOURS[0] for plate in truth)
     assert set(raised) <= {k for k, f in alone.items() if f["status"] == "open" and f["last_seen"].isoformat() == DAY1}
     assert tasks(hourly) == tasks(daily)
     assert set(hourly_tasks) <= set(tasks(daily))

@@ -60,10 +60,12 @@ CREW_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: Planted day scenarios per rule: (positives, near misses). Every boundary is set from the
 #: rule's params (conf/rules/hazmat.yaml), one step either side: 4 h ± 1 min of continuous
 #: driving, a rest of 20 min ± 1, 80 + 1 km/h for 30 ± 1 s, 22:00 ± 1 min, a stop of 10 ± 1 min at
-#: 200 ± 50 m, a detour of 2 ± 0.1 km (the defaults).
+#: 200 ± 50 m, a detour of 2 ± 0.1 km (the defaults). The ``midnight_*`` fatigue cases drive
+#: across midnight: planted on one date, the positive fires on the next (:meth:`Day._past_midnight`).
 DAY_CATALOG: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "hazmat.no_waybill": (("no_waybill", "cancelled_waybill"), ("short_move", "creep")),
-    "hazmat.fatigue": (("continuous_over", "short_rest", "daily_total"), ("continuous_under", "rest_enough")),
+    "hazmat.fatigue": (("continuous_over", "short_rest", "daily_total", "midnight_over"),
+                       ("continuous_under", "rest_enough", "midnight_under")),
     "hazmat.speeding": (("expressway_over", "national_over"),
                         ("expressway_at_limit", "expressway_short", "national_at_limit")),
     "hazmat.night_ban": (("evening_late", "morning_early"), ("evening_in_time", "morning_in_time", "national_night")),
@@ -75,11 +77,11 @@ CLS_NONE, CLS_EXP, CLS_NAT, CLS_PROV, CLS_CITY = range(5)
 ROAD_CLASSES = ("", "高速", "国道", "省道", "城市道路")
 #: Scenarios that drive a radial road (they start the day at a site with a good delivery).
 RADIAL_VARIANTS = ("cancelled_waybill", "short_move", "creep", "national_over", "national_at_limit", "national_night",
-                   "detour_over", "detour_under")
+                   "detour_over", "detour_under", "midnight_over", "midnight_under")
 #: Scenarios that report every 10 s (their boundaries are finer than 30 s).
 TEN_SECOND_VARIANTS = ("expressway_over", "expressway_short", "expressway_at_limit", "national_over",
                        "national_at_limit", "continuous_over", "continuous_under", "short_rest", "rest_enough",
-                       "evening_late", "evening_in_time", "morning_early", "morning_in_time")
+                       "midnight_over", "midnight_under", "evening_late", "evening_in_time", "morning_early", "morning_in_time")
 H = 3600
 DAY = 86400
 #: Seconds between reports of a terminal whose engine is off (ACC off: the sleep interval).
@@ -494,14 +496,15 @@ class Day:
         return (self._connector(self._xy(site_a), Ia, rng, conn_kmh) + self._expressway(path, cruise)
                 + self._connector(Ib, self._xy(site_b), rng, conn_kmh))
 
-    def _radial_leg(self, site: int, city: int, road: int, customer: int, out: bool, kmh: float, rng) -> list[Piece]:
+    def _radial_leg(self, site: int, city: int, road: int, customer: int, out: bool, kmh: float, rng,
+                    conn_kmh: float | None = None) -> list[Piece]:
         prov = self.world.prov
         park = prov.parks[city]
         path = self._road_path(road)
         cls = CLS_NAT if prov.roads[road].road_class == "国道" else CLS_PROV
-        pieces = (self._connector(self._xy(site), park.S, rng)
+        pieces = (self._connector(self._xy(site), park.S, rng, conn_kmh)
                   + [Piece(path[j], path[j + 1], cls, kmh, self.limits.other_cap) for j in range(len(path) - 1)]
-                  + self._connector(path[-1], self._xy(customer), rng))
+                  + self._connector(path[-1], self._xy(customer), rng, conn_kmh))
         if out:
             return pieces
         return [Piece(p.b, p.a, p.cls, p.kmh, p.cap, p.exact) for p in reversed(pieces)]
@@ -745,6 +748,8 @@ class Day:
             delivery(d0 + rng.uniform(14, 15) * H)
         elif variant in ("continuous_over", "continuous_under", "short_rest", "rest_enough", "daily_total"):
             self._fatigue(variant, i, track, bills, rng, park, city, site)
+        elif variant in ("midnight_over", "midnight_under"):
+            self._past_midnight(variant, i, track, bills, rng, park, city, site)
         elif variant in ("expressway_over", "expressway_short", "expressway_at_limit"):
             start = len(track.cols["t"])
             inter(d0 + rng.uniform(8, 10) * H, cruise)
@@ -949,6 +954,46 @@ class Day:
                     track.stop_exactly(turn)
             if rest_after:
                 track.stop_exactly(rest_after)
+
+    def _past_midnight(self, variant, i, track, bills, rng, park, city, site) -> None:
+        """Back and forth on a 国道/省道 (expressways are closed at night) across midnight, one
+        block of continuous driving timed to the rule's limit + 1 min (``midnight_over``) or − 1 min
+        (``midnight_under``), half of it either side of midnight: neither date's half fires on its
+        own, so the positive fires only on the next date, whose run reads this date's tail as one
+        trip (docs/hazmat.md, "Midnight"). The turnaround stops are shorter than a rest and than a
+        sensitive stop; an even number of legs brings the vehicle back to its site, where the next
+        date's track starts."""
+        d0 = self.day * DAY
+        th = params("hazmat.fatigue")
+        cont = float(th["continuous_more_than_h"]) * H
+        span = cont + 60 if variant == "midnight_over" else cont - 60
+        road, cust = self._radial_options(park, site)[0]
+        conn, dt = 22.0, track.interval
+        probe = self._radial_leg(site, city, road, cust, True, 50.0, rng, conn_kmh=conn)
+        fixed = self._duration([p for p in probe if p.cls == CLS_NONE])
+        road_km = sum(float(dist_km(p.a[0], p.a[1], p.b[0], p.b[1])) for p in probe if p.cls != CLS_NONE)
+        longest_turn = min(float(th["rest_stop_at_least_s"]), float(params("hazmat.sensitive_stop")["stop_longer_than_s"])) - 90
+        lo, hi = self.limits.other_cap - 25, self.limits.other_cap - 3
+        best = None
+        for n in range(2, 120, 2):  # span = n·(fixed + road_km / kmh) + (n − 1)·(turn + dt)
+            for turn in np.arange(120.0, longest_turn, 30.0).tolist():
+                avail = span - n * fixed - (n - 1) * (turn + dt)
+                if avail > 0 and lo <= n * road_km / avail * H <= hi:
+                    best = (n, turn, n * road_km / avail * H)
+                    break
+            if best:
+                break
+        assert best is not None, f"no plausible {variant} block of {span} s on road {road}"
+        n, turn, kmh = best
+        track.park(math.ceil(d0 + DAY - span / 2 + rng.uniform(-20, 20) * 60))
+        here, there = site, cust
+        for leg in range(n):
+            depart = track.t
+            t1 = track.drive(self._radial_leg(site, city, road, cust, leg % 2 == 0, kmh, rng, conn_kmh=conn), rng)
+            bills.append(self._waybill(i, here, there, depart, t1, rng))
+            here, there = there, here
+            if leg < n - 1:
+                track.stop_exactly(turn)
 
 
 # ---------------------------------------------------------------------------------------------
