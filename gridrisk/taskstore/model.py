@@ -134,8 +134,8 @@ RESOLVED_NOTE = "风险标记已消除，系统自动结案 (flag no longer fire
 # so a raw ID glued to other digits is found too.
 _DIGIT_RUN = re.compile(r"\d+[Xx]?")
 #: A standard address code (标准地址编码, shared/extracts.md) is a run of exactly this many
-#: digits: it is a code the task carries, not an ID glued to two digits (one in 120 of a 1 M-person
-#: province's codes holds a stretch that reads as an ID with a real birth date).
+#: digits: it is a code the task carries, not an ID glued to two digits (5,001 of the 429,996
+#: codes of a 1 M-person province hold a stretch that reads as an ID with a real birth date).
 ADDRESS_CODE_DIGITS = 20
 
 
@@ -467,7 +467,7 @@ def contains_id_number(value: Any) -> bool:
         True
         >>> contains_id_number({"subject": "9f86d081884c7d659a2feaa0c55ad015", "grid": "320115001001003"})
         False
-        >>> contains_id_number({"address_code": "32098112100100160101"})  # 2098-11-21… inside: a code
+        >>> contains_id_number({"address_code": "32098112100100160101"})  # "born 2100-10-01" inside: a code
         False
     """
     if isinstance(value, str):
