@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 
 QUARANTINE = "_quarantine"
 INGEST_LOG = "_ingest_log"
-#: Above this many bytes per partition a parsed delivery is spread over more partitions.
+#: About this many delivered bytes per partition of a parsed delivery (≈ 200k rows of persons):
+#: typing, the quality gate and the writes then use every core on a big file, and no cached
+#: partition outgrows the heap (a 10 M-person persons delivery in 4 partitions of 2.5 M rows
+#: did: ``OutOfMemoryError`` building the cache of one).
 SPLIT_BYTES = 32 << 20
 
 
@@ -379,8 +382,8 @@ def read_records(spark: "SparkSession", schema: DatasetSchema, delivery: Deliver
     total = sum(storage.size(p) for p in paths)
     if schema.format == "csv.gz":
         total *= 8  # about what gzip saves on these extracts
-    wanted = min(spark.sparkContext.defaultParallelism * 2, total // SPLIT_BYTES)
-    if wanted > max(1, len(delivery.paths)):
+    wanted = total // SPLIT_BYTES
+    if wanted > max(1, len(paths)):
         records = records.repartition(int(wanted))
     return records
 
