@@ -12,8 +12,11 @@ Per stage it prints wall seconds, CPU seconds (user + system of this process tre
 the Spark JVM and its Python workers), the peak resident memory of the tree while the stage ran,
 rows where the stage reports them, and the load average before and after. On a shared machine
 wall time follows the neighbours; CPU seconds and the load beside them say how much. With
-``--days 2`` the second day's rules run incrementally (the default) and then again with
-``--full`` on the same lake, so both figures come from one run on the same data.
+``--days 2`` the second day's rules run as the profile says (full since session 6; incremental
+with ``rules: {incremental: true}``) and then again with ``--full`` on the same lake;
+``benchmarks/bench_rules.py --rules-only`` on the same work folder times incremental against
+full from the same gold state. Bigger provinces set ``GRIDRISK_SHUFFLE_PARTITIONS`` and
+``GRIDRISK_DRIVER_MEMORY`` (conf/profiles/local.yaml; docs/benchmarks.md, 10 M persons).
 """
 
 from __future__ import annotations
