@@ -241,12 +241,17 @@ def waybill(no: str, depart: dt.datetime, arrive: dt.datetime, status: str = "ar
 
 
 def test_crew_get_their_person_keys_and_an_unusable_id_is_a_data_problem(spark):
+    """W4's escort ID was lost but the escort's certificate number is there: an escort whose ID
+    is a data problem, not a waybill without an escort (which W3 is: neither field)."""
     from jobs.silver.vehicle_tracks import waybill_crew
 
+    lost_id = list(waybill("W4", ts(DAY, "19:00:00"), ts(DAY, "20:00:00")))
+    lost_id[5] = None  # escort_id_no; escort_cert_no stays "C2"
     wbs = spark.createDataFrame([
         waybill("W1", ts(DAY, "08:00:00"), ts(DAY, "12:00:00")),
         waybill("W2", ts(DAY, "13:00:00"), ts(DAY, "15:00:00")),
         waybill("W3", ts(DAY, "16:00:00"), ts(DAY, "18:00:00"), escort=None),
+        tuple(lost_id),
     ], WAYBILL_SCHEMA)
     d = dt.date.fromisoformat(DAY)
     recs = spark.createDataFrame([
@@ -255,6 +260,7 @@ def test_crew_get_their_person_keys_and_an_unusable_id_is_a_data_problem(spark):
         (d, "waybills", "W2", "driver", "u123", "unlinked", "truncated"),
         (d, "waybills", "W2", "escort", "pk-escort", "exact", "valid"),
         (d, "waybills", "W3", "driver", "pk-driver", "exact", "valid"),
+        (d, "waybills", "W4", "driver", "pk-driver", "exact", "valid"),
     ], RECORD_SCHEMA)
     got = {r["waybill_no"]: (r["driver_person_key"], r["escort_person_key"], r["has_escort"], r["crew_problem"])
            for r in waybill_crew(wbs, recs, DAY).collect()}
@@ -262,6 +268,7 @@ def test_crew_get_their_person_keys_and_an_unusable_id_is_a_data_problem(spark):
         "W1": ("pk-driver", "pk-escort", True, None),
         "W2": (None, "pk-escort", True, "driver ID unusable (truncated) and linked to nobody"),
         "W3": ("pk-driver", None, False, None),
+        "W4": ("pk-driver", None, True, "escort ID empty"),
     }
 
 

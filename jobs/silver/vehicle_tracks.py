@@ -251,7 +251,10 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str,
           .select("waybill_no", F.trim("plate_no").alias("plate_no"), "driver_cert_no", "escort_cert_no", "un_no",
                   "goods_name", "hazard_class", "quantity_kg", "load_address_code", "unload_address_code",
                   "plan_depart_ts", "plan_arrive_ts", "status",
-                  F.col("escort_id_no").isNull().alias("_no_escort_id"), F.col("driver_id_no").isNull().alias("_no_driver_id")))
+                  F.col("escort_id_no").isNull().alias("_no_escort_id"), F.col("driver_id_no").isNull().alias("_no_driver_id"),
+                  # an escort is on the waybill when either of their fields is: a blank ID beside a
+                  # certificate number is an escort whose ID was lost (a data problem), not none
+                  (F.col("escort_id_no").isNotNull() | F.col("escort_cert_no").isNotNull()).alias("_escort")))
     recs = person_records.where(F.col("dataset") == "waybills")
     latest_rec = Window.partitionBy("record_key", "role").orderBy(F.col("ds").desc())
     recs = (recs.withColumn("_r", F.row_number().over(latest_rec)).where("_r = 1")
@@ -278,7 +281,7 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str,
 
     # A missing escort is the crew_unqualified rule's business, not a data problem.
     driver_problem = unusable("driver", F.col("_no_driver_id"))
-    escort_problem = F.when(~F.col("_no_escort_id"), unusable("escort", F.lit(False)))
+    escort_problem = F.when(F.col("_escort"), unusable("escort", F.col("_no_escort_id")))
     return out.select(
         F.lit(ds).cast("date").alias("ds"), "waybill_no", "plate_no", "status", "plan_depart_ts", "plan_arrive_ts",
         "un_no", "goods_name", "hazard_class", "quantity_kg", "load_address_code", "unload_address_code",
@@ -287,7 +290,7 @@ def waybill_crew(waybills: "DataFrame", person_records: "DataFrame", ds: str,
         "driver_link_method",
         F.when(F.col("escort_link_method").isin(*LINKED_CREW), F.col("escort_person_key")).alias("escort_person_key"),
         "escort_link_method",
-        (~F.col("_no_escort_id")).alias("has_escort"),
+        F.col("_escort").alias("has_escort"),
         F.concat_ws("; ", driver_problem, escort_problem).alias("_problems"),
     ).withColumn("crew_problem", F.when(F.col("_problems") != "", F.col("_problems"))).drop("_problems")
 
