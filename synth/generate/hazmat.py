@@ -922,12 +922,8 @@ class Day:
             fixed = sum(self._duration([p]) for p in probe if not (p.cls == CLS_EXP and p.kmh == 70.0))
             cruise_km = sum(float(dist_km(p.a[0], p.a[1], p.b[0], p.b[1])) for p in probe
                             if p.cls == CLS_EXP and p.kmh == 70.0)
-            for n in range(1, 60):
-                for s in np.arange(600, 60, -30).tolist() + np.arange(630, rest - 90, 30).tolist():
-                    avail = span - n * fixed - (n - 1) * (s + dt)
-                    if avail > 0 and lo <= n * cruise_km / avail * H <= hi:
-                        return n, float(s), n * cruise_km / avail * H
-            return None
+            turns = np.arange(600, 60, -30).tolist() + np.arange(630, rest - 90, 30).tolist()
+            return _time_block(span, fixed, cruise_km, dt, range(1, 60), turns, lo, hi)
 
         here, here_city = site, city
         for span, rest_after in blocks:
@@ -974,15 +970,7 @@ class Day:
         road_km = sum(float(dist_km(p.a[0], p.a[1], p.b[0], p.b[1])) for p in probe if p.cls != CLS_NONE)
         longest_turn = min(float(th["rest_stop_at_least_s"]), float(params("hazmat.sensitive_stop")["stop_longer_than_s"])) - 90
         lo, hi = self.limits.other_cap - 25, self.limits.other_cap - 3
-        best = None
-        for n in range(2, 120, 2):  # span = n·(fixed + road_km / kmh) + (n − 1)·(turn + dt)
-            for turn in np.arange(120.0, longest_turn, 30.0).tolist():
-                avail = span - n * fixed - (n - 1) * (turn + dt)
-                if avail > 0 and lo <= n * road_km / avail * H <= hi:
-                    best = (n, turn, n * road_km / avail * H)
-                    break
-            if best:
-                break
+        best = _time_block(span, fixed, road_km, dt, range(2, 120, 2), np.arange(120.0, longest_turn, 30.0).tolist(), lo, hi)
         assert best is not None, f"no plausible {variant} block of {span} s on road {road}"
         n, turn, kmh = best
         track.park(math.ceil(d0 + DAY - span / 2 + rng.uniform(-20, 20) * 60))
@@ -995,6 +983,18 @@ class Day:
             if leg < n - 1:
                 track.stop_exactly(turn)
 
+
+def _time_block(span: float, fixed: float, cruise_km: float, dt: float, legs, turns: list[float], lo: float,
+                hi: float) -> tuple[int, float, float] | None:
+    """A block of driving timed to ``span`` seconds: the first number of legs n (of ``legs``) and
+    turnaround stop s (of ``turns``) whose cruising speed lies in [lo, hi] km/h, with
+    span = n·fixed + n·cruise_km/cruise + (n − 1)·(s + dt); (n, s, cruise), or None."""
+    for n in legs:
+        for s in turns:
+            avail = span - n * fixed - (n - 1) * (s + dt)
+            if avail > 0 and lo <= n * cruise_km / avail * H <= hi:
+                return n, float(s), n * cruise_km / avail * H
+    return None
 
 # ---------------------------------------------------------------------------------------------
 # Deliveries and truth of a day
