@@ -2,22 +2,24 @@
 the keyed hash and masking (:mod:`gridrisk.privacy`), ages.
 
 Built from the same constants as the Python rules (weights, check characters, the full-width
-table, the patterns), with no Python UDF: Spark evaluates them in the JVM, in generated code.
-``tests/test_ids.py`` runs every damaged ID form through both and asserts they agree; silver
-housing, quality and entity resolution all read IDs through :func:`read_id`.
+table, the patterns), with no Python UDF and no lambda: Spark evaluates them in the JVM, in
+generated code. The two that reuse intermediate values (the ID reading, the person key) add
+their column to a DataFrame in stages (:func:`staged`). ``tests/test_id_standardise.py`` runs
+every damaged ID form through both renderings and asserts they agree; silver housing, quality
+and entity resolution all read IDs through :func:`with_id_reading`.
 
-Example (a SparkSession ``spark``)::
+Example (a DataFrame ``df``)::
 
-    df.select(read_id("id_no").alias("id"))           # struct of gridrisk.ids.IdReading's fields
-    df.select(person_key(F.col("id.id18"), key))     # == gridrisk.privacy.person_key, natively
+    df = with_id_reading(df, "id_no", "id")            # struct of gridrisk.ids.IdReading's fields
+    df = with_person_key(df, F.col("id.id18"), key, "person_key")  # == gridrisk.privacy.person_key
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -49,11 +51,16 @@ def clean_id(raw: str | Column) -> Column:
                                     ids.STRIP_PATTERN, ""))
 
 
+def _digit(digits: Column, position: int) -> Column:
+    """The value of the ASCII digit at ``position`` (1-based) of a column known to hold digits there."""
+    return F.ascii(F.substring(digits, position, 1)) - 48
+
+
 def check_char(first17: Column) -> Column:
     """:func:`gridrisk.ids.check_char` of a column of 17 ASCII digits."""
     total: Column = F.lit(0)
     for i, weight in enumerate(ids.WEIGHTS):
-        total = total + F.substring(first17, i + 1, 1).try_cast("int") * weight
+        total = total + _digit(first17, i + 1) * weight
     return F.substring(F.lit(ids.CHECK_CHARS), (total % 11) + 1, 1)
 
 
@@ -68,66 +75,91 @@ def _parity(digit: Column) -> Column:
     return F.when(digit.try_cast("int") % 2 == 1, F.lit("M")).otherwise(F.lit("F"))
 
 
-def let(value: Column, body: Callable[[Column], Column]) -> Column:
-    """``body(value)`` with ``value`` evaluated once: an expression referenced many times would
-    otherwise be copied into every reference (the optimiser inlines columns), and the tree grows
-    multiplicatively with each nesting — ``transform`` over a one-element array binds it instead."""
-    return F.transform(F.array(value), body).getItem(0)
+def staged(df: DataFrame, out: str, steps: list[tuple[str, Callable[[Callable[[str], Column]], Column]]]) -> DataFrame:
+    """``df`` with column ``out`` computed in ``steps``: each ``(name, body)`` adds a helper
+    column, ``body(v)`` builds it from the earlier ones (``v(name)``), and the last one is ``out``.
+
+    Why not one expression: a value used in several places of an expression is copied into each
+    (Spark inlines columns), and the copies multiply with each nesting; binding it with a lambda
+    (``transform`` over a one-element array) keeps one copy but leaves generated code — Spark
+    interprets lambdas row by row (4× slower on a million IDs). A helper column of its own that is
+    not cheap and is read twice stays a column of its own (``CollapseProject``), so each value is
+    computed once, in generated code."""
+    names = {name: f"_{out}__{name}" for name, _ in steps[:-1]}
+
+    def v(name: str) -> Column:
+        return F.col(names[name])
+
+    for name, body in steps[:-1]:
+        df = df.withColumn(names[name], body(v))
+    return df.withColumn(out, steps[-1][1](v)).drop(*names.values())
 
 
-def read_id(raw: str | Column) -> Column:
-    """:func:`gridrisk.ids.read_id` natively: a struct with :data:`ID_READING`'s fields."""
-    return let(clean_id(raw), _read_clean)
+def with_id_reading(df: DataFrame, raw: str | Column, out: str, fields: Mapping[str, str] | None = None) -> DataFrame:
+    """``df`` + ``out``: :func:`gridrisk.ids.read_id` of ``raw`` natively, a struct with
+    :data:`ID_READING`'s fields (``fields``: only these, field → the name it gets). The digits of
+    a 15- or 18-character ID are read once: their first 17 (a legacy ID widened with ``19``),
+    their check character and their date."""
+    wanted = dict(fields) if fields is not None else {name: name for name in ID_READING.fieldNames()}
+    unknown = set(wanted) - set(ID_READING.fieldNames())
+    if unknown:
+        raise ValueError(f"an ID reading has no field {', '.join(sorted(unknown))}")
+
+    def length(v: Callable[[str], Column]) -> Column:
+        t = v("t")
+        return F.when(t.rlike(ids.ID15_PATTERN), F.lit(15)).when(t.rlike(ids.ID18_PATTERN), F.lit(18))
+
+    def first17(v: Callable[[str], Column]) -> Column:  # legacy 15: 19 inserted before the year
+        t, n = v("t"), v("length")
+        return F.when(n == 15, F.concat(F.substring(t, 1, 6), F.lit("19"), F.substring(t, 7, 9))).when(
+            n == 18, F.substring(t, 1, 17))
+
+    return staged(df, out, [
+        ("t", lambda v: clean_id(raw)),
+        ("length", length),
+        ("first17", first17),
+        ("date", lambda v: date_of(F.substring(v("first17"), 7, 8))),
+        ("check", lambda v: check_char(v("first17"))),
+        (out, lambda v: F.struct(*[column.alias(wanted[name]) for name, column in _reading(v).items() if name in wanted])),
+    ])
 
 
-def _read_clean(t: Column) -> Column:
-    # legacy 15: 19 inserted before the year, check appended
-    first17_of15 = F.concat(F.substring(t, 1, 6), F.lit("19"), F.substring(t, 7, 9))
-    parts = F.struct(
-        (t.contains("E+") | t.contains(".")).alias("scientific"),
-        t.rlike(ids.ID15_PATTERN).alias("is15"),
-        t.rlike(ids.ID18_PATTERN).alias("is18"),
-        F.concat(first17_of15, check_char(first17_of15)).alias("widened"),
-        date_of(F.concat(F.lit("19"), F.substring(t, 7, 6))).alias("date15"),
-        date_of(F.substring(t, 7, 8)).alias("date18"),
-        (check_char(F.substring(t, 1, 17)) == F.substring(t, 18, 1)).alias("check_ok"),
-        t.endswith("000").alias("zeros"),
-    )
-    return let(parts, lambda p: _reading(t, p))
-
-
-def _reading(t: Column, p: Column) -> Column:
-    scientific, is15, is18, zeros, check_ok = p["scientific"], p["is15"], p["is18"], p["zeros"], p["check_ok"]
-    date15, date18, widened = p["date15"], p["date18"], p["widened"]
+def _reading(v: Callable[[str], Column]) -> dict[str, Column]:
+    t, n, date, check = v("t"), v("length"), v("date"), v("check")
+    is15, is18 = n == 15, n == 18
+    scientific = t.contains("E+") | t.contains(".")
+    zeros = t.endswith("000")
+    check_ok = check == F.substring(t, 18, 1)
+    widened = F.concat(v("first17"), check)
     status = (
         F.when(t == "", F.lit("missing"))
         .when(scientific, F.lit("truncated"))
-        .when(is15, F.when(date15.isNull(), F.lit("bad_date")).otherwise(F.lit("repaired_15")))
-        .when(is18, F.when(date18.isNull(), F.lit("bad_date"))
+        .when(is15, F.when(date.isNull(), F.lit("bad_date")).otherwise(F.lit("repaired_15")))
+        .when(is18, F.when(date.isNull(), F.lit("bad_date"))
               .when(zeros, F.when(check_ok, F.lit("suspect_000")).otherwise(F.lit("truncated")))
               .when(~check_ok, F.lit("bad_check"))
               .otherwise(F.lit("valid")))
         .when(t.rlike(ids.SHORT_PATTERN), F.lit("truncated"))
         .otherwise(F.lit("malformed"))
     )
-    repaired = is15 & date15.isNotNull()
-    excel18 = is18 & date18.isNotNull() & zeros
-    well_formed18 = is18 & date18.isNotNull() & check_ok  # valid or suspect_000
+    repaired = is15 & date.isNotNull()
+    excel18 = is18 & date.isNotNull() & zeros
+    well_formed18 = is18 & date.isNotNull() & check_ok  # valid or suspect_000
     intact_sex18 = well_formed18 & ~zeros
     sci_area = F.when(t.rlike(ids.EXCEL_SCIENTIFIC), F.substring(F.concat(
         F.regexp_extract(t, ids.EXCEL_SCIENTIFIC, 1), F.regexp_extract(t, ids.EXCEL_SCIENTIFIC, 2), F.lit("00000")), 1, 6))
-    return F.struct(
-        status.alias("status"),
+    return {
+        "status": status,
         # (a scientific-notation string never has the shape of a 15- or 18-character ID)
-        F.when(repaired, widened).when(well_formed18, t).alias("id18"),
-        F.when(repaired, widened).when(is18, t).alias("digits"),
-        F.when(scientific, sci_area).when(repaired | excel18 | intact_sex18, F.substring(t, 1, 6)).alias("area"),
-        F.when(repaired, date15).when(excel18 | well_formed18, date18).alias("birth_date"),
-        F.when(repaired, _parity(F.substring(t, 15, 1))).when(intact_sex18, _parity(F.substring(t, 17, 1))).alias("sex"),
-        F.when(repaired, date15).when(is18, date18).alias("written_birth_date"),
-        F.when(repaired, _parity(F.substring(t, 15, 1)))
-        .when(is18 & (date18.isNull() | ~zeros), _parity(F.substring(t, 17, 1))).alias("written_sex"),
-    )
+        "id18": F.when(repaired, widened).when(well_formed18, t),
+        "digits": F.when(repaired, widened).when(is18, t),
+        "area": F.when(scientific, sci_area).when(repaired | excel18 | intact_sex18, F.substring(t, 1, 6)),
+        "birth_date": F.when(repaired | excel18 | well_formed18, date),
+        "sex": F.when(repaired, _parity(F.substring(t, 15, 1))).when(intact_sex18, _parity(F.substring(t, 17, 1))),
+        "written_birth_date": F.when(repaired | is18, date),
+        "written_sex": F.when(repaired, _parity(F.substring(t, 15, 1)))
+        .when(is18 & (date.isNull() | ~zeros), _parity(F.substring(t, 17, 1))),
+    }
 
 
 # --- the keyed hash -------------------------------------------------------------------------------
@@ -142,22 +174,21 @@ def _hmac_hex(message: Column, key: bytes) -> Column:
     return F.sha2(F.concat(opad, inner), 256)
 
 
-def person_key(id18: str | Column, key: bytes) -> Column:
-    """:func:`gridrisk.privacy.person_key` natively (null when the ID is null)."""
-    return let(_hmac_hex(_c(id18), key), _base32_key)
+def with_person_key(df: DataFrame, id18: str | Column, key: bytes, out: str) -> DataFrame:
+    """``df`` + ``out``: :func:`gridrisk.privacy.person_key` of ``id18`` natively (null when the
+    ID is null): ``p`` + base32 of the first 95 bits of the keyed hash."""
+    def bits(v: Callable[[str], Column]) -> Column:
+        # 24 hex characters → 96 bits, in two 48-bit halves (which conv handles)
+        digest = v("digest")
+        return F.concat(*[F.lpad(F.conv(F.substring(digest, 1 + 12 * half, 12), 16, 2), 48, "0") for half in (0, 1)])
 
-
-def _base32_key(digest: Column) -> Column:
-    # base32 of the first 95 bits: 24 hex characters → 96 bits (in two 48-bit halves, which
-    # conv handles) → 19 groups of 5.
-    bits = F.concat(*[F.lpad(F.conv(F.substring(digest, 1 + 12 * half, 12), 16, 2), 48, "0") for half in (0, 1)])
-
-    def chars(b: Column) -> Column:
-        return F.concat(F.lit("p"), *[
+    def base32(v: Callable[[str], Column]) -> Column:
+        b = v("bits")
+        return F.when(v("digest").isNotNull(), F.concat(F.lit("p"), *[
             F.substring(F.lit(_BASE32), F.conv(F.substring(b, 1 + 5 * i, 5), 2, 10).try_cast("int") + 1, 1)
-            for i in range(privacy.PERSON_KEY_LENGTH - 1)])
+            for i in range(privacy.PERSON_KEY_LENGTH - 1)]))
 
-    return F.when(digest.isNotNull(), let(bits, chars))
+    return staged(df, out, [("digest", lambda v: _hmac_hex(_c(id18), key)), ("bits", bits), (out, base32)])
 
 
 def keyed_hash(value: str | Column, key: bytes, domain: str) -> Column:

@@ -19,8 +19,10 @@ def test_spark_reads_every_damaged_form_as_python_does(spark):
 
     forms = list(TABLE)
     df = spark.createDataFrame([(f, TABLE[f][0]) for f in forms], "form string, raw string")
-    got = {r.form: tuple(r.id) for r in df.select("form", columns.read_id("raw").alias("id")).collect()}
-    got_type = df.select(columns.read_id("raw").alias("id")).schema["id"].dataType
+    read = columns.with_id_reading(df, "raw", "id")
+    assert read.columns == ["form", "raw", "id"]  # the helper columns are gone
+    got = {r.form: tuple(r.id) for r in read.collect()}
+    got_type = read.schema["id"].dataType
     assert [(f.name, f.dataType) for f in got_type.fields] == [(f.name, f.dataType) for f in columns.ID_READING.fields]
     for form in forms:
         assert got[form] == tuple(ids.read_id(TABLE[form][0])), form
@@ -41,7 +43,7 @@ def test_spark_and_python_agree_on_generated_damage(spark):
     written, damage = damage_ids(clean, rng, noise)
     assert {"legacy15", "fullwidth", "lowercase_x", "truncated", "typo", "missing", "none"} <= set(damage)
     df = spark.createDataFrame([(i, w) for i, w in enumerate(written)], "i int, raw string")
-    got = {r.i: tuple(r.id) for r in df.select("i", columns.read_id("raw").alias("id")).collect()}
+    got = {r.i: tuple(r.id) for r in columns.with_id_reading(df, "raw", "id").collect()}
     assert all(got[i] == tuple(ids.read_id(w)) for i, w in enumerate(written))
     # and what survives is right: a repaired ID is the true one, an established birth date the true
     # one. Except for a typo in a genuine ID ending 000 (1 in 1,100 IDs): that looks exactly like an
@@ -61,9 +63,8 @@ def test_spark_keyed_hashes_equal_the_python_ones(spark, value):
     from gridrisk import columns
 
     for key in (b"k", b"a-much-longer-secret-" * 5):  # > 64 bytes: hashed first, as HMAC says
-        row = spark.createDataFrame([(value,)], "v string").select(
-            columns.person_key("v", key).alias("p"), columns.keyed_hash("v", key, "record").alias("h"),
-            columns.mask_name("v").alias("m")).first()
+        row = columns.with_person_key(spark.createDataFrame([(value,)], "v string"), "v", key, "p").select(
+            "p", columns.keyed_hash("v", key, "record").alias("h"), columns.mask_name("v").alias("m")).first()
         assert row.p == privacy.person_key(value, key)
         assert row.h == privacy.keyed_hash(value, key, "record")
         assert row.m == privacy.mask_name(value)
@@ -72,17 +73,17 @@ def test_spark_keyed_hashes_equal_the_python_ones(spark, value):
 def test_spark_keyed_hashes_of_null_are_null(spark):
     from gridrisk import columns
 
-    row = spark.createDataFrame([(None,)], "v string").select(
-        columns.person_key("v", b"k").alias("p"), columns.keyed_hash("v", b"k", "phone").alias("h")).first()
+    row = columns.with_person_key(spark.createDataFrame([(None,)], "v string"), "v", b"k", "p").select(
+        "p", columns.keyed_hash("v", b"k", "phone").alias("h")).first()
     assert (row.p, row.h) == (None, None)
 
 
 @pytest.mark.parametrize("raw", ["+86 138 1234 5678", "138-1234-5678", "0086 13812345678", "８６１３８１２３４５６７８",
                                  "13812345678", "025-8888-1234", "1234", "", None])
 def test_spark_normalises_phones_as_python_does(spark, raw):
-    from jobs.silver.person_standardise import normalise_phone, normalise_phone_col
+    from jobs.silver.person_standardise import normalise_phone, with_phone
 
-    got = spark.createDataFrame([(raw,)], "v string").select(normalise_phone_col("v").alias("p")).first().p
+    got = with_phone(spark.createDataFrame([(raw,)], "v string"), "v", "p").first().p
     assert got == normalise_phone(raw)
 
 
@@ -91,7 +92,7 @@ def test_housing_and_entity_resolution_read_the_same_birth_date(spark):
     from pyspark.sql import functions as F
 
     from jobs.silver import person_master as pm
-    from jobs.silver.standardise import normalise_id
+    from jobs.silver.standardise import with_normalised_id
 
     forms = [v[0] for v in TABLE.values()]
     df = spark.createDataFrame([(f"r{i}", raw) for i, raw in enumerate(forms)], "record_key_raw string, id_raw string")
@@ -101,7 +102,8 @@ def test_housing_and_entity_resolution_read_the_same_birth_date(spark):
                         F.lit(None).cast("string").alias("phone_raw"), F.lit(None).cast("string").alias("address_code"),
                         F.lit(4).alias("anchor_priority"), F.lit("").alias("_row_of"))
     er = {r.record_key: r.birth_date for r in pm.standardise_records(records, b"k").collect()}
-    housing = {r.record_key_raw: r.b for r in df.select("record_key_raw", normalise_id("id_raw")["id_birth_date"].alias("b")).collect()}
+    housing = {r.record_key_raw: r.b for r in
+               with_normalised_id(df, "id_raw", "n").select("record_key_raw", F.col("n.id_birth_date").alias("b")).collect()}
     assert er == housing
     assert er == {f"r{i}": ids.read_id(raw).birth_date for i, raw in enumerate(forms)}
     assert er[f"r{list(TABLE).index('typo in the date, still a date')}"] is None  # not 1990-02-01

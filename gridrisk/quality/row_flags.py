@@ -4,8 +4,9 @@ The verdict per row scales: failing rows never travel to the driver. Great Expec
 validates the same checks on the same DataFrame for counts, samples and Data Docs
 (:mod:`gridrisk.quality.gx_report`). Nothing here imports GX.
 
-The ID checks need the one definition of ID damage; it is *passed in* (``id_parser``: an ID
-column name → ``struct(id_status, id_birth_date, …)``), so the library does not import ``jobs``.
+The ID checks need the one definition of ID damage; it is *passed in* (``id_parser``: a
+DataFrame, an ID column and an output column → the DataFrame with ``struct(id_status,
+id_birth_date, …)`` in the output column), so the library does not import ``jobs``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pyspark.sql import functions as F
 
 from gridrisk.quality.checks import DEFAULT_REJECTED_ID_STATUSES, HELPER_PREFIX, Check, id_columns
 
-#: An ID column name → ``struct`` with at least ``id_status`` and ``id_birth_date``.
-IdParser = Callable[[str], Column]
+#: (DataFrame, ID column, output column) → the DataFrame with a ``struct`` with at least
+#: ``id_status`` and ``id_birth_date`` in the output column.
+IdParser = Callable[[DataFrame, str, str], DataFrame]
 FAILED = "_q_failed"
 REASONS = "_q_reasons"
 
@@ -89,7 +91,7 @@ def add_helpers(df: DataFrame, checks: list[Check], ds: str, references: Mapping
                          "read ID damage: pass id_parser (the one ID standardisation)")
     for id_col in ids:
         assert id_parser is not None
-        df = df.withColumn(f"{HELPER_PREFIX}id_{id_col}", id_parser(id_col))
+        df = id_parser(df, id_col, f"{HELPER_PREFIX}id_{id_col}")
     for c in checks:
         if c.kind == "id_valid":
             df = df.withColumn(c.helper, F.col(f"{HELPER_PREFIX}id_{c.column}.id_status"))

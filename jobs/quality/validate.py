@@ -206,11 +206,11 @@ def _flag_and_validate(spark: "SparkSession", profile: Profile, dataset: str, ds
 
     from gridrisk.quality.gx_report import validate
     from gridrisk.quality.row_flags import flag_rows
-    from jobs.silver.standardise import normalise_id  # the one definition of ID damage
+    from jobs.silver.standardise import with_normalised_id  # the one definition of ID damage
 
     checks = suite_checks(dataset)
     row_names = [c.name for c in checks if c.level == "row"]
-    flagged = flag_rows(rows, checks, ds, _references(spark, profile, checks, ds), id_parser=normalise_id)
+    flagged = flag_rows(rows, checks, ds, _references(spark, profile, checks, ds), id_parser=with_normalised_id)
     flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
     site = (docs.site if docs is not None else docs_site(profile)) if data_docs else None
     try:

@@ -61,7 +61,7 @@ def current_registrations(registrations: "DataFrame", ds: str, key: bytes) -> "D
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from gridrisk.columns import age_on, mask_name, person_key, read_id
+    from gridrisk.columns import age_on, mask_name, with_id_reading, with_person_key
 
     day = F.lit(ds).cast("date")
     by_reg = Window.partitionBy("registration_no").orderBy(F.col("_source_file"), F.col("_row_number"))
@@ -69,8 +69,8 @@ def current_registrations(registrations: "DataFrame", ds: str, key: bytes) -> "D
         registrations.where((F.col("move_in_date") <= day) & (F.col("move_out_date").isNull() | (F.col("move_out_date") > day)))
         .withColumn("_rank", F.row_number().over(by_reg))
         .where("_rank = 1")
-        .withColumn("_id", read_id("id_no"))
-        .withColumn("person_key", person_key(F.col("_id.id18"), key))
+        .transform(lambda df: with_id_reading(df, "id_no", "_id"))
+        .transform(lambda df: with_person_key(df, F.col("_id.id18"), key, "person_key"))
         .withColumn("_who", F.coalesce(F.col("person_key"), F.concat(F.lit("name:"), F.trim("name"))))
     )
     by_person = Window.partitionBy("address_code", "_who").orderBy("move_in_date", "registration_no")

@@ -268,7 +268,7 @@ def standardise_records(records: "DataFrame", key: bytes, names: "DataFrame | No
     from pyspark.sql import functions as F
 
     from gridrisk import columns as C
-    from jobs.silver.person_standardise import name_keys, normalise_phone_col
+    from jobs.silver.person_standardise import name_keys, with_phone
 
     names = names if names is not None else name_keys(records)
     record_key = F.when(F.col("record_key_is_id"), C.keyed_hash("record_key_raw", key, "record")) \
@@ -277,9 +277,11 @@ def standardise_records(records: "DataFrame", key: bytes, names: "DataFrame | No
     # A usable ID's own date and sex; for a damaged one the dataset's column is safer.
     birth = F.when(trusted, F.col("_id.birth_date")).otherwise(F.coalesce("birth_date_given", "_id.birth_date"))
     sex = F.when(trusted, F.col("_id.sex")).otherwise(F.coalesce("sex_given", "_id.sex"))
-    phone = normalise_phone_col("phone_raw")
+    phone = F.col("_phone")
     return (
-        records.withColumn("_id", C.read_id("id_raw"))
+        records.transform(lambda df: C.with_id_reading(df, "id_raw", "_id"))
+        .transform(lambda df: C.with_person_key(df, F.col("_id.id18"), key, "_exact_key"))
+        .transform(lambda df: with_phone(df, "phone_raw", "_phone"))
         .join(names, "name_raw", "left")
         .select(
             "dataset", "role",
@@ -288,7 +290,7 @@ def standardise_records(records: "DataFrame", key: bytes, names: "DataFrame | No
             F.col("_id.status").alias("id_status"),
             F.col("_id.digits").alias("id_digits"),
             F.col("_id.area").alias("id_area"),
-            C.person_key(F.col("_id.id18"), key).alias("exact_key"),
+            F.col("_exact_key").alias("exact_key"),
             "name_norm",
             C.mask_name("name_norm").alias("name_masked"),
             "name_pinyin",

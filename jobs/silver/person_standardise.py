@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # at module level: pandas_udf resolves the UDF's type hints in these globals
@@ -140,22 +141,27 @@ def normalise_phone(raw: str | None) -> str | None:
 
 # --- Spark renderings -----------------------------------------------------------------------
 
-def normalise_phone_col(col: "str | Column") -> "Column":
-    """:func:`normalise_phone` natively."""
+def with_phone(df: "DataFrame", col: "str | Column", out: str) -> "DataFrame":
+    """``df`` + ``out``: :func:`normalise_phone` of ``col`` natively (:func:`gridrisk.columns.staged`)."""
     from pyspark.sql import functions as F
 
-    from gridrisk.columns import let
+    from gridrisk.columns import staged
 
     raw = F.col(col) if isinstance(col, str) else col
 
-    def mobile(digits: "Column") -> "Column":
-        stripped = digits
+    def stripped(v: "Callable[[str], Column]") -> "Column":
+        digits = v("digits")
+        out = digits
         for prefix in PHONE_PREFIXES:  # lengths differ, so at most one applies
-            stripped = F.when((F.length(digits) == 11 + len(prefix)) & digits.startswith(prefix),
-                              F.substring(digits, len(prefix) + 1, 11)).otherwise(stripped)
-        return let(stripped, lambda d: F.when(d.rlike(MOBILE_PATTERN), d))
+            out = F.when((F.length(digits) == 11 + len(prefix)) & digits.startswith(prefix),
+                         F.substring(digits, len(prefix) + 1, 11)).otherwise(out)
+        return out
 
-    return let(F.regexp_replace(F.translate(raw, ids.FULLWIDTH, ids.HALFWIDTH), "[^0-9]", ""), mobile)
+    return staged(df, out, [
+        ("digits", lambda v: F.regexp_replace(F.translate(raw, ids.FULLWIDTH, ids.HALFWIDTH), "[^0-9]", "")),
+        ("stripped", stripped),
+        (out, lambda v: F.when(v("stripped").rlike(MOBILE_PATTERN), v("stripped"))),
+    ])
 
 
 def _name_keys_udf() -> Any:

@@ -8,20 +8,18 @@ module imports :mod:`gridrisk.columns` itself.
 
 from __future__ import annotations
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+from pyspark.sql import Column, DataFrame
 
-from gridrisk.columns import age_on, mask_name, person_key, read_id
+from gridrisk.columns import age_on, mask_name, with_id_reading, with_person_key
 
-__all__ = ["age_on", "mask_name", "normalise_id", "person_key"]
+__all__ = ["age_on", "mask_name", "with_normalised_id", "with_person_key"]
 
 
-def normalise_id(col: str | Column) -> Column:
-    """``struct(id_norm, id_status, id_birth_date)`` of an ID column, from :func:`gridrisk.columns.read_id`.
+def with_normalised_id(df: DataFrame, col: str | Column, out: str) -> DataFrame:
+    """``df`` + ``out``: ``struct(id_norm, id_status, id_birth_date)`` of an ID column, from
+    :func:`gridrisk.columns.with_id_reading`.
 
     ``id_birth_date`` is the birth date the ID establishes (``gridrisk.ids``' table): none for a
     typo'd ID, whose date segment may hold the typo.
     """
-    reading = read_id(col)
-    return F.struct(reading["id18"].alias("id_norm"), reading["status"].alias("id_status"),
-                    reading["birth_date"].alias("id_birth_date"))
+    return with_id_reading(df, col, out, {"id18": "id_norm", "status": "id_status", "birth_date": "id_birth_date"})
