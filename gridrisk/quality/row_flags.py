@@ -131,7 +131,10 @@ def reason(check: Check) -> Column:
 
 def flag_rows(df: DataFrame, checks: list[Check], ds: str, references: Mapping[str, DataFrame] | None = None,
               id_parser: IdParser | None = None) -> DataFrame:
-    """``df`` + helper columns + ``_q_failed`` (names of failed row checks) and ``_q_reasons``. Pure."""
+    """``df`` + helper columns + ``_q_failed`` (the name of the first row check the row fails,
+    null when it passes them all) and ``_q_reasons`` (every failure's reason, joined by ``; ``).
+    Pure. No array of failures filtered by a lambda: Spark interprets a lambda row by row, and
+    every check's expression with it."""
     out = add_helpers(df, checks, ds, references, id_parser)
     names: list[Column] = []
     reasons: list[Column] = []
@@ -142,7 +145,6 @@ def flag_rows(df: DataFrame, checks: list[Check], ds: str, references: Mapping[s
         names.append(F.when(broken, F.lit(c.name)))
         reasons.append(F.when(broken, reason(c)))
     if not names:
-        empty = F.array().cast("array<string>")
-        return out.withColumn(FAILED, empty).withColumn(REASONS, empty)
-    return (out.withColumn(FAILED, F.filter(F.array(*names), lambda x: x.isNotNull()))
-            .withColumn(REASONS, F.filter(F.array(*reasons), lambda x: x.isNotNull())))
+        none = F.lit(None).cast("string")
+        return out.withColumn(FAILED, none).withColumn(REASONS, none)
+    return out.withColumn(FAILED, F.coalesce(*names)).withColumn(REASONS, F.concat_ws("; ", *reasons))

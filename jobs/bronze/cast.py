@@ -1,8 +1,9 @@
 """Strings as delivered → the declared canonical types, with a reason for every failure.
 
 Pure transform: ``cast_records(df, schema)`` takes the parsed records (every field a string)
-and returns the typed columns plus ``_errors`` (array of human-readable reasons, empty when
-the row is good) and ``_error_codes`` (short ``column:problem`` codes for summaries).
+and returns the typed columns plus ``_error`` (the human-readable reasons joined by ``; ``,
+null when the row is good) and ``_error_code`` (the first reason's short ``column:problem``
+code, for summaries; null when the row is good).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def typed_value(col: Column, schema: DatasetSchema) -> tuple[SparkColumn, SparkC
 
 
 def cast_records(records: DataFrame, schema: DatasetSchema) -> DataFrame:
-    """Typed columns of ``schema`` + the record's metadata + ``_errors`` / ``_error_codes``.
+    """Typed columns of ``schema`` + the record's metadata + ``_error`` / ``_error_code``.
 
     ``records`` has one string column per canonical name plus ``_parse_error`` (the reader's
     reason, e.g. a wrong field count) and ``_error_column``.
@@ -85,11 +86,12 @@ def cast_records(records: DataFrame, schema: DatasetSchema) -> DataFrame:
         codes.append(
             F.when(error.isNotNull(), F.when(error.endswith("required value is empty"), F.lit(f"{col.name}:missing")).otherwise(F.lit(f"{col.name}:bad_{col.type}")))
         )
+    # No array of the failures, filtered by a lambda: Spark interprets lambdas row by row, and
+    # with them every typed value they are given. concat_ws and coalesce skip nulls natively.
     parse_failed = F.col("_parse_error").isNotNull()
-    all_errors = F.when(parse_failed, F.array(F.col("_parse_error"))).otherwise(F.filter(F.array(*errors), lambda e: e.isNotNull()))
-    all_codes = F.when(
-        parse_failed,
-        F.array(F.concat(F.coalesce(F.col("_error_column"), F.lit("record")), F.lit(":unparsable"))),
-    ).otherwise(F.filter(F.array(*codes), lambda e: e.isNotNull()))
+    first_code = F.coalesce(*codes)
+    error = F.when(parse_failed, F.col("_parse_error")).when(first_code.isNotNull(), F.concat_ws("; ", *errors))
+    code = F.when(parse_failed, F.concat(F.coalesce(F.col("_error_column"), F.lit("record")), F.lit(":unparsable"))
+                  ).otherwise(first_code)
     meta = [c for c in records.columns if c.startswith("_") and c not in ("_parse_error", "_error_column")]
-    return records.select(*values, *meta, all_errors.alias("_errors"), all_codes.alias("_error_codes"))
+    return records.select(*values, *meta, error.alias("_error"), code.alias("_error_code"))

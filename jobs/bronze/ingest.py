@@ -422,17 +422,17 @@ def transform(records: "DataFrame", schema: DatasetSchema, ds: str, batch_id: st
     typed_rows = rows if typed else cast_records(rows, schema)
     stamp = [F.lit(batch_id).alias("_batch_id"), F.lit(ingest_ts).cast("timestamp").alias("_ingest_ts"),
              F.lit(ds).cast("date").alias("ds")]
-    accepted = typed_rows.where(F.size("_errors") == 0).select(
+    accepted = typed_rows.where(F.col("_error_code").isNull()).select(
         *schema.column_names, "_source_file", "_row_number", *stamp
     )
-    quarantined = typed_rows.where(F.size("_errors") > 0).select(
+    quarantined = typed_rows.where(F.col("_error_code").isNotNull()).select(
         F.lit(schema.dataset).alias("dataset"),
         F.col("_source_file").alias("source_file"),
         F.col("_row_number").alias("row_number"),
         F.col("_line_number").alias("line_number"),
         F.col("_raw").alias("raw_text"),
-        F.array_join("_errors", "; ").alias("reason"),
-        F.col("_error_codes").getItem(0).alias("reason_code"),
+        F.col("_error").alias("reason"),
+        F.col("_error_code").alias("reason_code"),
         *stamp,
     )
     return accepted, quarantined
@@ -480,7 +480,7 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
         result.files = [name for name, _, _ in delivery.files]
         result.batch_id = batch_id_for(schema, ds, delivery)
         typed = cast_records(read_records(spark, schema, delivery, fast), schema).persist(StorageLevel.MEMORY_AND_DISK)
-        code = F.when(F.col("_kind") == "row", F.get("_error_codes", 0))
+        code = F.when(F.col("_kind") == "row", F.col("_error_code"))
         groups = (typed.groupBy("_kind", "_source_file", "_file_sha256", "_file_rows", "_file_error", code.alias("code"))
                   .count().collect())
         stats = [g.asDict() for g in groups if g["_kind"] == "file"] + delivery.empty_stats()

@@ -105,14 +105,14 @@ def quarantine_rows(flagged: "DataFrame", dataset: str, columns: list[str]) -> "
     """
     from pyspark.sql import functions as F
 
-    return flagged.where(F.size("_q_failed") > 0).select(
+    return flagged.where(F.col("_q_failed").isNotNull()).select(
         F.lit(dataset).alias("dataset"),
         F.col("_source_file").alias("source_file"),
         F.col("_row_number").cast("bigint").alias("row_number"),
         F.lit(None).cast("bigint").alias("line_number"),
         F.to_json(F.struct(*[F.col(c) for c in columns]), {"ignoreNullFields": "false"}).alias("raw_text"),
-        F.array_join("_q_reasons", "; ").alias("reason"),
-        F.col("_q_failed").getItem(0).alias("reason_code"),
+        F.col("_q_reasons").alias("reason"),
+        F.col("_q_failed").alias("reason_code"),
         F.col("_batch_id"),
         F.col("_ingest_ts").cast("timestamp"),
         F.col("ds").cast("date"),
@@ -174,7 +174,7 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
             base = existing.select(*target.columns) if existing is not None else target
             merged = base.unionByName(new_bad.select(*[F.col(f.name).cast(f.dataType) for f in target.schema.fields]))
             lake.replace_partition(merged, qpath, {"dataset": dataset, "ds": ds})
-            keep = flagged.where(F.size("_q_failed") == 0).select(*bronze.columns)
+            keep = flagged.where(F.col("_q_failed").isNull()).select(*bronze.columns)
             bronze_rows = lake.replace_partition(keep, profile.table_path("bronze", dataset), {"ds": ds}).get(
                 "numOutputRows", 0)
         else:
@@ -200,8 +200,8 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, data_doc
 def _flag_and_validate(spark: "SparkSession", profile: Profile, dataset: str, ds: str, rows: "DataFrame",
                        batch_id: str, data_docs: bool, docs: "DocsRun | None"
                        ) -> tuple[list[str], "DataFrame", "SuiteOutcome"]:
-    """The suite's row expectations' names, ``rows`` with every row's failures (``_q_failed``,
-    ``_q_reasons``; persisted — the caller unpersists it) and GX's outcome on them."""
+    """The suite's row expectations' names, ``rows`` with every row's failures (``_q_failed``: the
+    first check's name, ``_q_reasons``; persisted — the caller unpersists it) and GX's outcome on them."""
     from pyspark import StorageLevel
 
     from gridrisk.quality.gx_report import validate
@@ -256,9 +256,9 @@ def gate(spark: "SparkSession", profile: Profile, dataset: str, ds: str, rows: "
     row_names, flagged, outcome = _flag_and_validate(spark, profile, dataset, ds, rows, entry["batch_id"], data_docs,
                                                      docs)
     try:
-        failed = F.size("_q_failed") > 0
+        failed = F.col("_q_failed").isNotNull()
         by_code = {r["code"]: int(r["count"]) for r in
-                   flagged.where(failed).groupBy(F.col("_q_failed").getItem(0).alias("code")).count().collect()}
+                   flagged.where(failed).groupBy(F.col("_q_failed").alias("code")).count().collect()}
     except BaseException:
         flagged.unpersist()
         raise
