@@ -176,19 +176,34 @@ def _hmac_hex(message: Column, key: bytes) -> Column:
 
 def with_person_key(df: DataFrame, id18: str | Column, key: bytes, out: str) -> DataFrame:
     """``df`` + ``out``: :func:`gridrisk.privacy.person_key` of ``id18`` natively (null when the
-    ID is null): ``p`` + base32 of the first 95 bits of the keyed hash."""
-    def bits(v: Callable[[str], Column]) -> Column:
-        # 24 hex characters → 96 bits, in two 48-bit halves (which conv handles)
-        digest = v("digest")
-        return F.concat(*[F.lpad(F.conv(F.substring(digest, 1 + 12 * half, 12), 16, 2), 48, "0") for half in (0, 1)])
+    ID is null): ``p`` + base32 of the first 95 bits of the keyed hash.
+
+    The first 24 hex characters of the hash are read as two 48-bit whole numbers (one ``conv``
+    each) and every 5 bits are cut out with shifts and masks: a ``conv`` per character, through
+    a string of bits, took 23 s on 2 M records."""
+    half = 48
+
+    def number(v: Callable[[str], Column], i: int) -> Column:
+        return F.conv(F.substring(v("digest"), 1 + 12 * i, 12), 16, 10).cast("long")
+
+    def five_bits(v: Callable[[str], Column], start: int) -> Column:
+        """Bits ``start`` … ``start + 4`` of the 96 (0 = the most significant) as 0–31."""
+        high, low = v("high"), v("low")
+        end = start + 5
+        if end <= half:
+            return F.shiftright(high, half - end).bitwiseAND(31)
+        if start >= half:
+            return F.shiftright(low, 2 * half - end).bitwiseAND(31)
+        from_low = end - half  # the character spans both halves
+        return F.shiftleft(high.bitwiseAND((1 << (half - start)) - 1), from_low).bitwiseOR(
+            F.shiftright(low, half - from_low))
 
     def base32(v: Callable[[str], Column]) -> Column:
-        b = v("bits")
         return F.when(v("digest").isNotNull(), F.concat(F.lit("p"), *[
-            F.substring(F.lit(_BASE32), F.conv(F.substring(b, 1 + 5 * i, 5), 2, 10).try_cast("int") + 1, 1)
-            for i in range(privacy.PERSON_KEY_LENGTH - 1)]))
+            F.substring(F.lit(_BASE32), five_bits(v, 5 * i) + 1, 1) for i in range(privacy.PERSON_KEY_LENGTH - 1)]))
 
-    return staged(df, out, [("digest", lambda v: _hmac_hex(_c(id18), key)), ("bits", bits), (out, base32)])
+    return staged(df, out, [("digest", lambda v: _hmac_hex(_c(id18), key)), ("high", lambda v: number(v, 0)),
+                            ("low", lambda v: number(v, 1)), (out, base32)])
 
 
 def keyed_hash(value: str | Column, key: bytes, domain: str) -> Column:

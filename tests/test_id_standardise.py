@@ -43,8 +43,12 @@ def test_spark_and_python_agree_on_generated_damage(spark):
     written, damage = damage_ids(clean, rng, noise)
     assert {"legacy15", "fullwidth", "lowercase_x", "truncated", "typo", "missing", "none"} <= set(damage)
     df = spark.createDataFrame([(i, w) for i, w in enumerate(written)], "i int, raw string")
-    got = {r.i: tuple(r.id) for r in columns.with_id_reading(df, "raw", "id").collect()}
+    read = columns.with_person_key(columns.with_id_reading(df, "raw", "id"), "id.id18", b"k", "key").collect()
+    got = {r.i: tuple(r.id) for r in read}
     assert all(got[i] == tuple(ids.read_id(w)) for i, w in enumerate(written))
+    # the person key of every repaired ID, bit for bit (every base32 position, many hashes)
+    keys = {r.i: r.key for r in read}
+    assert all(keys[i] == (privacy.person_key(got[i][1], b"k") if got[i][1] else None) for i in keys)
     # and what survives is right: a repaired ID is the true one, an established birth date the true
     # one. Except for a typo in a genuine ID ending 000 (1 in 1,100 IDs): that looks exactly like an
     # Excel truncation, and its date segment is taken — ~700 times rarer than a real truncation.
