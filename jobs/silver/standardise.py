@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 
-from gridrisk.columns import age_on, mask_name, with_id_reading, with_person_key
+from gridrisk.columns import with_id_reading
 
-__all__ = ["age_on", "mask_name", "with_normalised_id", "with_person_key"]
+__all__ = ["with_normalised_id"]
 
 
 def with_normalised_id(df: DataFrame, col: str | Column, out: str) -> DataFrame:
