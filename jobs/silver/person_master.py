@@ -573,16 +573,17 @@ def person_master(records: "DataFrame", conf: LinkageConfig, ds: str) -> "DataFr
 
     ``address_code`` is where the person lives by the best source that says so (the persons
     register first, then residence registrations, then an owner-occupied unit): it routes the
-    person rules' flags to a grid.
+    person rules' flags to a grid. Between two records of one source the smaller record key
+    wins, so the answer never depends on the order the rows arrive in (partitioning, caching).
     """
     from pyspark.sql import functions as F
 
     priority = {s.dataset: s.anchor_priority for s in conf.sources}
     prio = F.coalesce(*[F.when(F.col("dataset") == d, F.lit(p)) for d, p in priority.items()], F.lit(99))
-    df = records.withColumn("_prio", prio)
+    df = records.withColumn("_rank", F.struct(prio.alias("p"), F.col("dataset"), F.col("record_key"), F.col("role")))
 
     def best(col: str) -> Any:
-        return F.min_by(F.col(col), F.when(F.col(col).isNotNull(), F.col("_prio"))).alias(col)
+        return F.min_by(F.col(col), F.when(F.col(col).isNotNull(), F.col("_rank"))).alias(col)
 
     return df.groupBy("person_key").agg(
         F.lit(ds).cast("date").alias("ds"),
