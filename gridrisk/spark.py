@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from gridrisk.config import Profile, load_profile
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 SUPPORTED_JAVA = (17, 21)
 DELTA_DOWNLOAD_MB = 87  # measured: 33 jars, delta-spark + kernel + hadoop client + parquet
@@ -283,3 +283,28 @@ def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "S
     if jars is None:
         stage_jars(spark, package)
     return spark
+
+
+def cut_lineage(df: "DataFrame") -> "DataFrame":
+    """``df`` computed now and kept (memory, spilling to disk), as a frame whose plan is a single
+    leaf; :func:`release` drops it.
+
+    A persisted frame keeps its whole logical plan: every query built on it is analysed again over
+    that plan — Spark's ``DeduplicateRelations`` walks and hashes all of it for each
+    ``select``/``join``/``withColumn`` — and its plan string is rendered for each job. Over entity
+    resolution's plan (extraction, standardisation, Splink's pipeline) that analysis was most of
+    the stage's driver time on a small day (docs/benchmarks.md, session 12). A frame reused by
+    several later queries is therefore cut here. Local checkpoints live in the executors' block
+    managers: an executor lost on a cluster fails the job (Airflow retries the task), where a
+    persisted frame would be recomputed.
+    """
+    return df.localCheckpoint(eager=True)
+
+
+def release(df: "DataFrame") -> None:
+    """Drop what :func:`cut_lineage` or ``persist`` kept of ``df`` (no-op for a plain frame)."""
+    plan = df._jdf.queryExecution().logical()
+    if plan.nodeName() == "LogicalRDD":  # a local checkpoint: its blocks are its RDD's
+        plan.rdd().unpersist(False)
+    else:
+        df.unpersist()

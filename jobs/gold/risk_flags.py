@@ -196,6 +196,8 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
     else:
         add_missing_columns(spark, path)
+    from gridrisk.spark import cut_lineage, release
+
     day = f"DATE'{ds}'"
     rules_in = ", ".join(lake.sql_literal(r) for r in evaluated_rules) or "NULL"
     refresh: "dict[str, str | Column]" = {c: f"s.{c}" for c in (
@@ -212,7 +214,7 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
     # source at least twice (find the touched files, then rewrite them), and a source that reads
     # only Delta tables counts as deterministic, so Delta does not materialise it itself. On the
     # tests' hand-made facts the unmaterialised source made the MERGE most of the stage's time.
-    source = today.localCheckpoint(eager=True)
+    source = cut_lineage(today)
     key = "spark.databricks.delta.merge.materializeSource"
     before = spark.conf.get(key, None)
     spark.conf.set(key, "none")  # already materialised: no second copy
@@ -226,6 +228,7 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
             not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
         )
     finally:
+        release(source)
         if before is None:
             spark.conf.unset(key)
         else:
@@ -530,7 +533,7 @@ def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
         return hits
     done = reduce(lambda a, b: a.unionByName(b),
                   [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()]
-                  ).localCheckpoint(eager=True)
+                  ).localCheckpoint(eager=True)  # a few rows: left to the context cleaner
     return {rule_id: done.where(F.col("_rule") == rule_id).drop("_rule") for rule_id in hits}
 
 

@@ -607,6 +607,7 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from gridrisk.spark import cut_lineage
     from jobs.silver.person_standardise import name_keys
 
     held = held if held is not None else []
@@ -623,14 +624,18 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
         held.append(df.persist(StorageLevel.MEMORY_AND_DISK))
         return df
 
+    def cut(df: "DataFrame") -> "DataFrame":
+        held.append(cut_lineage(df))
+        return held[-1]
+
     records = extract_records(bronze, conf)
     names = keep(name_keys(extract_names(bronze, conf)))
-    # Checkpointed, not only persisted: every later query (Splink runs dozens) would otherwise
+    # Cut, not only persisted: every later query (Splink runs dozens) would otherwise
     # re-analyse the whole extraction and standardisation plan under it.
-    base = standardise_records(records, key, names).localCheckpoint(eager=True)
+    base = cut(standardise_records(records, key, names))
     confirmed = confirmed_suspects(base, conf)
     if confirmed is not None:
-        confirmed = confirmed.localCheckpoint(eager=True)
+        confirmed = cut(confirmed)
     std = with_exact(base, conf, confirmed)
     lap("standardise")
     # The records to link: what a record with a usable ID never needs (it is exact)
@@ -654,7 +659,7 @@ def link(spark: "SparkSession", bronze: "dict[str, DataFrame]", conf: LinkageCon
         lap("reachable")
         pairs = predict_links(spark, reachable, candidate_view, conf, prior, tf_tables)
         names_ = [c["name"] for c in conf.comparisons]
-        links = keep(choose_links(pairs, conf, names_))
+        links = cut(choose_links(pairs, conf, names_))  # over Splink's plan: person_records joins it
         stats["candidates_with_a_pair"] = links.count()
         stats["prior"] = prior
         lap("splink")
@@ -679,18 +684,19 @@ def run(spark: "SparkSession", profile: Profile, ds: str, conf: LinkageConfig | 
     given: a late or failed delivery is left out today); write both silver tables; counts per
     link method.
 
-    person_records is computed once (persisted) and feeds its own write, person_master and the
-    counts: nothing is read back from the lake.
+    person_records is computed once (and cut from its lineage: :func:`gridrisk.spark.cut_lineage`)
+    and feeds its own write, person_master and the counts: nothing is read back from the lake.
     """
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
+
+    from gridrisk.spark import cut_lineage, release
 
     conf = conf or load_linkage_config()
     key = pseudonym_key(profile.name)
     held: list[DataFrame] = []
     try:
         records, stats = link(spark, read_bronze(spark, profile, conf, ds, available), conf, ds, key, held)
-        records = records.persist(StorageLevel.MEMORY_AND_DISK)
+        records = cut_lineage(records)  # its write, person_master and the counts: three queries over it
         held.append(records)
         seconds = stats["seconds"]
         t = time.monotonic()
@@ -705,7 +711,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, conf: LinkageConfig | 
         seconds["write_master"] = round(time.monotonic() - t, 2)
     finally:
         for df in held:  # written (or failed): the next stages read silver, not these
-            df.unpersist()
+            release(df)
     return {"tables": {RECORDS_TABLE: written.get("numOutputRows", 0), MASTER_TABLE: master.get("numOutputRows", 0)},
             "link_method": counts, **stats}
 
