@@ -32,9 +32,11 @@ demo: venv java ## generate a small province and run the whole daily pipeline on
 
 # Two workers, a whole test file each (module fixtures are built once): a Spark test leaves a core
 # idle while it waits on the JVM, the generator or a browser. TEST_WORKERS=0 runs in one process.
+# --no-loadscope-reorder: the files go out in tests/conftest.py's order, longest first; xdist's
+# default (most tests first) handed the longest files out last, so one worker ran them alone.
 TEST_WORKERS ?= 2
 test: venv jars ## run every test tier (Spark, Delta, SQLite, PostgreSQL if GRIDRISK_TEST_PG_DSN, Airflow, slow runs)
-	$(PY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --durations=60
+	$(PY) -m pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=60
 
 test-fast: venv ## the no-JVM tier only (config, rules, catalog, IDs, task store): seconds
 	$(PY) -m pytest

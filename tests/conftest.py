@@ -85,9 +85,11 @@ def _reset_spark_after_test(request: pytest.FixtureRequest):
 
 
 #: The longest files (minutes each, measured with --durations), run first: under ``make test``'s
-#: two workers a long file picked up last would leave one worker idle while it finishes.
-LONGEST_FIRST = ("test_kill_rerun.py", "test_cluster.py", "test_hourly.py", "test_accuracy.py", "test_hazmat_fire_pipeline.py", "test_dags.py",
-                 "test_stage_gates.py", "test_report.py", "test_person_rules.py", "test_person_master.py")
+#: two workers a long file picked up last would leave one worker idle while it finishes
+#: (``--no-loadscope-reorder`` keeps this order; docs/benchmarks.md, "CI time").
+LONGEST_FIRST = ("test_dags.py", "test_cluster.py", "test_hourly.py", "test_person_rules.py", "test_kill_rerun.py",
+                 "test_person_master.py", "test_stage_gates.py", "test_hazmat_fire_pipeline.py", "test_accuracy.py",
+                 "test_cli.py", "test_report.py", "test_vehicle_tracks.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -637,11 +637,11 @@ def _metadata_db_and_dag() -> Any:
 #: whose cost per day would put the test far over its budget (tests/test_stage_gates.py and
 #: the ``dag.test()`` day above cover the person slice).
 BACKFILL_SLICE = ("addresses", "grids", "housing_units", "residence_registrations", "fire_units", "fire_events")
-BACKFILL_DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
+BACKFILL_DAYS = ("2026-11-01", "2026-11-02")
 @pytest.mark.slow
-def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_runs(spark, airflow_home, tmp_path,
+def test_a_backfill_leaves_the_lake_as_sequential_gridrisk_runs_of_the_same_days(spark, airflow_home, tmp_path,
                                                                                    monkeypatch):
-    """Three generated days through ``gridrisk_daily`` in date order, then the same days one by
+    """Generated days through ``gridrisk_daily`` in date order, then the same days one by
     one with ``jobs.pipeline.run_daily`` (what ``gridrisk run --date D`` calls) into a second lake
     and task store: every lake table and the tasks compare equal, row for row, bar run stamps.
 
@@ -657,6 +657,10 @@ def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_r
     sensors and ingests done; ``run_daily`` is given the same datasets). The report stage is left
     out of the comparison: in Airflow it is the ``gridrisk_report`` DAG's, triggered by the gold
     assets, which ``dag.test()`` does not run.
+
+    Two days (:data:`BACKFILL_DAYS`): the second chains on the first (incremental rules, fire
+    events open across midnight, flags carried with ``last_seen``), which is what date order
+    decides; a third day added 4–5 minutes of CI and no new case.
     """
     from gridrisk.config import load_profile
     from jobs import pipeline
@@ -713,7 +717,7 @@ def test_a_backfill_of_three_days_leaves_the_lake_as_three_sequential_gridrisk_r
     assert result.equal, "differs between the backfill and the sequential runs:\n" + "\n".join(
         t.describe() for t in result.tables if not t.equal)
     flags = spark.read.format("delta").load(str(dag_lake / "gold" / "risk_flags"))
-    assert not flags.where("first_seen = DATE'2026-11-01' AND last_seen = DATE'2026-11-03'").isEmpty()  # carried across days
+    assert not flags.where("first_seen = DATE'2026-11-01' AND last_seen = DATE'2026-11-02'").isEmpty()  # carried across days
 
 
 def _profile(tmp_path: Path, inbox: Path) -> Any:
