@@ -308,7 +308,7 @@ def test_person_master_takes_the_same_attributes_whatever_the_order_of_the_recor
 
     from gridrisk import lake
 
-    profile, _, _, master = linked
+    profile, _, _, _ = linked
     records = lake.read_partition(spark, profile, "silver", pm.RECORDS_TABLE, DS)
     key = pkey(ID1)
     twin = records.where((F.col("person_key") == key) & (F.col("dataset") == "persons"))
@@ -320,4 +320,3 @@ def test_person_master_takes_the_same_attributes_whatever_the_order_of_the_recor
     two = {r.person_key: r for r in pm.person_master(more.orderBy(F.col("record_key").desc()).repartition(3), conf, DS).collect()}
     assert one == two
     assert one[key].birth_date == dt.date(1990, 1, 2)  # the smaller record key of the register's two
-    assert len(master) == 8

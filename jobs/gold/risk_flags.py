@@ -192,12 +192,12 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
           tag: str = "") -> dict[str, int]:
     """Upsert today's flags; resolve the flags of ``evaluated_rules`` (the rules evaluated on all
     their inputs) that stopped firing."""
+    from gridrisk.spark import cut_lineage, release
+
     if not lake.table_exists(spark, path):
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
     else:
         add_missing_columns(spark, path)
-    from gridrisk.spark import cut_lineage, release
-
     day = f"DATE'{ds}'"
     rules_in = ", ".join(lake.sql_literal(r) for r in evaluated_rules) or "NULL"
     refresh: "dict[str, str | Column]" = {c: f"s.{c}" for c in (
@@ -529,11 +529,12 @@ def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
 
     from pyspark.sql import functions as F
 
+    from gridrisk.spark import cut_lineage
+
     if not hits:
         return hits
-    done = reduce(lambda a, b: a.unionByName(b),
-                  [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()]
-                  ).localCheckpoint(eager=True)  # a few rows: left to the context cleaner
+    done = cut_lineage(reduce(lambda a, b: a.unionByName(b),  # a few rows: left to the context cleaner
+                              [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()]))
     return {rule_id: done.where(F.col("_rule") == rule_id).drop("_rule") for rule_id in hits}
 
 
