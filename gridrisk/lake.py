@@ -194,12 +194,10 @@ def merge(spark: "SparkSession", path: str, source: "DataFrame", on: str, *, use
                                                            set=not_matched_by_source_set)
         builder.execute()
 
-    key = "spark.databricks.delta.commitInfo.userMetadata"
-    spark.conf.set(key, user_metadata)
-    try:
+    from gridrisk.spark import session_conf
+
+    with session_conf(spark, {"spark.databricks.delta.commitInfo.userMetadata": user_metadata}):
         with_conflict_retry(run)
-    finally:
-        spark.conf.unset(key)
     return last_metrics(spark, path)
 
 

@@ -285,6 +285,23 @@ def get_spark(profile: Profile | None = None, app_name: str | None = None) -> "S
     return spark
 
 
+@contextmanager
+def session_conf(spark: "SparkSession", settings: "dict[str, str]") -> Iterator[None]:
+    """Runtime SQL settings for the block only: each key goes back to its value before (or to
+    unset) afterwards, whatever the block raised."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
 def cut_lineage(df: "DataFrame") -> "DataFrame":
     """``df`` computed now and kept (memory, spilling to disk), as a frame whose plan is a single
     leaf; :func:`release` drops it.

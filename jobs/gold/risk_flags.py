@@ -192,7 +192,7 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
           tag: str = "") -> dict[str, int]:
     """Upsert today's flags; resolve the flags of ``evaluated_rules`` (the rules evaluated on all
     their inputs) that stopped firing."""
-    from gridrisk.spark import cut_lineage, release
+    from gridrisk.spark import cut_lineage, release, session_conf
 
     if not lake.table_exists(spark, path):
         spark.createDataFrame([], FLAG_SCHEMA).write.format("delta").partitionBy("rule_id").save(path)
@@ -215,24 +215,20 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
     # only Delta tables counts as deterministic, so Delta does not materialise it itself. On the
     # tests' hand-made facts the unmaterialised source made the MERGE most of the stage's time.
     source = cut_lineage(today)
-    key = "spark.databricks.delta.merge.materializeSource"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "none")  # already materialised: no second copy
     try:
         # The logical date goes into the commit, so "as of date D" can find its version later.
-        return lake.merge(
-            spark, path, source, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
-            user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
-            matched_condition=f"t.last_seen <= {day}", matched_set=refresh,
-            not_matched_by_source_condition=f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) AND t.last_seen <= {day}",
-            not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
-        )
+        # The source is already materialised: Delta makes no second copy of it.
+        with session_conf(spark, {"spark.databricks.delta.merge.materializeSource": "none"}):
+            return lake.merge(
+                spark, path, source, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
+                user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
+                matched_condition=f"t.last_seen <= {day}", matched_set=refresh,
+                not_matched_by_source_condition=(f"t.status IN ('open', 'suppressed') AND t.rule_id IN ({rules_in}) "
+                                                 f"AND t.last_seen <= {day}"),
+                not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
+            )
     finally:
         release(source)
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
 
 
 def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFrame":
@@ -457,6 +453,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
 
     from gridrisk.rules import fingerprint, load_compounds
     from gridrisk.rules.kinds import KINDS, evaluate_rule
+    from gridrisk.spark import session_conf
     from jobs.gold import incremental
 
     all_rules = load_rules()
@@ -503,11 +500,13 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
             hits[rule.id] = evaluate_rule(inputs, rule, ds)
             modes[rule.id] = (partial[rule.id] if rule.id in partial
                               else "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)")
-    today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
-                      compound_links(spark, profile, ds, compounds, {n: df for n, df in inputs.items() if n not in lookback}))
     evaluated = [r.id for r in ready]
     complete = [r for r in evaluated if r not in partial]
-    metrics = merge(spark, path, today, ds, complete, tag=f"rules={config} evaluated={','.join(complete)}")
+    with session_conf(spark, EVALUATION_CONF):
+        today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
+                          compound_links(spark, profile, ds, compounds,
+                                         {n: df for n, df in inputs.items() if n not in lookback}))
+        metrics = merge(spark, path, today, ds, complete, tag=f"rules={config} evaluated={','.join(complete)}")
     if cached:  # one job counts what every incremental rule re-evaluated
         rows = reduce(lambda a, b: a.unionByName(b), cached).groupBy("rule_id").count().collect()
         counts = {r["rule_id"]: r["count"] for r in rows}
@@ -517,6 +516,14 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
             "metrics": metrics}
 
 
+#: Spark settings while the rules are evaluated and MERGEd. Delta's data skipping plans one
+#: file-statistics query per distinct table scan, and a run scans ~50: ~2 s of a small day's
+#: ~30 s stage. It prunes nothing here: the rules read day partitions (pruned without
+#: statistics) or whole reference tables, and the MERGE matches on the flag id across the
+#: ``rule_id`` partitions it names (docs/benchmarks.md, session 13).
+EVALUATION_CONF = {"spark.databricks.delta.stats.skipping": "false"}
+
+
 def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
     """Every rule's hits computed in one Spark job and kept (a local checkpoint), each rule's then
     a filter of that one frame.
@@ -524,7 +531,9 @@ def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
     :func:`escalate` meets the day's flags with themselves once per compound (3 today), and the
     MERGE reads its source more than once: over the rules' own plans that is several copies of
     every rule's joins to analyse, optimise and (without exchange reuse) run again. Over the
-    checkpoint each copy is a scan of a few rows."""
+    checkpoint each copy is a scan of a few rows. The checkpoint keeps the partitions of every
+    rule's last stage (~50 on a small day); read as one, the rules' filters of it run one task
+    each, not 50 (1,207 tasks to build the day's flags on the 1k day, then 38)."""
     from functools import reduce
 
     from pyspark.sql import functions as F
@@ -535,6 +544,7 @@ def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
         return hits
     done = cut_lineage(reduce(lambda a, b: a.unionByName(b),  # a few rows: left to the context cleaner
                               [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()]))
+    done = done.coalesce(1)  # after the checkpoint: the rules' own stages keep their parallelism
     return {rule_id: done.where(F.col("_rule") == rule_id).drop("_rule") for rule_id in hits}
 
 
