@@ -295,11 +295,11 @@ def session_conf(spark: "SparkSession", settings: "dict[str, str]") -> Iterator[
     try:
         yield
     finally:
-        for key, value in before.items():
-            if value is None:
+        for key, was in before.items():
+            if was is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, was)
 
 
 def cut_lineage(df: "DataFrame") -> "DataFrame":
