@@ -55,7 +55,9 @@ def test_the_rules_evaluation_gives_each_rule_its_own_hits_from_one_single_parti
         rows = [tuple(f"{tag}-{i}-{c}" for c in columns) for i in range(n)]
         return spark.createDataFrame(rows, schema).repartition(5)
 
+    spark.conf.unset(SKIPPING)
     evaluated = evaluate_once({"rule.a": hits(3, "a"), "rule.b": hits(4, "b"), "rule.none": hits(0, "x")})
+    assert spark.conf.get(SKIPPING, None) is None  # the evaluation's settings were its own
     assert set(evaluated) == {"rule.a", "rule.b", "rule.none"}
     assert evaluated["rule.a"].columns == columns
     assert sorted(r[columns[0]] for r in evaluated["rule.a"].collect()) == [f"a-{i}-{columns[0]}" for i in range(3)]

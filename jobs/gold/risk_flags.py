@@ -214,11 +214,11 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
     # source at least twice (find the touched files, then rewrite them), and a source that reads
     # only Delta tables counts as deterministic, so Delta does not materialise it itself. On the
     # tests' hand-made facts the unmaterialised source made the MERGE most of the stage's time.
-    source = cut_lineage(today)
-    try:
-        # The logical date goes into the commit, so "as of date D" can find its version later.
-        # The source is already materialised: Delta makes no second copy of it.
-        with session_conf(spark, {"spark.databricks.delta.merge.materializeSource": "none"}):
+    # The source is materialised here, so Delta makes no second copy of it.
+    with session_conf(spark, {**EVALUATION_CONF, "spark.databricks.delta.merge.materializeSource": "none"}):
+        source = cut_lineage(today)
+        try:
+            # The logical date goes into the commit, so "as of date D" can find its version later.
             return lake.merge(
                 spark, path, source, "t.flag_id = s.flag_id AND t.rule_id = s.rule_id",
                 user_metadata=f"ds={ds}" + (f" {tag}" if tag else ""),
@@ -227,8 +227,8 @@ def merge(spark: "SparkSession", path: str, today: "DataFrame", ds: str, evaluat
                                                  f"AND t.last_seen <= {day}"),
                 not_matched_by_source_set={"status": "'resolved'", "resolved_on": day},
             )
-    finally:
-        release(source)
+        finally:
+            release(source)
 
 
 def flags_as_of(spark: "SparkSession", profile: Profile, as_of: str) -> "DataFrame":
@@ -453,7 +453,6 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
 
     from gridrisk.rules import fingerprint, load_compounds
     from gridrisk.rules.kinds import KINDS, evaluate_rule
-    from gridrisk.spark import session_conf
     from jobs.gold import incremental
 
     all_rules = load_rules()
@@ -502,11 +501,9 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
                               else "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)")
     evaluated = [r.id for r in ready]
     complete = [r for r in evaluated if r not in partial]
-    with session_conf(spark, EVALUATION_CONF):
-        today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
-                          compound_links(spark, profile, ds, compounds,
-                                         {n: df for n, df in inputs.items() if n not in lookback}))
-        metrics = merge(spark, path, today, ds, complete, tag=f"rules={config} evaluated={','.join(complete)}")
+    today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
+                      compound_links(spark, profile, ds, compounds, {n: df for n, df in inputs.items() if n not in lookback}))
+    metrics = merge(spark, path, today, ds, complete, tag=f"rules={config} evaluated={','.join(complete)}")
     if cached:  # one job counts what every incremental rule re-evaluated
         rows = reduce(lambda a, b: a.unionByName(b), cached).groupBy("rule_id").count().collect()
         counts = {r["rule_id"]: r["count"] for r in rows}
@@ -516,7 +513,8 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
             "metrics": metrics}
 
 
-#: Spark settings while the rules are evaluated and MERGEd. Delta's data skipping plans one
+#: Spark settings while the rules are evaluated (:func:`evaluate_once`) and their flags built and
+#: MERGEd (:func:`merge`), daily and hourly alike. Delta's data skipping plans one
 #: file-statistics query per distinct table scan, and a run scans ~50: ~2 s of a small day's
 #: ~30 s stage. It prunes nothing here: the rules read day partitions (pruned without
 #: statistics) or whole reference tables, and the MERGE matches on the flag id across the
@@ -538,12 +536,14 @@ def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":
 
     from pyspark.sql import functions as F
 
-    from gridrisk.spark import cut_lineage
+    from gridrisk.spark import cut_lineage, session_conf
 
     if not hits:
         return hits
-    done = cut_lineage(reduce(lambda a, b: a.unionByName(b),  # a few rows: left to the context cleaner
-                              [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()]))
+    union = reduce(lambda a, b: a.unionByName(b),
+                   [df.select(F.lit(rule_id).alias("_rule"), *HIT_SHAPE) for rule_id, df in hits.items()])
+    with session_conf(union.sparkSession, EVALUATION_CONF):
+        done = cut_lineage(union)  # a few rows: left to the context cleaner
     done = done.coalesce(1)  # after the checkpoint: the rules' own stages keep their parallelism
     return {rule_id: done.where(F.col("_rule") == rule_id).drop("_rule") for rule_id in hits}
 
