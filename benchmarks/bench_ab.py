@@ -74,16 +74,17 @@ def jvm_cpu_seconds() -> float:
     return total
 
 
-def outcome(stage: str, out: dict[str, Any], profile: Any) -> Any:
-    """What the stage produced, to compare across variants (module docstring)."""
-    from gridrisk import lake_reader
+def outcome(spark: Any, stage: str, out: dict[str, Any], profile: Any) -> Any:
+    """What the stage produced, to compare across variants (module docstring). Read through Spark:
+    the Rust Delta reader's threads abort a process that also holds a JVM when it exits."""
+    from gridrisk import lake
 
     if stage == "ingest":
         return sorted((r["dataset"], r["status"], r.get("rows_accepted"), r.get("rows_quarantined"))
                       for r in out["results"])
     if stage in ("rules", "publish"):
-        flags = lake_reader.read_arrow(profile, "gold", "risk_flags").to_pylist()
-        return sorted((f["flag_id"], f["status"], f["severity"]) for f in flags)
+        flags = lake.read(spark, profile, "gold", "risk_flags").select("flag_id", "status", "severity").collect()
+        return sorted(tuple(f) for f in flags)
     return out.get("tables")
 
 
@@ -94,6 +95,12 @@ def child(args: argparse.Namespace) -> int:
 
     conf = json.loads(args.conf)
     work = Path(args.lake_root)
+    if args.prepare:
+        profile = load_profile("local", env={}, workdir=str(work / "lake")).with_inbox(args.inbox)
+        out = pipeline.run_daily(args.date, profile, stages=args.prepare.split(","))
+        if "ingest" in out:
+            assert all(r["status"] == "loaded" for r in out["ingest"]["results"]), out["ingest"]["results"]
+        return 0
 
     def profile_for(round_no: int) -> Any:
         root = work / (f"r{round_no}" if args.stage == "ingest" else "lake")
@@ -113,7 +120,7 @@ def child(args: argparse.Namespace) -> int:
         print(json.dumps({"round": round_no, "wall": round(time.monotonic() - wall, 1),
                           "jvm_cpu": round(jvm_cpu_seconds() - jvm, 1),
                           "py_cpu": round(done.user - py.user + done.system - py.system, 1),
-                          "load": round(load, 1), "outcome": outcome(args.stage, out, profile)},
+                          "load": round(load, 1), "outcome": outcome(spark, args.stage, out, profile)},
                          default=str), flush=True)
         if args.stage == "ingest" and round_no:
             shutil.rmtree(work / f"r{round_no - 1}", ignore_errors=True)
@@ -143,6 +150,7 @@ def main() -> int:
     parser.add_argument("--inbox", help=argparse.SUPPRESS)
     parser.add_argument("--lake-root", help=argparse.SUPPRESS)
     parser.add_argument("--conf", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
@@ -161,11 +169,12 @@ def main() -> int:
     if before and not (base_lake / "lake" / "_done").exists():  # the stages before, once, in a process of its own
         started = time.monotonic()
         shutil.rmtree(base_lake, ignore_errors=True)
-        code = ("import os, sys; from gridrisk.config import load_profile; from jobs import pipeline; "
-                f"p = load_profile('local', env={{}}, workdir={str(base_lake / 'lake')!r}).with_inbox({inbox!r}); "
-                f"pipeline.run_daily({args.date!r}, p, stages={list(before)!r})")
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True,
-                       env={**os.environ, "GRIDRISK_PSEUDONYM_KEY": os.environ.get("GRIDRISK_PSEUDONYM_KEY", "bench-key")})
+        # (a script, not ``python -c``: PySpark's Connect module exits a ``-c`` program on import)
+        done = subprocess.run([sys.executable, str(HERE), "--child", "--prepare", ",".join(before), "--date", args.date,
+                               "--inbox", inbox, "--lake-root", str(base_lake)], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "GRIDRISK_PSEUDONYM_KEY": os.environ.get("GRIDRISK_PSEUDONYM_KEY", "bench-key")})
+        if done.returncode != 0:
+            raise SystemExit(f"the stages before {args.stage} failed:\n{done.stderr[-4000:]}")
         (base_lake / "lake" / "_done").write_text(",".join(before))
         print(f"the stages before {args.stage} ({', '.join(before)}) in {time.monotonic() - started:.0f} s (not timed)")
 
