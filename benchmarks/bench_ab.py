@@ -28,7 +28,6 @@ refuses a static one by name).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import tree_cpu  # noqa: E402
 from _province import prepare, province_args  # noqa: E402
 
 HERE = Path(__file__).resolve()
@@ -59,19 +59,6 @@ def parse_variant(text: str) -> dict[str, Any]:
     if tree and not (Path(tree) / "jobs" / "pipeline.py").exists():
         raise SystemExit(f"--variant {text}: {tree} is not a gridrisk checkout (no jobs/pipeline.py)")
     return {"name": name, "tree": tree or str(REPO), "conf": conf}
-
-
-def jvm_cpu_seconds() -> float:
-    """User + system CPU seconds of this process's children (the Spark JVM), from /proc."""
-    me, tick, total = str(os.getpid()), os.sysconf("SC_CLK_TCK"), 0.0
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def outcome(spark: Any, stage: str, out: dict[str, Any], profile: Any) -> Any:
@@ -114,11 +101,11 @@ def child(args: argparse.Namespace) -> int:
     for round_no in range(args.rounds):
         profile = profile_for(round_no)
         load = os.getloadavg()[0]
-        wall, jvm, py = time.monotonic(), jvm_cpu_seconds(), os.times()
+        wall, jvm, py = time.monotonic(), tree_cpu(descendants_only=True), os.times()
         out = pipeline.run_stage(args.stage, args.date, profile)
         done = os.times()
         print(json.dumps({"round": round_no, "wall": round(time.monotonic() - wall, 1),
-                          "jvm_cpu": round(jvm_cpu_seconds() - jvm, 1),
+                          "jvm_cpu": round(tree_cpu(descendants_only=True) - jvm, 1),
                           "py_cpu": round(done.user - py.user + done.system - py.system, 1),
                           "load": round(load, 1), "outcome": outcome(spark, args.stage, out, profile)},
                          default=str), flush=True)

@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _measure import tree_cpu
+
 REPO = Path(__file__).resolve().parents[1]
-TICK = os.sysconf("SC_CLK_TCK")
 
 COLD = r"""
 import json, os, resource, time
@@ -52,22 +53,6 @@ wall = time.monotonic() - t
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"sum": n, "wall": wall, "cpu": ru.ru_utime + ru.ru_stime}))
 """
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its live descendants (the engine's Python and JVM)."""
-    total = 0.0
-    stack = [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(f[11]) + int(f[12])) / TICK
-            for task in Path(f"/proc/{p}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return total
 
 
 def run(code: str, env: dict[str, str]) -> dict[str, float]:

@@ -31,50 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def _tree() -> list[int]:
-    """This process and its descendants (the JVM, its Python workers)."""
-    parent: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    me, out = os.getpid(), [os.getpid()]
-    for pid in parent:
-        p, hops = pid, 0
-        while p not in (me, 0, 1) and hops < 20:
-            p, hops = parent.get(p, 0), hops + 1
-        if p == me and pid != me:
-            out.append(pid)
-    return out
-
-
-def rss_mb_of_tree() -> float:
-    """Resident memory of this process and its descendants, in MB."""
-    total = 0
-    for pid in _tree():
-        try:
-            with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / 2**20
-
-
-def cpu_seconds_of_tree() -> float:
-    """User + system CPU of this process and its descendants, reaped children included."""
-    ticks = 0
-    for pid in _tree():
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        except (OSError, IndexError, ValueError):
-            continue
-    return ticks / os.sysconf("SC_CLK_TCK")
+from _measure import tree_cpu, tree_rss_mb
 
 
 def load() -> str:
@@ -91,7 +48,7 @@ class Peak:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.mb = max(self.mb, rss_mb_of_tree())
+            self.mb = max(self.mb, tree_rss_mb())
             time.sleep(1)
 
     def stop(self) -> float:
@@ -139,9 +96,9 @@ def throughput(args: argparse.Namespace) -> int:
         line = ""
         rows = quarantined = 0
         for fast in paths:
-            cpu, t = cpu_seconds_of_tree(), time.monotonic()
+            cpu, t = tree_cpu(reaped=True), time.monotonic()
             r = ingest.run(spark, profile, name, args.date, fast=fast)
-            secs, cpu = time.monotonic() - t, cpu_seconds_of_tree() - cpu
+            secs, cpu = time.monotonic() - t, tree_cpu(reaped=True) - cpu
             rows, quarantined = r.rows_read, r.rows_quarantined
             if r.status != "loaded":
                 print(f"  {name}: {r.status} — {r.message}")
@@ -221,9 +178,9 @@ def fixed_cost(args: argparse.Namespace, work: Path) -> int:
     pipeline.spark_for(profile)
     print(f"spark session: {time.monotonic() - t0:.1f} s ({load()}); code from {pipeline.__file__}")
     for attempt in (1, 2):
-        cpu, t = cpu_seconds_of_tree(), time.monotonic()
+        cpu, t = tree_cpu(reaped=True), time.monotonic()
         out = pipeline.ingest(args.date, profile)
-        secs, cpu = time.monotonic() - t, cpu_seconds_of_tree() - cpu
+        secs, cpu = time.monotonic() - t, tree_cpu(reaped=True) - cpu
         n = len(out["results"])
         rows = sum(int(r["rows_read"]) for r in out["results"])
         statuses = sorted({r["status"] for r in out["results"]})

@@ -29,23 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _measure import tree_cpu
+
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
-
-
-def tree_cpu() -> float:
-    """CPU seconds (user + system) of this process and every live descendant."""
-    import psutil
-
-    me = psutil.Process()
-    total = 0.0
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def rows_of(summary: Any) -> int | None:

@@ -1,0 +1,40 @@
+"""Shared by the benchmark scripts: CPU and memory of a process tree (the driver's Python, its
+Spark JVM and the JVM's Python workers), through psutil."""
+
+from __future__ import annotations
+
+import psutil
+
+
+def _tree(pid: int | None, descendants_only: bool) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    try:
+        below = root.children(recursive=True)
+    except psutil.Error:
+        below = []
+    return below if descendants_only else [root, *below]
+
+
+def tree_cpu(pid: int | None = None, *, descendants_only: bool = False, reaped: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (default: this process) and its live descendants;
+    ``descendants_only``: without ``pid`` itself (this process's Spark JVM alone); ``reaped``: plus
+    the children that have already exited (Python workers the JVM started and reaped)."""
+    total = 0.0
+    for p in _tree(pid, descendants_only):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + ((t.children_user + t.children_system) if reaped else 0.0)
+    return total
+
+
+def tree_rss_mb(pid: int | None = None) -> float:
+    """Resident memory of ``pid`` (default: this process) and its live descendants, in MB."""
+    total = 0
+    for p in _tree(pid, False):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
