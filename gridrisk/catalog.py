@@ -223,6 +223,8 @@ _TABLES: tuple[Table, ...] = (
     Table("bronze", "_quarantine", ("dataset", "ds"), "ingest", "rows that failed typing or a row-level expectation, with the reason",
           restricted=True),
     Table("bronze", "_ingest_log", ("dataset", "ds"), "ingest", "one row per delivery: read, accepted, quarantined, status"),
+    Table("bronze", "_ingest_parts", ("dataset", "ds"), "ingest",
+          "one row per landed file of a dataset delivered in hourly parts: checksum, counts, batch, quality verdict"),
     Table("bronze", "_quality_log", ("dataset", "ds"), "ingest", "one row per suite run: verdict, failed expectations",
           restricted=True),
     Table("silver", "housing_occupancy", ("ds",), "silver", "current occupants of rented units, ages and family ties"),
@@ -263,7 +265,7 @@ _TABLES: tuple[Table, ...] = (
 )
 
 _STAGES: tuple[Stage, ...] = (
-    Stage("ingest", "jobs.bronze.ingest", (), _bronze(*BRONZE_DATASETS, "_quarantine", "_ingest_log", "_quality_log"),
+    Stage("ingest", "jobs.bronze.ingest", (), _bronze(*BRONZE_DATASETS, "_quarantine", "_ingest_log", "_ingest_parts", "_quality_log"),
           "land each delivery in bronze and gate it with its quality suite (one task per dataset)", gate="none"),
     Stage("silver", "jobs.silver.housing_occupancy", _bronze("housing_units", "residence_registrations", "addresses"),
           ("silver.housing_occupancy", "silver.rented_units"), "housing occupancy and rented units"),

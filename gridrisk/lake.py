@@ -58,9 +58,12 @@ def table_exists(spark: "SparkSession", path: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, path))
 
 
-def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any], metrics: bool = True) -> dict[str, int]:
+def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any], metrics: bool = True,
+                      where: dict[str, Any] | None = None) -> dict[str, int]:
     """Replace exactly one partition of a Delta table (created on first write); a list value
-    in ``partition`` replaces several partitions in one commit.
+    in ``partition`` replaces several partitions in one commit. ``where``: only the rows of the
+    partition that match it too (data columns, same form: ``{"_source_file": [...]}`` replaces
+    those files' rows and keeps the rest of the partition — an hourly part landed on its own).
 
     Returns the write's operation metrics (``numOutputRows`` …) read from the Delta log, so
     callers never need a separate ``count()``. The commit is found by a token in its user
@@ -71,7 +74,7 @@ def replace_partition(df: "DataFrame", path: str, partition: dict[str, Any], met
     A column added by a newer version of a job is added to the table (older partitions read it
     as null), so a lake outlives upgrades; a removed or retyped column still fails loudly.
     """
-    predicate = partition_predicate(partition)
+    predicate = partition_predicate({**partition, **(where or {})})
     token = f"gridrisk-write:{uuid.uuid4().hex}"
 
     def write() -> None:

@@ -296,13 +296,15 @@ def mark_late(result: "IngestResult", cutoff: str | None) -> "IngestResult":
 
 def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, quality: bool = True,
          hour: int | None = None, docs: Any = None, log: bool = False,
-         quarantine: "QuarantineBatch | None" = None) -> "tuple[IngestResult, dict[str, Any] | None]":
+         quarantine: "QuarantineBatch | None" = None, incremental: bool = False
+         ) -> "tuple[IngestResult, dict[str, Any] | None]":
     """One delivery into bronze through its quality gate: the ingest result and the suite's
     verdict (None when it did not load or ``quality`` is off). The gate judges the parsed rows
     before they are written (``jobs.quality.validate.gate``), so bronze and the quarantine are
     each written once. ``docs``: a Data Docs run for the pages (:func:`jobs.quality.validate.start_docs_run`);
     ``log``: write both log rows now (else the caller writes a run's rows in one commit);
-    ``quarantine``: the run's batch of quarantined rows (else this delivery's are written now)."""
+    ``quarantine``: the run's batch of quarantined rows (else this delivery's are written now);
+    ``incremental`` (with ``hour``): land only the hourly parts not landed yet (``bronze_ingest.run``)."""
     from jobs.bronze import ingest as bronze_ingest
     from jobs.quality import validate
 
@@ -314,7 +316,7 @@ def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, qual
         return gated
 
     loaded = bronze_ingest.run(spark, profile, dataset, ds, log=False, hour=hour, gate=gate if quality else None,
-                               quarantine=quarantine)
+                               quarantine=quarantine, incremental=incremental)
     q = verdict[0] if verdict and loaded.status == "loaded" else None
     if log:
         bronze_ingest.write_log(spark, profile, loaded)
@@ -323,12 +325,14 @@ def land(spark: "SparkSession", profile: Profile, dataset: str, ds: str, *, qual
 
 
 def with_quality(result: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
-    """Fold the quality verdict into an ingest result: counts after quality, reasons merged."""
+    """Fold the quality verdict into an ingest result: counts after quality, reasons merged
+    (an incremental result's counts are the day so far: its own ``rows_failed_quality``)."""
     reasons = dict(result.get("reasons") or {})
     for e in q.get("expectations", []):
         if e.get("quarantined"):
-            reasons[e["name"]] = int(e["quarantined"])
-    quarantined = int(result["rows_quarantined"]) + int(q.get("rows_failed", 0))
+            reasons[e["name"]] = int(e["quarantined"])  # incremental: this landing's (the log has the day's typing)
+    failed = result.get("rows_failed_quality")
+    quarantined = int(result["rows_quarantined"]) + int(q.get("rows_failed", 0) if failed is None else failed)
     return {
         **result,
         "status": "loaded" if q["passed"] else "quality_failed",

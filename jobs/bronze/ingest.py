@@ -11,7 +11,11 @@ nothing of it is loaded), parsed in parallel on the executors with the declared 
   ``_row_number``, ``_batch_id``, ``_ingest_ts``; partitioned by ``ds``; a re-run replaces the
   partition of that date and nothing else;
 - ``bronze/_quarantine``: every row that could not be typed, with file, row, raw text, reason;
-- ``bronze/_ingest_log``: one row per (dataset, date) — read, accepted, quarantined, status.
+- ``bronze/_ingest_log``: one row per (dataset, date) — read, accepted, quarantined, status;
+- ``bronze/_ingest_parts`` (the datasets delivered in hourly parts): one row per landed file —
+  its checksum, counts, batch and quality verdict. An hourly run (``incremental``) lands only
+  the parts not landed yet (or re-delivered with other bytes) and replaces only their rows; its
+  ``_ingest_log`` row is the day so far, summed from here.
 
 Rows read = rows accepted + rows quarantined, for every file and every run; the job checks it.
 """
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gridrisk import lake, storage
 from gridrisk.config import DatasetSchema, Profile, load_schema
-from gridrisk.delivery import MANIFEST, hourly_manifest
+from gridrisk.delivery import HOURLY_DATASETS, MANIFEST, hourly_manifest
 from jobs.bronze.readers import RECORD_META, FileUnreadable, parse_file_arrow
 
 if TYPE_CHECKING:
@@ -38,6 +42,12 @@ if TYPE_CHECKING:
 
 QUARANTINE = "_quarantine"
 INGEST_LOG = "_ingest_log"
+PARTS = "_ingest_parts"
+PARTS_SCHEMA = (
+    "dataset string, ds date, source_file string, sha256 string, rows_read bigint, rows_accepted bigint, "
+    "rows_quarantined bigint, reasons map<string,bigint>, rows_failed_quality bigint, batch_id string, "
+    "quality_passed boolean, quality_message string, landed_ts timestamp"
+)
 #: About this many delivered bytes per partition of a parsed delivery (≈ 200k rows of persons):
 #: typing, the quality gate and the writes then use every core on a big file, and no cached
 #: partition outgrows the heap (a 10 M-person persons delivery in 4 partitions of 2.5 M rows
@@ -72,6 +82,12 @@ class IngestResult:
     reasons: dict[str, int] = field(default_factory=dict)
     message: str = ""
     seconds: float = 0.0
+    #: An incremental (hourly) run: the files it landed now and their rows read; the fields
+    #: above are then the day so far (every part landed, this run's included).
+    new_files: list[str] | None = None
+    new_rows: int | None = None
+    #: (incremental) rows of the day so far the quality gate moved to the quarantine
+    rows_failed_quality: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +181,11 @@ class Delivery:
     folder: str
     files: tuple[tuple[str, int, str], ...]  # (name, rows, sha256) for this table's files
     empty: tuple[str, ...] = ()  # files of 0 bytes that the manifest declares with 0 rows
+
+    def only(self, names: set[str]) -> Delivery:
+        """The same delivery restricted to the files ``names``."""
+        return Delivery(self.folder, tuple(f for f in self.files if f[0] in names),
+                        tuple(n for n in self.empty if n in names))
 
     @property
     def paths(self) -> list[str]:
@@ -448,7 +469,7 @@ def batch_id_for(schema: DatasetSchema, ds: str, delivery: Delivery) -> str:
 
 def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.datetime | None = None,
         fast: bool = True, log: bool = True, hour: int | None = None, gate: "Gate | None" = None,
-        quarantine: QuarantineBatch | None = None) -> IngestResult:
+        quarantine: QuarantineBatch | None = None, incremental: bool = False) -> IngestResult:
     """Ingest one dataset for one logical date (with ``hour``: the hourly parts of the day so far,
     :func:`find_delivery`). Never raises for bad input: the result says.
 
@@ -462,7 +483,14 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
     anything is written: bronze then gets only the rows that pass it and the quarantine both the
     rows typing refused and those it refused — one write per table instead of a write, a read
     back and a rewrite. The ingest result and log keep ingest's own counts; the gate's verdict is
-    its ``result``."""
+    its ``result``.
+
+    ``incremental`` (with ``hour``; the hourly run): only the parts of the day so far that
+    ``_ingest_parts`` does not hold with the same checksum are parsed, gated and written, each
+    write replacing only those files' rows (:func:`lake.replace_partition` ``where``); a re-run
+    with nothing new writes nothing. The gate judges the new parts; a part landed earlier that
+    failed quality keeps the day so far failed until it is delivered again. The result's counts
+    are the day so far, ``new_files`` / ``new_rows`` this run's."""
     import time
 
     from pyspark import StorageLevel
@@ -470,6 +498,8 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
 
     from jobs.bronze.cast import cast_records
 
+    if incremental and (hour is None or quarantine is not None):
+        raise ValueError("incremental ingest lands hourly parts (hour=) and writes its own quarantine rows (no quarantine=)")
     started = time.monotonic()
     schema = load_schema(dataset)
     result = IngestResult(dataset, ds, "failed")
@@ -477,6 +507,11 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
     gated = None
     try:
         delivery = find_delivery(profile.inbox, schema, ds, hour)
+        landed = read_parts(spark, profile, dataset, ds) if incremental else {}
+        if incremental:
+            delivery = delivery.only({name for name, _, sha in delivery.files if landed.get(name, {}).get("sha256") != sha})
+            if not delivery.files:
+                return _finish(spark, profile, day_so_far(result, landed, [], 0), started, log)
         result.files = [name for name, _, _ in delivery.files]
         result.batch_id = batch_id_for(schema, ds, delivery)
         typed = cast_records(read_records(spark, schema, delivery, fast), schema).persist(StorageLevel.MEMORY_AND_DISK)
@@ -505,14 +540,25 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
             gated = gate(accepted, {**result.as_dict(), "status": "loaded"})
             accepted, quarantined = gated.keep, quarantined.unionByName(gated.bad)
             bad += gated.moved
-        lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds}, metrics=False)
+        files = {"_source_file": result.files} if incremental else None
+        lake.replace_partition(accepted, profile.table_path("bronze", dataset), {"ds": ds}, metrics=False, where=files)
         if quarantine is not None:
             quarantine.add(dataset, quarantined, bad)
         else:
             lake.replace_partition(quarantined, profile.table_path("bronze", QUARANTINE), {"dataset": dataset, "ds": ds},
-                                   metrics=False)
+                                   metrics=False, where={"source_file": result.files} if incremental else None)
+        if dataset in HOURLY_DATASETS:
+            verdict = gated.result if gated is not None else None
+            parts = part_rows(result, stats, rows, gated.bad if gated is not None and gated.moved else None,
+                              verdict, ingest_ts)
+            write_parts(spark, profile, dataset, ds, parts, replace_day=not incremental)
+            if incremental:
+                result = day_so_far(result, landed, parts, emitted)
+                if verdict is not None:
+                    carry_failed_parts(verdict, landed, set(result.new_files or ()))
         result.status = "loaded"
-        result.message = f"{len(result.files)} file(s) loaded"
+        if not incremental:
+            result.message = f"{len(result.files)} file(s) loaded"
     except IngestError as exc:
         result.status, result.message = exc.status, str(exc)
     finally:
@@ -520,10 +566,102 @@ def run(spark: "SparkSession", profile: Profile, dataset: str, ds: str, now: dt.
             gated.release()
         if typed is not None:
             typed.unpersist()
+    return _finish(spark, profile, result, started, log)
+
+
+def _finish(spark: "SparkSession", profile: Profile, result: IngestResult, started: float, log: bool) -> IngestResult:
+    import time
+
     result.seconds = round(time.monotonic() - started, 2)
     if log:
         write_log(spark, profile, result)
     return result
+
+
+# --------------------------------------------------------------------------- hourly parts
+
+
+def read_parts(spark: "SparkSession", profile: Profile, dataset: str, ds: str) -> dict[str, dict[str, Any]]:
+    """``_ingest_parts`` of one dataset and date: file name → its row (checksum, counts, verdict)."""
+    from pyspark.sql import functions as F
+
+    path = profile.table_path("bronze", PARTS)
+    if not lake.table_exists(spark, path):
+        return {}
+    rows = lake.read_partition(spark, profile, "bronze", PARTS, ds).where(F.col("dataset") == dataset).collect()
+    return {r["source_file"]: r.asDict(recursive=True) for r in rows}
+
+
+def part_rows(result: IngestResult, stats: list[dict[str, Any]], rows: list[Any], gate_bad: "DataFrame | None",
+              verdict: dict[str, Any] | None, landed_ts: dt.datetime) -> list[dict[str, Any]]:
+    """One ``_ingest_parts`` row per file of this landing: rows read (the file's stats), accepted
+    and quarantined by typing, with the reasons (ingest's own counts, as ``_ingest_log``), and the
+    rows the quality gate moved (``gate_bad``, counted per file)."""
+    gated: dict[str, int] = {}
+    if gate_bad is not None:
+        gated = {r["source_file"]: int(r["count"]) for r in gate_bad.groupBy("source_file").count().collect()}
+    reasons: dict[str, dict[str, int]] = {}
+    for g in rows:
+        if g["code"] is not None:
+            by = reasons.setdefault(g["_source_file"], {})
+            by[g["code"]] = by.get(g["code"], 0) + int(g["count"])
+    out = []
+    for st in sorted(stats, key=lambda x: x["_source_file"]):
+        name, read = st["_source_file"], int(st["_file_rows"])
+        bad = sum(reasons.get(name, {}).values())
+        out.append({"dataset": result.dataset, "ds": dt.date.fromisoformat(result.ds), "source_file": name,
+                    "sha256": st["_file_sha256"], "rows_read": read, "rows_accepted": read - bad, "rows_quarantined": bad,
+                    "reasons": dict(sorted(reasons.get(name, {}).items())), "rows_failed_quality": gated.get(name, 0),
+                    "batch_id": result.batch_id,
+                    "quality_passed": None if verdict is None else bool(verdict["passed"]),
+                    "quality_message": None if verdict is None else verdict["message"], "landed_ts": landed_ts})
+    return out
+
+
+def write_parts(spark: "SparkSession", profile: Profile, dataset: str, ds: str, parts: list[dict[str, Any]],
+                replace_day: bool) -> None:
+    """The ``_ingest_parts`` rows of a landing: replacing those files' rows, or (a daily run,
+    ``replace_day``) the whole day of the dataset."""
+    rows = spark.createDataFrame(parts, PARTS_SCHEMA)
+    lake.replace_partition(rows, profile.table_path("bronze", PARTS), {"dataset": dataset, "ds": ds}, metrics=False,
+                           where=None if replace_day else {"source_file": [p["source_file"] for p in parts]})
+
+
+def day_so_far(result: IngestResult, landed: dict[str, dict[str, Any]], parts: list[dict[str, Any]],
+               new_rows: int) -> IngestResult:
+    """An incremental landing's result as the day so far: the parts landed before (less those
+    replaced now) plus this run's ``parts``; ``new_files`` / ``new_rows`` say what this run added."""
+    from dataclasses import replace
+
+    new = {p["source_file"]: p for p in parts}
+    every = {**{k: v for k, v in landed.items() if k not in new}, **new}
+    reasons: dict[str, int] = {}
+    for p in every.values():
+        for code, n in (p.get("reasons") or {}).items():
+            reasons[code] = reasons.get(code, 0) + int(n)
+    names = sorted(every)
+    message = (f"{len(new)} new part(s) landed ({new_rows} rows); the day so far: {len(names)} file(s)" if new else
+               f"no new part since the last run; the day so far: {len(names)} file(s)")
+    latest = max(every.values(), key=lambda p: (p["landed_ts"], p["source_file"]))["batch_id"] if every else None
+    return replace(result, status="loaded", files=names, batch_id=result.batch_id or latest,
+                   rows_read=sum(int(p["rows_read"]) for p in every.values()),
+                   rows_accepted=sum(int(p["rows_accepted"]) for p in every.values()),
+                   rows_quarantined=sum(int(p["rows_quarantined"]) for p in every.values()),
+                   reasons=dict(sorted(reasons.items())), message=message,
+                   new_files=sorted(new), new_rows=new_rows,
+                   rows_failed_quality=sum(int(p.get("rows_failed_quality") or 0) for p in every.values()))
+
+
+def carry_failed_parts(verdict: dict[str, Any], landed: dict[str, dict[str, Any]], relanded: set[str]) -> None:
+    """A part landed earlier today that failed quality (and is not delivered again now) keeps
+    the day so far failed: the new parts' verdict says so, naming it (in place)."""
+    failed = sorted(name for name, p in landed.items() if p.get("quality_passed") is False and name not in relanded)
+    if not failed:
+        return
+    verdict.update(passed=False, status="failed", message=(
+        f"QUALITY FAILED {verdict['dataset']} {verdict['ds']}: part(s) {', '.join(failed)} landed earlier today "
+        f"failed their quality gate and were not delivered again ({verdict['message']})"))
+    verdict["failed_expectations"] = sorted(set(verdict.get("failed_expectations") or []) | {"earlier_part_failed"})
 
 
 LOG_SCHEMA = (
@@ -543,7 +681,8 @@ def write_logs(spark: "SparkSession", profile: Profile, results: list[IngestResu
     days = {r.ds for r in results}
     if len(days) != 1:
         raise ValueError(f"write_logs takes results of one date, got {sorted(days)}")
-    rows = [{**r.as_dict(), "ds": dt.date.fromisoformat(r.ds)} for r in results]
+    columns = [c.split()[0] for c in LOG_SCHEMA.split(", ")]
+    rows = [{**{k: v for k, v in r.as_dict().items() if k in columns}, "ds": dt.date.fromisoformat(r.ds)} for r in results]
     lake.replace_partition(spark.createDataFrame(rows, LOG_SCHEMA), profile.table_path("bronze", INGEST_LOG),
                            {"dataset": sorted({r.dataset for r in results}), "ds": days.pop()}, metrics=False)
 
