@@ -5,11 +5,14 @@ The monitoring platform and the e-waybill system forward `gps_points` and `waybi
 (`<dataset>_<YYYYMMDDHH>` parts, each with its `manifest_HH.json`: docs/hazmat.md). The run for
 the hour H of day D (data interval [D H:00, D H+1:00), Beijing time):
 
-1. **ingest_gps_points**, **ingest_waybills** — the parts 00 … H of D into bronze (the day so far;
-   a re-run replaces it). A task **fails**, and Airflow retries it, until every hour up to H is
-   there; a missed hour is caught up by the next run, which reads all parts so far.
-2. **vehicle_tracks** — the day-so-far silver tracks (the daily stage, with the newest vehicle
-   register and reference delivered).
+1. **ingest_gps_points**, **ingest_waybills** — the parts 00 … H of D that bronze does not hold
+   yet (or holds with another checksum) into bronze, each replacing only its own rows; a re-run
+   finds nothing new and writes nothing. A task **fails**, and Airflow retries it, until every
+   hour up to H is there; a missed hour is caught up by the next run, which lands every part
+   still missing.
+2. **vehicle_tracks** — the reports of the files landed since the last run placed (grid, road,
+   sensitive place), then the day-so-far waybills and periods (the daily stage, incrementally,
+   with the newest vehicle register and reference delivered).
 3. **rules** — the hourly hazmat rules (speeding, night ban, fatigue, sensitive stop, no waybill,
    route deviation) over the reports that can no longer change (taken before H:00: a report
    arrives at most an hour late); flags MERGEd on (rule, subject), **nothing resolved** — the
@@ -20,7 +23,7 @@ Every edge comes from `gridrisk/catalog.py`, like the daily DAG's.
 
 **Sharing the lake with `gridrisk_daily`.** Both write `bronze.gps_points`/`waybills` (the
 partition of D), the silver tracks of D and `gold.risk_flags`. Every write is one Delta commit
-(a partition replaced whole, or a MERGE on the flag's key) retried on a concurrent writer's
+(a partition, or the rows of some files of it, replaced; or a MERGE on the flag's key) retried on a concurrent writer's
 conflict (`gridrisk.lake.with_conflict_retry`), so two writers never leave a mixed or duplicated
 partition (`tests/test_hourly_dag.py`). The daily run of D reads the whole day (its manifest lists
 the same parts) and the MERGE guards every update with `last_seen`, so whichever commits last,

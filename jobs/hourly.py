@@ -6,10 +6,14 @@ The monitoring platform and the e-waybill system deliver ``gps_points`` and ``wa
 hourly parts (``<dataset>_<YYYYMMDDHH>.<ext>`` + ``manifest_HH.json``, docs/hazmat.md); the
 run for hour H:
 
-1. **ingest** — lands the parts of hours 00 … H of both datasets in their bronze ``ds``
-   partition (replacing it: the day so far) and gates them with their quality suites;
-2. **vehicle_tracks** — rebuilds the day-so-far silver tracks (the daily stage itself, on
-   today's partial deliveries and the newest vehicle register and reference delivered);
+1. **ingest** — lands the parts of hours 00 … H of both datasets that are not in bronze yet
+   (or were delivered again with other bytes: ``bronze/_ingest_parts`` keeps each landed file's
+   checksum) and gates them with their quality suites; each part replaces only its own rows, so
+   an hour run again, or after missed hours, lands exactly what is missing;
+2. **vehicle_tracks** — places the GPS reports of the files landed since the last run (the
+   spatial work) and rebuilds the day-so-far waybills and periods from all placed reports (the
+   daily stage, incrementally, on today's partial deliveries and the newest vehicle register and
+   reference delivered);
 3. **rules** — evaluates the hazmat rules that may run hourly (:data:`HOURLY_RULE_FILTER`) over
    the reports that are *settled*: taken before H:00 + 1 − :data:`LATE_HOURS` hours, so no
    report still to come can change them (the contract: a report reaches the platform at most
@@ -74,11 +78,11 @@ def hourly_rules(rules: "list[Rule]") -> "list[Rule]":
 
 
 def ingest_one(spark: "SparkSession", profile: Profile, dataset: str, ds: str, hour: int, quality: bool = True) -> Summary:
-    """The parts 00 … ``hour`` of one hourly dataset → its bronze ``ds`` partition (the day so far,
-    replaced whole), gated by its quality suite."""
+    """The parts 00 … ``hour`` of one hourly dataset not landed yet (or delivered again) → its
+    bronze ``ds`` partition, each replacing only its own rows, gated by its quality suite."""
     from jobs import pipeline
 
-    loaded, q = pipeline.land(spark, profile, dataset, ds, quality=quality, hour=hour, log=True)
+    loaded, q = pipeline.land(spark, profile, dataset, ds, quality=quality, hour=hour, log=True, incremental=True)
     return loaded.as_dict() if q is None else pipeline.with_quality(loaded.as_dict(), q)
 
 
@@ -118,7 +122,7 @@ def vehicle_tracks(spark: "SparkSession", profile: Profile, ds: str, hour: int) 
     problems += snapshot_problems(spark, profile, ds, tuple(n for n in inputs if n not in HOURLY_DATASETS))
     if problems:
         return {"stage": "vehicle_tracks", "ds": ds, "hour": hour, "skipped": problems, "tables": {}}
-    return {"stage": "vehicle_tracks", "ds": ds, "hour": hour, **job.run(spark, profile, ds)}
+    return {"stage": "vehicle_tracks", "ds": ds, "hour": hour, **job.run(spark, profile, ds, incremental=True)}
 
 
 def settled(inputs: "dict[str, DataFrame]", until: dt.datetime) -> "dict[str, DataFrame]":

@@ -5,7 +5,8 @@
   reports arrive in the next hour's part; ``find_delivery`` with an hour takes the parts
   00 … H and refuses a day so far with a missing hour or a part of another hour.
 - Through Spark on a generated province: hours of a day run one by one (late reports included;
-  :data:`HOURS`), a re-run of an hour leaves the lake as it was, and then the daily run of the day:
+  :data:`HOURS`), a re-run of an hour leaves the lake as it was, the reports placed hour by hour
+  (only each run's new files) equal a placement of the whole day, and then the daily run of the day:
   its flags and tasks equal those of a daily run alone on a copy of the lake, every flag an hour
   raised is among them, and no flag or task is duplicated.
 """
@@ -146,6 +147,7 @@ def lake_state(spark, profile, ds: str) -> dict[str, list]:
 def test_hourly_runs_then_the_daily_run_agree_with_a_daily_run_alone(spark, province, tmp_path):
     from jobs import pipeline
     from jobs.hourly import hourly_rules, settled_until
+    from jobs.silver import vehicle_tracks
 
     def profile_in(name: str):
         return load_profile("local", env={}, workdir=str(tmp_path / name)).with_inbox(str(province / "inbox"))
@@ -185,6 +187,12 @@ def test_hourly_runs_then_the_daily_run_agree_with_a_daily_run_alone(spark, prov
             pipeline.run_hour(DAY1, hour, hourly, quality=False)
             assert lake_state(spark, hourly, DAY1) == before
             assert tasks(hourly) == filed
+    # The hours placed only their new files' reports (the first placed the day so far whole);
+    # the result equals a placement of the whole day.
+    assert out["vehicle_tracks"]["gps_points"]["incremental"] == {"files_placed": 23 - HOURS[-2], "files_kept": HOURS[-2] + 1}
+    placed = lake_state(spark, hourly, DAY1)
+    vehicle_tracks.run(spark, hourly, DAY1)
+    assert lake_state(spark, hourly, DAY1) == placed
     assert raised, "no hazmat flag raised by any hour: the test would prove nothing"
     assert min(raised.values()) < HOURS[-1], "every flag waited for the last hour"
     hourly_tasks = tasks(hourly)

@@ -16,7 +16,7 @@ PREV = "2026-11-01"
 WEST, EAST, SOUTH_WEST = "320500000000001", "320500000000002", "320500000000003"
 PLATE = "苏E12345"
 GPS_SCHEMA = ("plate_no string, plate_colour string, gps_ts timestamp, lon double, lat double, speed_kmh double, "
-              "heading_deg int, alarm_bits long, status_bits long, _source_file string, _row_number long")
+              "heading_deg int, alarm_bits long, status_bits long, _source_file string, _row_number long, _batch_id string")
 
 
 def square(x0: float, y0: float, x1: float, y1: float) -> str:
@@ -88,7 +88,7 @@ def ts(day: str, hms: str) -> dt.datetime:
 
 def gps(spark, rows):
     """rows: (plate, datetime, lon, lat, speed) → a bronze-shaped gps_points frame."""
-    data = [(p, "黄", t, x, y, v, 90, 0, 3, "gps_points.csv.gz", i + 2) for i, (p, t, x, y, v) in enumerate(rows)]
+    data = [(p, "黄", t, x, y, v, 90, 0, 3, "gps_points.csv.gz", i + 2, "b1") for i, (p, t, x, y, v) in enumerate(rows)]
     return spark.createDataFrame(data, GPS_SCHEMA)
 
 

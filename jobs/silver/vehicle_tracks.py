@@ -118,12 +118,12 @@ def check_points(raw: "DataFrame", vehicles: "DataFrame", ds: str, settings: Tra
                .withColumn("reason", reject_reason(settings, ds)))
     rejected = checked.where(F.col("reason").isNotNull()).select(
         F.lit(ds).cast("date").alias("ds"), "plate_no", "gps_ts", "lon", "lat", "speed_kmh", "reason",
-        "_source_file", "_row_number")
+        "_source_file", "_row_number", "_batch_id")
     first = Window.partitionBy("plate_no", "gps_ts").orderBy("_source_file", "_row_number")
     good = (checked.where(F.col("reason").isNull())
             .withColumn("_copy", F.row_number().over(first)).where("_copy = 1")
             .select("plate_no", "plate_colour", "gps_ts", "lon", "lat", "speed_kmh", "heading_deg",
-                    "alarm_bits", "status_bits", "_source_file", "_row_number"))
+                    "alarm_bits", "status_bits", "_source_file", "_row_number", "_batch_id"))
     return good, rejected
 
 
@@ -150,7 +150,7 @@ def vehicle_points(good: "DataFrame", ref: Reference, ds: str, settings: TrackSe
         F.lit(ds).cast("date").alias("ds"), "plate_no", "plate_colour", "gps_ts",
         F.to_date("gps_ts").alias("event_date"), "lon", "lat", "speed_kmh", "heading_deg", "alarm_bits",
         "status_bits", "grid_code", "road_id", "road_name", "road_class", "road_distance_m", "place_id",
-        "place_category", "place_distance_m", "place_grid_code", "_source_file", "_row_number")
+        "place_category", "place_distance_m", "place_grid_code", "_source_file", "_row_number", "_batch_id")
 
 
 def track_points(today: "DataFrame", yesterday: "DataFrame | None") -> "DataFrame":
@@ -319,26 +319,77 @@ def read_optional_partition(spark: "SparkSession", profile: Profile, layer: str,
     return df if df.limit(1).count() else None
 
 
-def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSettings | None = None) -> dict[str, Any]:
+def tracked_parts(spark: "SparkSession", profile: Profile, raw: "DataFrame", ds: str) -> tuple[set[str], set[str]] | None:
+    """(the bronze files of ``ds`` whose landing the silver points do not reflect yet, those they
+    do) — or None when the day must be placed whole: nothing tracked yet, or a file to place
+    sorts before one already placed (a part delivered again), where "the first delivered copy
+    of a report wins" could change rows already written. A landing is (file, ``_batch_id``): a
+    part landed again has a new batch. A part whose every report was a duplicate leaves no row
+    and is simply placed again (to no effect)."""
+    landed = {(r["_source_file"], r["_batch_id"]) for r in raw.select("_source_file", "_batch_id").distinct().collect()}
+    done: set[tuple[str, str]] = set()
+    for table in (POINTS_TABLE, REJECTS_TABLE):
+        if not lake.table_exists(spark, profile.table_path("silver", table)):
+            return None
+        part = lake.read_partition(spark, profile, "silver", table, ds)
+        if "_batch_id" not in part.columns:
+            return None  # written before landings were tracked
+        done |= {(r["_source_file"], r["_batch_id"]) for r in part.select("_source_file", "_batch_id").distinct().collect()}
+    todo = {f for f, _ in landed - done}
+    kept = {f for f, _ in landed} - todo
+    if not kept or (todo and min(todo) < max(kept)):
+        return None
+    return todo, kept
+
+
+def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSettings | None = None,
+        incremental: bool = False) -> dict[str, Any]:
     """Read bronze gps_points/waybills/hazmat_vehicles/reference (grids, roads, sensitive_places,
-    addresses) and silver person_records; write the four tables."""
+    addresses) and silver person_records; write the four tables.
+
+    ``incremental`` (the hourly run): only the GPS files of the day landed since the last run
+    (:func:`tracked_parts`) are checked and placed — the costly part, a spatial join per report —
+    and their rows replace only those files' rows of ``vehicle_points`` and ``gps_rejects``; a
+    report already placed from an earlier file wins over its copy. Waybills and periods are
+    rebuilt from the day so far (they are cheap, and a period can span every hour). The counts
+    reconcile for the files placed now."""
     from pyspark.sql import functions as F
 
     settings = settings or TrackSettings()
     prev = (dt.date.fromisoformat(ds) - dt.timedelta(days=1)).isoformat()
     raw = lake.read_partition(spark, profile, "bronze", "gps_points", ds)
+    parts = tracked_parts(spark, profile, raw, ds) if incremental else None
+    only: dict[str, Any] | None = None
+    if parts is not None:
+        todo, kept = parts
+        only = {"_source_file": sorted(todo)}
+        raw = raw.where(F.col("_source_file").isin(*sorted(todo)))
     vehicles = lake.read_latest(spark, profile, "bronze", "hazmat_vehicles", ds)
     good, rejected = check_points(raw, vehicles, ds, settings)
-    ref = reference_of(lake.read_latest(spark, profile, "bronze", "grids", ds),
-                       lake.read_latest(spark, profile, "bronze", "roads", ds),
-                       lake.read_latest(spark, profile, "bronze", "sensitive_places", ds))
-    written_points = lake.replace_partition(vehicle_points(good, ref, ds, settings),
-                                            profile.table_path("silver", POINTS_TABLE), {"ds": ds})
-    written_rejects = lake.replace_partition(rejected, profile.table_path("silver", REJECTS_TABLE), {"ds": ds})
-    rows_in = raw.count()
+    if parts is not None:  # a copy of a report placed from an earlier file is a duplicate
+        placed = (lake.read_partition(spark, profile, "silver", POINTS_TABLE, ds)
+                  .where(F.col("_source_file").isin(*sorted(kept))).select("plate_no", "gps_ts"))
+        good = good.join(placed, ["plate_no", "gps_ts"], "left_anti")
+    # an incremental run says what it placed: the new files (counts below are theirs) or, when it
+    # could not go incrementally, the whole day
+    placing = ({"incremental": {"files_placed": len(parts[0]), "files_kept": len(parts[1])} if parts is not None
+                else {"files_placed": "the whole day"}} if incremental else {})
+    if only is not None and not only["_source_file"]:
+        written_points, written_rejects, rows_in, duplicates = {}, {}, 0, 0
+    else:
+        ref = reference_of(lake.read_latest(spark, profile, "bronze", "grids", ds),
+                           lake.read_latest(spark, profile, "bronze", "roads", ds),
+                           lake.read_latest(spark, profile, "bronze", "sensitive_places", ds))
+        written_points = lake.replace_partition(vehicle_points(good, ref, ds, settings),
+                                                profile.table_path("silver", POINTS_TABLE), {"ds": ds}, where=only)
+        written_rejects = lake.replace_partition(rejected, profile.table_path("silver", REJECTS_TABLE), {"ds": ds},
+                                                 where=only)
+        rows_in = raw.count()
+        duplicates = None
     accepted = written_points.get("numOutputRows", 0)
     quarantined = written_rejects.get("numOutputRows", 0)
-    duplicates = rows_in - quarantined - good.count() if rows_in else 0
+    if duplicates is None:
+        duplicates = rows_in - quarantined - good.count() if rows_in else 0
     if rows_in != accepted + duplicates + quarantined:
         raise RuntimeError(f"gps_points {ds}: read {rows_in} ≠ accepted {accepted} + duplicates {duplicates} "
                            f"+ rejected {quarantined} — this is a bug, please report it")
@@ -361,12 +412,15 @@ def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSetting
     crew = lake.read_partition(spark, profile, "silver", CREW_TABLE, ds)
     per = attach_waybills(periods(track_points(today, yesterday), ds, settings), crew)
     written_periods = lake.replace_partition(per, profile.table_path("silver", PERIODS_TABLE), {"ds": ds})
-    reasons = {r["kind"]: r["n"] for r in lake.read_partition(spark, profile, "silver", REJECTS_TABLE, ds)
+    rejects = lake.read_partition(spark, profile, "silver", REJECTS_TABLE, ds)
+    if only is not None:
+        rejects = rejects.where(F.col("_source_file").isin(*only["_source_file"]))
+    reasons = {r["kind"]: r["n"] for r in rejects
                .groupBy(F.split("reason", ":").getItem(0).alias("kind")).agg(F.count("*").alias("n")).collect()}
     return {
         "tables": {POINTS_TABLE: accepted, REJECTS_TABLE: quarantined, CREW_TABLE: written_crew.get("numOutputRows", 0),
                    PERIODS_TABLE: written_periods.get("numOutputRows", 0)},
         "gps_points": {"read": rows_in, "accepted": accepted, "duplicates": duplicates, "rejected": quarantined,
-                       "reasons": reasons, "previous_day_read": yesterday is not None},
+                       "reasons": reasons, "previous_day_read": yesterday is not None, **placing},
     }
 
