@@ -375,21 +375,19 @@ def run(spark: "SparkSession", profile: Profile, ds: str, settings: TrackSetting
     placing = ({"incremental": {"files_placed": len(parts[0]), "files_kept": len(parts[1])} if parts is not None
                 else {"files_placed": "the whole day"}} if incremental else {})
     if only is not None and not only["_source_file"]:
-        written_points, written_rejects, rows_in, duplicates = {}, {}, 0, 0
+        rows_in = accepted = quarantined = placed_now = 0  # nothing landed since the last run
     else:
         ref = reference_of(lake.read_latest(spark, profile, "bronze", "grids", ds),
                            lake.read_latest(spark, profile, "bronze", "roads", ds),
                            lake.read_latest(spark, profile, "bronze", "sensitive_places", ds))
-        written_points = lake.replace_partition(vehicle_points(good, ref, ds, settings),
-                                                profile.table_path("silver", POINTS_TABLE), {"ds": ds}, where=only)
-        written_rejects = lake.replace_partition(rejected, profile.table_path("silver", REJECTS_TABLE), {"ds": ds},
-                                                 where=only)
+        accepted = lake.replace_partition(vehicle_points(good, ref, ds, settings),
+                                          profile.table_path("silver", POINTS_TABLE), {"ds": ds}, where=only
+                                          ).get("numOutputRows", 0)
+        quarantined = lake.replace_partition(rejected, profile.table_path("silver", REJECTS_TABLE), {"ds": ds},
+                                             where=only).get("numOutputRows", 0)
         rows_in = raw.count()
-        duplicates = None
-    accepted = written_points.get("numOutputRows", 0)
-    quarantined = written_rejects.get("numOutputRows", 0)
-    if duplicates is None:
-        duplicates = rows_in - quarantined - good.count() if rows_in else 0
+        placed_now = good.count() if rows_in else 0
+    duplicates = rows_in - quarantined - placed_now
     if rows_in != accepted + duplicates + quarantined:
         raise RuntimeError(f"gps_points {ds}: read {rows_in} ≠ accepted {accepted} + duplicates {duplicates} "
                            f"+ rejected {quarantined} — this is a bug, please report it")
