@@ -99,6 +99,8 @@ class Gated(Protocol):
 
     keep: "DataFrame"
     bad: "DataFrame"
+    #: the verdict (the ``_quality_log`` row's fields: passed, message, …)
+    result: dict[str, Any]
 
     @property
     def moved(self) -> int:
