@@ -159,8 +159,19 @@ def cmd_run_hour(args: argparse.Namespace) -> int:
     outcome = pipeline.run_hour(args.date, args.hour, prof, stages=stages)
     if "ingest" in outcome:
         print_ingest_summary(outcome["ingest"]["results"], prof)
-    if outcome.get("vehicle_tracks", {}).get("skipped"):
-        print("\nvehicle_tracks skipped — inputs not fit for use:\n  " + "\n  ".join(outcome["vehicle_tracks"]["skipped"]))
+        print("(the day so far; landed by this run: " + "; ".join(
+            f"{r['dataset']} {len(r['new_files'])} new part(s), {r['new_rows']:,} rows" for r in outcome["ingest"]["results"]
+            if r.get("new_files") is not None) + ")")
+    tracks = outcome.get("vehicle_tracks", {})
+    if tracks.get("skipped"):
+        print("\nvehicle_tracks skipped — inputs not fit for use:\n  " + "\n  ".join(tracks["skipped"]))
+    elif "gps_points" in tracks:
+        g = tracks["gps_points"]
+        placed = g.get("incremental", {})
+        what = (f"{placed['files_placed']} new GPS file(s) placed, {placed['files_kept']} kept from earlier runs"
+                if "files_kept" in placed else "the day so far placed whole")
+        print(f"\nvehicle_tracks: {what}: {g['read']:,} reports read, {g['accepted']:,} accepted, "
+              f"{g['duplicates']:,} duplicates, {g['rejected']:,} rejected")
     if "rules" in outcome:
         r = outcome["rules"]
         print(f"\nhourly rules over the reports before {r['settled_until']}: {', '.join(r['evaluated']) or 'none'}")
