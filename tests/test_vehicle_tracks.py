@@ -203,6 +203,34 @@ def test_a_late_copy_of_yesterdays_point_in_todays_delivery_counts_once(spark):
     assert [r["points"] for r in out.collect()] == [len(before) + len(drive(DAY, "00:00:00", 10))]
 
 
+def test_one_report_per_time_ranks_only_the_reports_taken_on_another_day_and_agrees_with_ranking_all(spark):
+    """Late copies (yesterday's report in today's partition), early ones (today's in yesterday's),
+    a report re-sent twice after midnight, another plate, a null time: the earliest delivery wins
+    exactly as ranking every report by (ds, file, row) would."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from gridrisk.rules.kinds.tracks import one_per_time
+
+    schema = "ds date, plate_no string, gps_ts timestamp, speed_kmh double, _source_file string, _row_number long"
+    d0, d1 = dt.date.fromisoformat(PREV), dt.date.fromisoformat(DAY)
+    late, early = ts(PREV, "23:50:00"), ts(DAY, "00:05:00")
+    rows = [(d0, PLATE, ts(PREV, "12:00:00"), 50.0, "a", 1), (d0, PLATE, late, 60.0, "a", 2),
+            (d0, PLATE, early, 61.0, "a", 3),                      # early: today's report in yesterday's delivery
+            (d1, PLATE, late, 62.0, "b", 1), (d1, PLATE, late, 63.0, "c", 1),  # re-sent twice after midnight
+            (d1, PLATE, early, 64.0, "b", 2), (d1, PLATE, ts(DAY, "09:00:00"), 65.0, "b", 3),
+            (d1, "苏B00002", late, 66.0, "b", 4), (d1, PLATE, None, 67.0, "b", 5)]
+    points = spark.createDataFrame(rows, schema)
+    first = Window.partitionBy("plate_no", "gps_ts").orderBy("ds", "_source_file", "_row_number")
+    everyone = points.withColumn("_r", F.row_number().over(first)).where("_r = 1").drop("_r")
+
+    def speeds(df) -> list[float]:  # type: ignore[no-untyped-def]
+        return sorted(r["speed_kmh"] for r in df.collect())
+
+    assert speeds(one_per_time(points)) == speeds(everyone) == [50.0, 60.0, 61.0, 65.0, 66.0, 67.0]
+    assert sorted(one_per_time(points).columns) == sorted(points.columns)
+
+
 def test_a_silent_terminal_cuts_the_period_and_a_long_rest_starts_a_new_trip(spark):
     from jobs.silver.vehicle_tracks import TrackSettings, periods, track_points
 

@@ -25,12 +25,25 @@ EVIDENCE_FIELDS = ("gps_ts", "lon", "lat", "speed_kmh", "road_name", "road_class
 
 def one_per_time(points: "DataFrame") -> "DataFrame":
     """One report per (plate, time) over several ``ds`` partitions: the earliest delivery wins, so
-    a late copy of yesterday's report in today's delivery counts once."""
+    a late copy of yesterday's report in today's delivery counts once.
+
+    Each partition holds one row per (plate, time) already (silver de-duplicates every delivery),
+    so a copy in another partition is always a report taken on another day than its partition's
+    (a late or early report, a percent or two), and only such a report and the rows sharing its
+    (plate, time) are ranked: a broadcast semi-join picks them. The rest pass untouched, without
+    the shuffle and sort of every report that ranking them all costs — the rules take their
+    input through here, once per hazmat kind."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    off_day = F.coalesce(F.to_date("gps_ts") != F.col("ds"), F.lit(True))
+    stray = points.where(off_day)
+    keys = F.broadcast(stray.select("plate_no", "gps_ts").distinct())
+    on_day = points.where(~off_day)
+    contested = on_day.join(keys, ["plate_no", "gps_ts"], "left_semi").unionByName(stray)
     first = Window.partitionBy("plate_no", "gps_ts").orderBy("ds", "_source_file", "_row_number")
-    return points.withColumn("_copy", F.row_number().over(first)).where("_copy = 1").drop("_copy")
+    ranked = contested.withColumn("_copy", F.row_number().over(first)).where("_copy = 1").drop("_copy")
+    return on_day.join(keys, ["plate_no", "gps_ts"], "left_anti").unionByName(ranked)
 
 
 def line_geojson(points: "Column") -> "Column":
