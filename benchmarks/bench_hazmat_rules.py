@@ -1,0 +1,53 @@
+"""Hazmat rules on a lake ``bench_hazmat.py`` prepared (its ``--workdir``): the daily evaluation
+(every hazmat rule, hits counted) and the hourly rules stage of hour 12 of 2026-11-02, ``ROUNDS``
+times in one process; prints wall and CPU seconds, the load and the hits per round as JSON.
+Compare two checkouts side by side, one process each, alternating:
+
+    TREE=/path/to/checkout PYTHONPATH=/path/to/checkout .venv/bin/python benchmarks/bench_hazmat_rules.py WORKDIR [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.environ.get("TREE", str(Path(__file__).resolve().parents[1])))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+DAY2 = "2026-11-02"
+
+
+def main() -> int:
+    from _measure import tree_cpu
+
+    import gridrisk.rules.kinds.tracks as tracks
+    from gridrisk.config import load_profile
+    from gridrisk.rules import load_rules
+    from gridrisk.rules.kinds import evaluate_rule
+    from jobs import pipeline
+    from jobs.gold import risk_flags
+
+    work = Path(sys.argv[1])
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    profile = load_profile("local", env={}, workdir=str(work)).with_inbox(str(work / "inbox"))
+    spark = pipeline.spark_for(profile)
+    print(f"code from {Path(tracks.__file__).parents[3]}", flush=True)
+    hazmat = [r for r in load_rules().values() if r.id.startswith("hazmat.")]
+    for rnd in range(rounds):
+        c0, t0 = tree_cpu(), time.monotonic()
+        inputs, ready, _ = risk_flags.load_inputs(spark, profile, hazmat, DAY2)
+        hits = {r.id: evaluate_rule(inputs, r, DAY2).count() for r in ready}
+        c1, t1 = tree_cpu(), time.monotonic()
+        pipeline.run_hour(DAY2, 12, profile, stages=["rules"])
+        c2, t2 = tree_cpu(), time.monotonic()
+        print(json.dumps({"round": rnd, "daily_rules_s": round(t1 - t0, 1), "daily_cpu_s": round(c1 - c0, 1),
+                          "hour12_rules_s": round(t2 - t1, 1), "hour12_cpu_s": round(c2 - c1, 1),
+                          "load": round(os.getloadavg()[0], 1), "hits": hits}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
