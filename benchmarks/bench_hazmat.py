@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _measure
 
 TRACK_INPUTS = ("gps_points", "waybills", "hazmat_vehicles", "grids", "addresses", "sensitive_places", "roads")
 
@@ -45,21 +46,15 @@ class PeakMemory:
     """Peak RSS of this process plus its children, sampled in a thread."""
 
     def __init__(self) -> None:
-        import psutil
-
-        self.proc = psutil.Process()
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
-        total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except Exception:  # noqa: BLE001 — a child that just ended
-                pass
-        return total
+    @staticmethod
+    def _rss() -> int:
+        from _measure import tree_rss_mb
+
+        return int(tree_rss_mb() * 2**20)
 
     def _run(self) -> None:
         while not self._stop.is_set():
