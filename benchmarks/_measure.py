@@ -3,7 +3,20 @@ Spark JVM and the JVM's Python workers), through psutil."""
 
 from __future__ import annotations
 
+import os
+
 import psutil
+
+#: the Spark sizing a benchmark takes from the environment (conf/profiles/local.yaml)
+SIZING = ("GRIDRISK_SHUFFLE_PARTITIONS", "GRIDRISK_DRIVER_MEMORY")
+
+
+def sizing_env() -> dict[str, str]:
+    """For ``load_profile(env=...)``: :data:`SIZING` from the environment and nothing else of it,
+    so a stray ``GRIDRISK_*`` setting cannot change what is measured, while the shuffle
+    partitions and the heap a big run needs can be given (an empty ``env`` silently dropped them:
+    the profile's 4 partitions and 4 GiB)."""
+    return {k: os.environ[k] for k in SIZING if k in os.environ}
 
 
 def _tree(pid: int | None, descendants_only: bool) -> list[psutil.Process]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import tree_cpu  # noqa: E402
+from _measure import sizing_env, tree_cpu  # noqa: E402
 from _province import prepare, province_args  # noqa: E402
 
 HERE = Path(__file__).resolve()
@@ -83,7 +83,7 @@ def child(args: argparse.Namespace) -> int:
     conf = json.loads(args.conf)
     work = Path(args.lake_root)
     if args.prepare:
-        profile = load_profile("local", env={}, workdir=str(work / "lake")).with_inbox(args.inbox)
+        profile = load_profile("local", env=sizing_env(), workdir=str(work / "lake")).with_inbox(args.inbox)
         out = pipeline.run_daily(args.date, profile, stages=args.prepare.split(","))
         if "ingest" in out:
             assert all(r["status"] == "loaded" for r in out["ingest"]["results"]), out["ingest"]["results"]
@@ -93,7 +93,7 @@ def child(args: argparse.Namespace) -> int:
         root = work / (f"r{round_no}" if args.stage == "ingest" else "lake")
         if args.stage == "ingest":
             shutil.rmtree(root, ignore_errors=True)
-        return load_profile("local", env={}, workdir=str(root)).with_inbox(args.inbox)
+        return load_profile("local", env=sizing_env(), workdir=str(root)).with_inbox(args.inbox)
 
     spark = pipeline.spark_for(profile_for(0))
     for key, value in conf.items():

@@ -96,6 +96,8 @@ def main() -> int:
                              "is not re-run: hour 12 is the same steady state, for about half the hourly cost")
     args = parser.parse_args()
 
+    from _measure import sizing_env
+
     from gridrisk.config import load_profile
     from synth.generate import generate
 
@@ -116,7 +118,7 @@ def main() -> int:
     figures["gps_rows_day2"] = rows
     print(f"GPS rows of {day2}: {rows:,} ({rows / args.vehicles:,.0f} per vehicle)", flush=True)
 
-    profile = load_profile("local", env={}, workdir=str(work)).with_inbox(str(work / "inbox"))
+    profile = load_profile("local", env=sizing_env(), workdir=str(work)).with_inbox(str(work / "inbox"))
     from gridrisk.rules import load_rules
     from gridrisk.rules.kinds import evaluate_rule
     from jobs import pipeline
@@ -124,6 +126,9 @@ def main() -> int:
     from jobs.silver import vehicle_tracks
 
     spark = pipeline.spark_for(profile)
+    sizing = {k: spark.sparkContext.getConf().get(k, "default") for k in ("spark.driver.memory", "spark.sql.shuffle.partitions")}
+    figures["spark"] = sizing
+    print(f"spark: {sizing}", flush=True)
 
     def timed(label: str, fn: Any, *a: Any, rows: int = rows, **kw: Any) -> Any:
         mem.reset()

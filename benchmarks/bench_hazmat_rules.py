@@ -21,7 +21,7 @@ DAY2 = "2026-11-02"
 
 
 def main() -> int:
-    from _measure import tree_cpu
+    from _measure import sizing_env, tree_cpu
 
     import gridrisk.rules.kinds.tracks as tracks
     from gridrisk.config import load_profile
@@ -32,7 +32,7 @@ def main() -> int:
 
     work = Path(sys.argv[1])
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    profile = load_profile("local", env={}, workdir=str(work)).with_inbox(str(work / "inbox"))
+    profile = load_profile("local", env=sizing_env(), workdir=str(work)).with_inbox(str(work / "inbox"))
     spark = pipeline.spark_for(profile)
     print(f"code from {Path(tracks.__file__).parents[3]}", flush=True)
     hazmat = [r for r in load_rules().values() if r.id.startswith("hazmat.")]

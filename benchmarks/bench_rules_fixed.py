@@ -24,6 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _measure import sizing_env
+
 STEPS = {
     "jobs.gold.risk_flags": ("load_inputs", "last_run", "carried_flags", "suppressed_flags", "compound_links", "transform",
                              "merge"),
@@ -43,7 +45,7 @@ def main() -> int:
     from gridrisk.spark import get_spark
 
     work = Path(tempfile.mkdtemp(prefix="rules-fixed-"))
-    base = load_profile("local", env={}, workdir=str(work / "warm"))
+    base = load_profile("local", env=sizing_env(), workdir=str(work / "warm"))
     conf = {**base.spark_conf, "spark.master": "local[2]", "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "2", "spark.ui.enabled": "false"}
     spark = get_spark(replace(base, spark_master="local[2]", spark_conf=conf))
@@ -115,10 +117,10 @@ def main() -> int:
             modes = sorted(set(out["mode"].values()))
             print(f"  modes: {'; '.join(modes)}")
 
-    warm = load_profile("local", env={}, workdir=str(work / "warm"))
+    warm = load_profile("local", env=sizing_env(), workdir=str(work / "warm"))
     write_facts(spark, warm, PEOPLE, DS)
     stage(warm, DS, full=True)  # JVM warm-up, not counted
-    profile = load_profile("local", env={}, workdir=str(work / "lake"))
+    profile = load_profile("local", env=sizing_env(), workdir=str(work / "lake"))
     write_facts(spark, profile, PEOPLE, DS)
     write_facts(spark, profile, day_two(), DAY2)
     step(f"day one {DS}, full", lambda: stage(profile, DS, full=True))

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _measure import sizing_env  # noqa: E402
 
 H3_RES = 10
 PLACE_RINGS = 4   # ring spacing at res 10 ≈ 1.73 × 66 m; 4 rings cover > 200 m
@@ -215,7 +216,7 @@ def main() -> int:
     from gridrisk.spark import get_spark
     from gridrisk.spatial import annotate_points
 
-    profile = load_profile("local", env={}, workdir="/tmp/gridrisk-bench-spatial")
+    profile = load_profile("local", env=sizing_env(), workdir="/tmp/gridrisk-bench-spatial")
     conf = dict(profile.spark_conf, **{"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": str(args.partitions)})
     spark = get_spark(replace(profile, spark_master="local[2]", spark_conf=conf))
 
