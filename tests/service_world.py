@@ -27,6 +27,14 @@ JN_GRID = "320115001001003"  # Jiangning district → street 001 → community 0
 JN_GRID2 = "320115001001004"
 WZ_GRID = "320506100200001"  # Suzhou Wuzhong: another district
 NOW = dt.datetime(2026, 11, 3, 10, 0, 0, tzinfo=TZ)
+
+
+def token_lifetime() -> dt.timedelta:
+    """How long the world's tokens live: 30 days past whichever is later, the fixed NOW the
+    injected-clock tests run at or the wall clock the real-server tests run at. A plain 30 days from
+    NOW expired on 2026-12-02 and turned every test against ``gridrisk serve`` into a 401."""
+    return dt.timedelta(days=30) + max(dt.timedelta(0), dt.datetime.now(TZ) - NOW)
+
 SLA = sla_from_dict({
     "working_hours": [["09:00", "12:00"], ["13:30", "17:30"]],
     "priorities": {1: {"sign": "1h", "handle": "1d", "close": "2d"},
@@ -89,12 +97,12 @@ def build_world(backend: str, tmp_path: Path, tasks: int = 3) -> World:
     for actor, (unit, role) in ACTORS.items():
         store.add_actor(actor, f"{actor} 显示名", unit, role)
         world.token_ids[actor], world.tokens[actor] = store.issue_token(
-            actor, dt.timedelta(days=30), at=NOW - dt.timedelta(days=1))
+            actor, token_lifetime(), at=NOW - dt.timedelta(days=1))
     # An expired token and a revoked one, both of a Jiangning dispatcher.
     world.token_ids["expired"], world.tokens["expired"] = store.issue_token(
         "jn-dispatch", dt.timedelta(hours=1), at=NOW - dt.timedelta(days=2))
     world.token_ids["revoked"], world.tokens["revoked"] = store.issue_token(
-        "jn-dispatch", dt.timedelta(days=30), at=NOW - dt.timedelta(days=1))
+        "jn-dispatch", token_lifetime(), at=NOW - dt.timedelta(days=1))
     store.revoke_token(world.token_ids["revoked"], at=NOW - dt.timedelta(hours=1))
     store.upsert_tasks([make_task(n) for n in range(1, tasks + 1)]
                        + [make_task(100, WZ_GRID, lat=31.2, lon=120.6)],

@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,30 @@ def offline_page(browser, url: str):
     return page, failed, blocked
 
 
+def drawn_glyph(icon: dict) -> bool:
+    return icon["glyph"] not in ("none", "normal", "") and icon["width"] > 0
+
+
+def drawn_rows(page, timeout_s: float = 60.0) -> list[dict]:
+    """The validation table's rows once bootstrap-table has drawn them for good: every Font Awesome
+    icon with its glyph. bootstrap-table may redraw the body after the first rows appear; icons read
+    from the rows it throws away are detached (computed style '', width 0), which failed CI on a
+    loaded machine. Polls until a snapshot is fully drawn, or returns the last one at the deadline
+    for the assertions to report."""
+    deadline = time.monotonic() + timeout_s
+    page.wait_for_selector(".ge-index-page-validation-results-table tbody tr")
+    while True:
+        rows = page.eval_on_selector_all(
+            ".ge-index-page-validation-results-table tbody tr",
+            """rows => rows.map(r => ({text: r.innerText,
+                icons: [...r.querySelectorAll('i')].map(i => ({cls: i.className,
+                    glyph: getComputedStyle(i, '::before').content, width: i.getBoundingClientRect().width}))}))""")
+        icons = [i for r in rows for i in r["icons"] if "fa-" in i["cls"]]
+        if (icons and all(map(drawn_glyph, icons))) or time.monotonic() > deadline:
+            return rows
+        page.wait_for_timeout(250)
+
+
 def test_data_docs_list_every_suite_of_the_day_keep_older_runs_and_work_offline(spark, profile, day_run):
     pytest.importorskip("playwright")
     from playwright.sync_api import sync_playwright
@@ -104,12 +129,7 @@ def test_data_docs_list_every_suite_of_the_day_keep_older_runs_and_work_offline(
         browser = pw.chromium.launch(executable_path=CHROME)
         try:
             page, failed, blocked = offline_page(browser, index.as_uri())
-            page.wait_for_selector(".ge-index-page-validation-results-table tbody tr")  # drawn by bootstrap-table
-            rows = page.eval_on_selector_all(
-                ".ge-index-page-validation-results-table tbody tr",
-                """rows => rows.map(r => ({text: r.innerText,
-                    icons: [...r.querySelectorAll('i')].map(i => ({cls: i.className,
-                        glyph: getComputedStyle(i, '::before').content, width: i.getBoundingClientRect().width}))}))""")
+            rows = drawn_rows(page)
             fa_loaded = page.evaluate("""[...document.fonts].some(f => f.family.replace(/"/g, '').startsWith('Font Awesome')
                                          && f.status === 'loaded')""")
             navbar = page.evaluate("getComputedStyle(document.querySelector('nav.navbar')).display")
@@ -123,8 +143,7 @@ def test_data_docs_list_every_suite_of_the_day_keep_older_runs_and_work_offline(
             # pass/fail marks are drawn by the vendored Font Awesome (a glyph, not an empty box)
             mark = {k: [i for i in r["icons"] if "fa-check" in i["cls"] or "fa-times" in i["cls"]]
                     for k, r in by_run.items()}
-            assert all(len(m) == 1 and m[0]["glyph"] not in ("none", "normal", "") and m[0]["width"] > 0
-                       for m in mark.values()), mark
+            assert all(len(m) == 1 and drawn_glyph(m[0]) for m in mark.values()), mark
             assert "fa-check" in mark[("bronze.hazmat_vehicles", DS)][0]["cls"]
             assert "fa-times" in mark[("bronze.persons", DS)][0]["cls"]  # GX's verdict: one_row_per_key failed
             assert fa_loaded and navbar == "flex"  # Bootstrap styled the page

@@ -33,6 +33,7 @@ from service_world import (
     make_task,
     start_server,
     stop,
+    token_lifetime,
 )
 
 from gridrisk.service.app import create_app
@@ -183,7 +184,9 @@ def test_every_endpoint_refuses_other_units_expired_revoked_and_read_only_tokens
 def test_tokens_are_stored_hashed_and_expire(world: World) -> None:
     secret = world.tokens["jn-dispatch"]
     assert world.store.authenticate(secret, NOW).actor_id == "jn-dispatch"  # type: ignore[union-attr]
-    assert world.store.authenticate(secret, NOW + dt.timedelta(days=40)) is None
+    _, month = world.store.issue_token("jn-dispatch", dt.timedelta(days=30), at=NOW)
+    assert world.store.authenticate(month, NOW + dt.timedelta(days=29)).actor_id == "jn-dispatch"  # type: ignore[union-attr]
+    assert world.store.authenticate(month, NOW + dt.timedelta(days=30, seconds=1)) is None
     assert world.store.authenticate(world.tokens["revoked"], NOW) is None
     with world.store._connect() as db:  # noqa: SLF001 — look at what is stored
         stored = [r[0] for r in db.all("SELECT token_hash FROM api_tokens")]
@@ -297,7 +300,7 @@ def test_racing_clients_make_no_double_transition_and_lose_no_event(world: World
     for n in range(3, 8):
         store.add_actor(f"jn-w{n}", f"网格员{n}", JN_GRID, "grid_worker")
         workers.append(f"jn-w{n}")
-    secrets = {w: store.issue_token(w, dt.timedelta(days=30), at=NOW)[1] for w in workers if w not in world.tokens}
+    secrets = {w: store.issue_token(w, token_lifetime(), at=NOW)[1] for w in workers if w not in world.tokens}
     secrets.update({w: world.tokens[w] for w in workers if w in world.tokens})
     port = free_port()
     server = start_server(world, port, log=tmp_path / "server.log")
