@@ -50,10 +50,10 @@ def ts(hms: str, day: str = DAY) -> dt.datetime:
 
 def run(plate: str, start: dt.datetime, seconds: list[int], speed: float, road_class: str | None = "高速",
         lat: float = 32.005, place: tuple[str, float] | None = None, lon0: float = 120.0):
-    """Reports of one plate at ``start`` + each offset, all at ``speed`` on one road."""
-    d = dt.date.fromisoformat(DAY)
+    """Reports of one plate at ``start`` + each offset, all at ``speed`` on one road, each in the
+    ``ds`` partition of its own day."""
     road = {"高速": "沪宁高速", "国道": "312国道"}.get(road_class or "", None)
-    return [(d, plate, start + dt.timedelta(seconds=s), lon0 + s * 0.00001, lat, speed, road, road_class, GRID,
+    return [((start + dt.timedelta(seconds=s)).date(), plate, start + dt.timedelta(seconds=s), lon0 + s * 0.00001, lat, speed, road, road_class, GRID,
              place[0] if place else None, "学校" if place else None, place[1] if place else None,
              PLACE_GRID if place else None, "gps.csv.gz", i + 2)
             for i, s in enumerate(seconds)]
@@ -225,3 +225,109 @@ def test_crew_at_risk_is_critical_for_an_escort_with_risk_3_not_2(spark, rules):
     rule = loaded["hazmat.crew_at_risk"]
     inputs = {"waybill_crew": spark.createDataFrame(crew, CREW_SCHEMA), **registry_frames(spark, registry)}
     assert [r["severity"] for r in kinds[rule.kind]().evaluate(inputs, rule, Window(DAY)).collect()] == ["critical"]
+
+
+# --- across midnight: the rules read yesterday's reports only as far back as a run reaching the day
+
+
+def yesterday(hms: str) -> dt.datetime:
+    return ts(hms) - dt.timedelta(days=1)
+
+
+def test_runs_that_cross_midnight_fire_with_their_start_yesterday_and_ended_ones_do_not(spark, rules):
+    midnight = ts("00:00:00")
+    speeding = (run("苏E0X035", midnight - dt.timedelta(seconds=20), [0, 10, 20, 35], 85.0)  # 20 s + 15 s
+                + run("苏E0X015", midnight, [0, 15], 85.0)                                   # 15 s alone
+                + run("苏E0XEND", midnight - dt.timedelta(seconds=60), [0, 40], 85.0)        # 40 s, ended …
+                + run("苏E0XEND", midnight - dt.timedelta(seconds=10), [0, 20], 70.0))       # … before midnight
+    got = fired(spark, rules, "hazmat.speeding", speeding)
+    assert set(got) == {"苏E0X035"}
+    assert (got["苏E0X035"]["facts"]["start"], got["苏E0X035"]["facts"]["span"]) == ("2026-11-01 23:59:40", "35 s")
+
+    night = run("苏E0N000", yesterday("23:30:00"), every(40 * 60), 70.0) + run("苏E0N001", yesterday("23:00:00"), [0], 70.0)
+    got = fired(spark, rules, "hazmat.night_ban", night)
+    assert set(got) == {"苏E0N000"} and got["苏E0N000"]["facts"]["start"] == "2026-11-01 23:30:00"
+
+    stop = (run("苏E0S011", yesterday("23:55:00"), every(11 * 60), 0.0, place=("P1", 150.0))
+            + run("苏E0S009", yesterday("23:57:00"), every(9 * 60), 0.0, place=("P1", 150.0)))
+    got = fired(spark, rules, "hazmat.sensitive_stop", stop)
+    assert set(got) == {"苏E0S011"} and got["苏E0S011"]["facts"]["span"] == "11 min 00 s"
+
+    crew = [crew_row("W1", "苏E0W006", yesterday("23:00:00"), yesterday("23:56:00"))]
+    no_waybill = (run("苏E0W006", yesterday("23:50:00"), every(12 * 60, 20), 40.0)   # covered until 23:56, then 6 min
+                  + run("苏E0W004", yesterday("23:58:00"), every(4 * 60, 20), 40.0))
+    got = fired(spark, rules, "hazmat.no_waybill", no_waybill, crew)
+    assert set(got) == {"苏E0W006"} and got["苏E0W006"]["facts"]["start"] == "2026-11-01 23:56:20"
+
+    from gridrisk.spatial import M_PER_DEG_LAT
+
+    crew = [crew_row("W2", "苏E0R021", yesterday("23:00:00"), ts("02:00:00"))]
+    off = 32.0 + 2100 / M_PER_DEG_LAT
+    route = run("苏E0R021", yesterday("23:59:40"), [0, 20, 40], 50.0, lat=off, lon0=120.2)
+    got = fired(spark, rules, "hazmat.route_deviation", route, crew)
+    assert set(got) == {"苏E0R021"} and got["苏E0R021"]["facts"]["start"] == "2026-11-01 23:59:40"
+
+
+def test_fatigue_counts_the_driving_before_midnight_unless_a_rest_came_between(spark, rules):
+    rows = []
+    rows += run("苏E0F430", yesterday("22:00:00"), every(int(4.5 * 3600)), 60.0)          # 22:00-02:30 non-stop
+    for plate, stop_min in (("苏E0F015", 15), ("苏E0F025", 25)):
+        rows += run(plate, yesterday("21:00:00"), every(int(2.8 * 3600)), 60.0)           # to 23:48
+        rows += run(plate, yesterday("23:49:00"), every(stop_min * 60), 0.0)               # stopped across midnight
+        rows += run(plate, yesterday("23:50:00") + dt.timedelta(minutes=stop_min), every(int(1.6 * 3600)), 60.0)
+    got = fired(spark, rules, "hazmat.fatigue", rows)
+    # a 15 min stop is no rest: 21:00 to 01:2x is one stint; a 25 min stop is a rest
+    assert set(got) == {"苏E0F430", "苏E0F015"}
+    assert (got["苏E0F430"]["facts"]["start"], got["苏E0F430"]["facts"]["span"]) == ("2026-11-01 22:00:00", "4 h 30 min 00 s")
+    assert got["苏E0F015"]["facts"]["start"] == "2026-11-01 21:00:00"
+    # the daily total counts the day's driving only
+    assert got["苏E0F430"]["facts"]["daily_moving"] == "2 h 30 min 00 s"
+
+
+def random_evening(seed: int, plates: int = 24) -> tuple[list, list]:
+    """Tracks from 18:00 yesterday to 04:00 today: drives and stops of random lengths, on random
+    roads, near a school or not, with waybills whose windows start and end at random."""
+    import random
+
+    from gridrisk.spatial import M_PER_DEG_LAT
+
+    rnd = random.Random(seed)
+    rows, crew = [], []
+    for n in range(plates):
+        plate = f"苏E{n:05d}"
+        t, end = yesterday("18:00:00") + dt.timedelta(seconds=rnd.randrange(600)), ts("04:00:00")
+        while t < end:
+            moving = rnd.random() < 0.7
+            length = rnd.randrange(60, 3 * 3600 if moving else 40 * 60)
+            speed = rnd.choice([30.0, 55.0, 62.0, 78.0, 84.0]) if moving else 0.0
+            place = ("P1", rnd.choice([150.0, 250.0])) if not moving and rnd.random() < 0.5 else None
+            lat = 32.0 + rnd.choice([0, 0, 2500]) / M_PER_DEG_LAT
+            rows += run(plate, t, every(length, rnd.choice([15, 30, 60])), speed, road_class=rnd.choice(["高速", "国道", None]),
+                        place=place, lat=lat, lon0=120.1)
+            t += dt.timedelta(seconds=length + rnd.randrange(5, 90))
+        for w in range(rnd.randrange(3)):
+            depart = yesterday("18:00:00") + dt.timedelta(minutes=rnd.randrange(600))
+            crew.append(crew_row(f"W{n}-{w}", plate, depart, depart + dt.timedelta(minutes=rnd.randrange(10, 300))))
+    return rows, crew
+
+
+@pytest.mark.parametrize("hour", [None, 0, 1])
+def test_cutting_yesterday_changes_no_flag(spark, rules, monkeypatch, hour):
+    """Every track rule on random evenings: the same flags, facts and evidence as reading the whole
+    of yesterday's reports (the cut replaced by no cut)."""
+    from pyspark.sql import functions as F
+
+    from gridrisk.rules.kinds import hazmat, tracks
+
+    rows, crew = random_evening(11)
+    track_rules = ("hazmat.speeding", "hazmat.night_ban", "hazmat.sensitive_stop", "hazmat.no_waybill",
+                   "hazmat.route_deviation", "hazmat.fatigue")
+    cut = {r: fired(spark, rules, r, rows, crew, hour=hour) for r in track_rules}
+    monkeypatch.setattr(hazmat, "open_tails", lambda points, breaks, since: points)
+    monkeypatch.setattr(hazmat, "driving_stints_since",
+                        lambda points, since, rest_s: tracks.driving_stints(points, rest_s).where(F.col("end_ts") >= since))
+    whole = {r: fired(spark, rules, r, rows, crew, hour=hour) for r in track_rules}
+    assert cut == whole
+    if hour is None:  # the evenings exercise every rule, and runs across midnight
+        assert all(cut.values()), {r: len(v) for r, v in cut.items()}
+        assert any(f["facts"]["start"] < DAY for v in cut.values() for f in v.values())
