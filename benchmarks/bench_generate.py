@@ -2,7 +2,9 @@
 
     .venv/bin/python benchmarks/bench_generate.py --persons 1000000 --out /tmp/bench-generate
 
-Prints numbers; never fails on a slow machine. The output folder is emptied first.
+Prints numbers; never fails on a slow machine. The output folder is emptied first. ``--hourly``
+splits GPS and waybills into hourly parts as the hourly runs read them (the phase "hourly parts").
+``TREE=/path/to/checkout`` generates with that checkout's synth package, to compare two side by side.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, os.environ.get("TREE", str(Path(__file__).resolve().parents[1])))
 
 from synth.generate import generate  # noqa: E402
 
@@ -40,17 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--vehicles", type=int, help="hazmat vehicles (default: conf sizes, ~300 per 1M persons)")
+    parser.add_argument("--hourly", action="store_true", help="deliver GPS and waybills as 24 hourly parts a day")
     args = parser.parse_args(argv)
     sizes = {"hazmat_vehicles_per_million": args.vehicles / args.persons * 1e6} if args.vehicles else None
 
     shutil.rmtree(args.out, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}")
-    print(f"command: generate(persons={args.persons:,}, days={args.days}, seed={args.seed}, sizes={sizes}) → {args.out}")
+    print(f"command: generate(persons={args.persons:,}, days={args.days}, seed={args.seed}, sizes={sizes}, "
+          f"hourly={args.hourly}) → {args.out}")
+    print(f"code from {Path(sys.modules['synth.generate'].__file__).parents[2]}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     began = time.perf_counter()
     summary = generate(args.out / "inbox", args.out / "truth", args.persons, seed=args.seed,
-                       start_date=dt.date(2026, 11, 1), days=args.days, progress=False, sizes=sizes)
+                       start_date=dt.date(2026, 11, 1), days=args.days, progress=False, sizes=sizes,
+                       hourly=args.hourly)
     wall = time.perf_counter() - began
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 

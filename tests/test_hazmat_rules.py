@@ -227,7 +227,7 @@ def test_crew_at_risk_is_critical_for_an_escort_with_risk_3_not_2(spark, rules):
     assert [r["severity"] for r in kinds[rule.kind]().evaluate(inputs, rule, Window(DAY)).collect()] == ["critical"]
 
 
-# --- across midnight: the rules read yesterday's reports only as far back as a run reaching the day
+# --- across midnight: an episode that began yesterday counts from its start, one that ended yesterday does not
 
 
 def yesterday(hms: str) -> dt.datetime:
@@ -282,52 +282,3 @@ def test_fatigue_counts_the_driving_before_midnight_unless_a_rest_came_between(s
     assert got["苏E0F015"]["facts"]["start"] == "2026-11-01 21:00:00"
     # the daily total counts the day's driving only
     assert got["苏E0F430"]["facts"]["daily_moving"] == "2 h 30 min 00 s"
-
-
-def random_evening(seed: int, plates: int = 24) -> tuple[list, list]:
-    """Tracks from 18:00 yesterday to 04:00 today: drives and stops of random lengths, on random
-    roads, near a school or not, with waybills whose windows start and end at random."""
-    import random
-
-    from gridrisk.spatial import M_PER_DEG_LAT
-
-    rnd = random.Random(seed)
-    rows, crew = [], []
-    for n in range(plates):
-        plate = f"苏E{n:05d}"
-        t, end = yesterday("18:00:00") + dt.timedelta(seconds=rnd.randrange(600)), ts("04:00:00")
-        while t < end:
-            moving = rnd.random() < 0.7
-            length = rnd.randrange(60, 3 * 3600 if moving else 40 * 60)
-            speed = rnd.choice([30.0, 55.0, 62.0, 78.0, 84.0]) if moving else 0.0
-            place = ("P1", rnd.choice([150.0, 250.0])) if not moving and rnd.random() < 0.5 else None
-            lat = 32.0 + rnd.choice([0, 0, 2500]) / M_PER_DEG_LAT
-            rows += run(plate, t, every(length, rnd.choice([15, 30, 60])), speed, road_class=rnd.choice(["高速", "国道", None]),
-                        place=place, lat=lat, lon0=120.1)
-            t += dt.timedelta(seconds=length + rnd.randrange(5, 90))
-        for w in range(rnd.randrange(3)):
-            depart = yesterday("18:00:00") + dt.timedelta(minutes=rnd.randrange(600))
-            crew.append(crew_row(f"W{n}-{w}", plate, depart, depart + dt.timedelta(minutes=rnd.randrange(10, 300))))
-    return rows, crew
-
-
-@pytest.mark.parametrize("hour", [None, 0, 1])
-def test_cutting_yesterday_changes_no_flag(spark, rules, monkeypatch, hour):
-    """Every track rule on random evenings: the same flags, facts and evidence as reading the whole
-    of yesterday's reports (the cut replaced by no cut)."""
-    from pyspark.sql import functions as F
-
-    from gridrisk.rules.kinds import hazmat, tracks
-
-    rows, crew = random_evening(11)
-    track_rules = ("hazmat.speeding", "hazmat.night_ban", "hazmat.sensitive_stop", "hazmat.no_waybill",
-                   "hazmat.route_deviation", "hazmat.fatigue")
-    cut = {r: fired(spark, rules, r, rows, crew, hour=hour) for r in track_rules}
-    monkeypatch.setattr(hazmat, "open_tails", lambda points, breaks, since: points)
-    monkeypatch.setattr(hazmat, "driving_stints_since",
-                        lambda points, since, rest_s: tracks.driving_stints(points, rest_s).where(F.col("end_ts") >= since))
-    whole = {r: fired(spark, rules, r, rows, crew, hour=hour) for r in track_rules}
-    assert cut == whole
-    if hour is None:  # the evenings exercise every rule, and runs across midnight
-        assert all(cut.values()), {r: len(v) for r, v in cut.items()}
-        assert any(f["facts"]["start"] < DAY for v in cut.values() for f in v.values())

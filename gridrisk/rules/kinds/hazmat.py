@@ -15,7 +15,6 @@ corrupt point.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gridrisk.rules.kind import Hits, Input, RuleKind, Window
@@ -24,11 +23,10 @@ from gridrisk.rules.kinds.persons import check_conditions, registry_condition, r
 from gridrisk.rules.kinds.tracks import (
     covered_by_waybill,
     distance_to_corridor_m,
-    driving_stints_since,
+    driving_stints,
     episodes,
     in_night,
     one_per_time,
-    open_tails,
 )
 from gridrisk.rules.model import Rule
 
@@ -53,18 +51,15 @@ def _span_text(seconds: "Column") -> "Column":
                        F.concat(F.lpad(sec.cast("string"), 2, "0"), F.lit(" s")))
 
 
-def _at(moment: dt.datetime) -> "Column":
-    """A local time as a timestamp literal (the session's zone is the pipeline's)."""
-    return F.lit(moment.isoformat(sep=" ")).cast("timestamp")
-
-
 def track_input(window: Window, inputs: "dict[str, DataFrame]") -> "DataFrame":
     """The reports of the day and the day before, one per (plate, time)."""
     return one_per_time(inputs[POINTS])
 
 
 def overlaps(window: Window) -> "Column":
-    return (F.col("end_ts") >= _at(window.start)) & (F.col("start_ts") < _at(window.end))
+    start = F.lit(window.start.isoformat(sep=" ")).cast("timestamp")
+    end = F.lit(window.end.isoformat(sep=" ")).cast("timestamp")
+    return (F.col("end_ts") >= start) & (F.col("start_ts") < end)
 
 
 class TrackEpisodeKind(RuleKind):
@@ -82,14 +77,6 @@ class TrackEpisodeKind(RuleKind):
         """(points with any helper columns, the per-report condition, the run key or None)."""
         raise NotImplementedError
 
-    def breaks(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> "DataFrame":
-        """Reports on which :meth:`condition` cannot hold, which end every episode before them:
-        where :func:`~gridrisk.rules.kinds.tracks.open_tails` cuts yesterday's reports. Those
-        failing the condition itself by default; a kind whose condition is costly (a join, a UDF)
-        gives a cheap subset."""
-        pts, condition, _ = self.condition(points, rule, inputs)
-        return pts.where(~F.coalesce(condition, F.lit(False)))
-
     def long_enough(self, span_s: "Column", rule: Rule) -> "Column":
         raise NotImplementedError
 
@@ -105,11 +92,7 @@ class TrackEpisodeKind(RuleKind):
         return first["grid_code"]
 
     def hits(self, inputs: "dict[str, DataFrame]", rule: Rule, window: Window) -> Hits:
-        points = track_input(window, inputs)
-        # only the episodes overlapping the window are kept: before its start, only the runs
-        # still open at it matter
-        points = open_tails(points, self.breaks(points, rule, inputs), _at(window.start))
-        points, condition, key = self.condition(points, rule, inputs)
+        points, condition, key = self.condition(track_input(window, inputs), rule, inputs)
         eps = episodes(points, condition, key, self.aggregates())
         eps = eps.where(self.long_enough(F.col("span_s"), rule) & overlaps(window))
         summary = F.struct(_ts("start_ts").alias("start"), _ts("end_ts").alias("end"), F.col("span_s"), F.col("points"),
@@ -227,10 +210,6 @@ class HazmatNoWaybill(TrackEpisodeKind):
         pts = covered_by_waybill(points, inputs[CREW])
         return pts, (F.col("speed_kmh") > F.lit(float(rule.params["moving_above_kmh"]))) & ~F.col("_covered"), None
 
-    def breaks(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> "DataFrame":
-        """Not moving fast enough, waybill or not: no join to cut on."""
-        return points.where(~F.coalesce(F.col("speed_kmh") > F.lit(float(rule.params["moving_above_kmh"])), F.lit(False)))
-
     def long_enough(self, span_s: "Column", rule: Rule) -> "Column":
         return span_s > F.lit(int(rule.params["longer_than_s"]))
 
@@ -250,22 +229,11 @@ class HazmatRouteDeviation(TrackEpisodeKind):
     def aggregates(self) -> dict[str, "Column"]:
         return {"max_off_m": F.max("_off_m")}
 
-    @staticmethod
-    def _waybills(crew: "DataFrame") -> "tuple[DataFrame, Column]":
-        """The waybills with a corridor (both sites placed), and the join condition of a report inside one's plan window."""
-        wb = crew.where((F.col("status") != "cancelled") & F.col("load_lon").isNotNull() & F.col("unload_lon").isNotNull())
+    def condition(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> tuple["DataFrame", "Column", "Column | None"]:
+        wb = inputs[CREW].where((F.col("status") != "cancelled") & F.col("load_lon").isNotNull() & F.col("unload_lon").isNotNull())
         wb = wb.select(F.col("plate_no").alias("_wplate"), "waybill_no", "plan_depart_ts", "plan_arrive_ts",
                        "load_lon", "load_lat", "unload_lon", "unload_lat").dropDuplicates(["waybill_no"])
         inside = (F.col("plate_no") == F.col("_wplate")) & F.col("gps_ts").between(F.col("plan_depart_ts"), F.col("plan_arrive_ts"))
-        return wb, inside
-
-    def breaks(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> "DataFrame":
-        """Outside every plan window with a corridor: no distance (a UDF) to cut on."""
-        wb, inside = self._waybills(inputs[CREW])
-        return points.join(F.broadcast(wb.select("_wplate", "plan_depart_ts", "plan_arrive_ts")), inside, "left_anti")
-
-    def condition(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> tuple["DataFrame", "Column", "Column | None"]:
-        wb, inside = self._waybills(inputs[CREW])
         off = distance_to_corridor_m(F.col("lon"), F.col("lat"), F.col("load_lon"), F.col("load_lat"),
                                      F.col("unload_lon"), F.col("unload_lat"))
         # a report inside two windows (back-to-back waybills) is judged against the nearer corridor
@@ -304,19 +272,16 @@ class HazmatFatigue(RuleKind):
 
         p = rule.params
         points = track_input(window, inputs)
-        # the stints reaching the day (an hourly run judges those overlapping its hour): of
-        # yesterday, only what the stints driven across midnight need
-        day_start = _at(Window(window.ds).start)
-        stints = driving_stints_since(points, day_start, int(p["rest_stop_at_least_s"])).where(overlaps(window))
+        stints = driving_stints(points, int(p["rest_stop_at_least_s"])).where(overlaps(window))
         too_long = stints.where(F.col("span_s") > F.lit(float(p["continuous_more_than_h"]) * 3600))
-        # the day's moving time up to the end of the window (an hourly run sees the day so far):
-        # the intervals from each moving report of the day to the next report, when that is moving
-        day_end = _at(window.end)
+        # the day's moving time up to the end of the window (an hourly run sees the day so far)
+        day_start = F.lit(window.ds).cast("timestamp")
+        day_end = F.lit(window.end.isoformat(sep=" ")).cast("timestamp")
         by_time = W.partitionBy("plate_no").orderBy("gps_ts")
-        pairs = (points.where(F.col("gps_ts") >= day_start)
-                 .withColumn("_next_ts", F.lead("gps_ts").over(by_time))
+        pairs = (points.withColumn("_next_ts", F.lead("gps_ts").over(by_time))
                  .withColumn("_next_moving", F.lead(F.col("speed_kmh") > 0).over(by_time))
-                 .where((F.col("speed_kmh") > 0) & F.coalesce("_next_moving", F.lit(False)) & (F.col("gps_ts") < day_end)))
+                 .where((F.col("speed_kmh") > 0) & F.coalesce("_next_moving", F.lit(False))
+                        & (F.col("gps_ts") >= day_start) & (F.col("gps_ts") < day_end)))
         daily = pairs.groupBy("plate_no").agg(
             F.sum(F.unix_timestamp("_next_ts") - F.unix_timestamp("gps_ts")).alias("moving_s"),
             F.min("gps_ts").alias("day_first_ts"), F.max("_next_ts").alias("day_last_ts"),
@@ -349,8 +314,10 @@ class HazmatFatigue(RuleKind):
 
 def _day_waybills(crew: "DataFrame", window: Window) -> "DataFrame":
     """The non-cancelled waybills planned to depart on the day (or in the hour)."""
+    start = F.lit(window.start.isoformat(sep=" ")).cast("timestamp")
+    end = F.lit(window.end.isoformat(sep=" ")).cast("timestamp")
     return (crew.where((F.col("ds") == window.day()) & (F.col("status") != "cancelled")
-                       & (F.col("plan_depart_ts") >= _at(window.start)) & (F.col("plan_depart_ts") < _at(window.end)))
+                       & (F.col("plan_depart_ts") >= start) & (F.col("plan_depart_ts") < end))
             .dropDuplicates(["waybill_no"]))
 
 

@@ -46,24 +46,6 @@ def one_per_time(points: "DataFrame") -> "DataFrame":
     return on_day.join(keys, ["plate_no", "gps_ts"], "left_anti").unionByName(ranked)
 
 
-def open_tails(points: "DataFrame", breaks: "DataFrame", since: "Column") -> "DataFrame":
-    """The reports at or after ``since``, and of those before it only each plate's *open tail*:
-    the reports after its last report in ``breaks`` before ``since``.
-
-    An episode is a run of consecutive reports on which a condition holds, so a report where it
-    cannot hold (one of ``breaks``, rows of ``points`` or a superset of their plate and time)
-    ends every run before it: nothing before that report belongs to an episode that reaches
-    ``since``. ``breaks`` may miss reports that cannot hit (it only trims less) but must never
-    hold one that can. A plate with no break before ``since`` keeps everything. Cutting there
-    before the episodes are built keeps the rules from sorting and scoring the whole of
-    yesterday's reports for the few runs that cross midnight (or the hour's start)."""
-    from pyspark.sql import functions as F
-
-    cuts = breaks.where(F.col("gps_ts") < since).groupBy("plate_no").agg(F.max("gps_ts").alias("_cut"))
-    return (points.join(F.broadcast(cuts), "plate_no", "left")
-            .where(F.col("_cut").isNull() | (F.col("gps_ts") > F.col("_cut"))).drop("_cut"))
-
-
 def line_geojson(points: "Column") -> "Column":
     """GeoJSON LineString text of an array of structs with ``lon``/``lat`` (a point repeated if alone)."""
     from pyspark.sql import functions as F
@@ -171,30 +153,6 @@ def driving_stints(points: "DataFrame", rest_s: int) -> "DataFrame":
         F.first("_rest_span").alias("rest_before_s"))
     return (out.withColumn("span_s", F.unix_timestamp("end_ts") - F.unix_timestamp("start_ts"))
             .withColumn("track_geojson", line_geojson(F.col("track"))).drop("_stint"))
-
-
-def driving_stints_since(points: "DataFrame", since: "Column", rest_s: int) -> "DataFrame":
-    """:func:`driving_stints` that reach ``since`` or later, reading of the reports before it only
-    what those stints need.
-
-    A stint reaching ``since`` needs the reports back to the rest before it. First pass: before
-    ``since`` keep only each plate's stopped tail (the reports after its last moving one), which is
-    the rest in progress at ``since`` if there is one. Where that tail (with the stopped reports
-    after ``since`` that continue it) is a rest, or the plate never moved before ``since``, the
-    first pass is exact. Otherwise the plate was driving across ``since`` — its first stint has no
-    rest before it although it moved before — and a second pass reads that plate's reports in
-    full. Only the plates driving across midnight pay for yesterday."""
-    from pyspark.sql import functions as F
-
-    moving = points.where(F.col("speed_kmh") > 0)
-    first = driving_stints(open_tails(points, moving, since), rest_s).where(F.col("end_ts") >= since)
-    moved_before = moving.where(F.col("gps_ts") < since).select("plate_no").distinct()
-    # the plate's earliest stint from the first pass: is there a rest before it?
-    earliest = first.groupBy("plate_no").agg(F.min_by("rest_before_s", "start_ts").alias("_rest"))
-    redo = earliest.where(F.col("_rest").isNull()).select("plate_no").join(moved_before, "plate_no", "left_semi")
-    redo_b = F.broadcast(redo)
-    again = driving_stints(points.join(redo_b, "plate_no", "left_semi"), rest_s).where(F.col("end_ts") >= since)
-    return first.join(redo_b, "plate_no", "left_anti").unionByName(again)
 
 
 def distance_to_corridor_m(lon: "Column", lat: "Column", lon_a: "Column", lat_a: "Column",
