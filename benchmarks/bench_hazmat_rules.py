@@ -1,6 +1,8 @@
 """Hazmat rules on a lake ``bench_hazmat.py`` prepared (its ``--workdir``): the daily evaluation
-(every hazmat rule, hits counted) and the hourly rules stage of hour 12 of 2026-11-02, ``ROUNDS``
-times in one process; prints wall and CPU seconds, the load and the hits per round as JSON.
+(every hazmat rule in one Spark job, as the rules stage evaluates them —
+:func:`jobs.gold.risk_flags.evaluate_once` — then the hits counted) and the hourly rules stage of
+hour 12 of 2026-11-02, ``ROUNDS`` times in one process; prints wall and CPU seconds, the load and
+the hits per round as JSON.
 Compare two checkouts side by side, one process each, alternating:
 
     TREE=/path/to/checkout PYTHONPATH=/path/to/checkout .venv/bin/python benchmarks/bench_hazmat_rules.py WORKDIR [ROUNDS]
@@ -39,7 +41,8 @@ def main() -> int:
     for rnd in range(rounds):
         c0, t0 = tree_cpu(), time.monotonic()
         inputs, ready, _ = risk_flags.load_inputs(spark, profile, hazmat, DAY2)
-        hits = {r.id: evaluate_rule(inputs, r, DAY2).count() for r in ready}
+        done = risk_flags.evaluate_once({r.id: evaluate_rule(inputs, r, DAY2) for r in ready})
+        hits = {rule_id: df.count() for rule_id, df in done.items()}
         c1, t1 = tree_cpu(), time.monotonic()
         pipeline.run_hour(DAY2, 12, profile, stages=["rules"])
         c2, t2 = tree_cpu(), time.monotonic()
