@@ -35,6 +35,7 @@ def token_lifetime() -> dt.timedelta:
     NOW expired on 2026-12-02 and turned every test against ``gridrisk serve`` into a 401."""
     return dt.timedelta(days=30) + max(dt.timedelta(0), dt.datetime.now(TZ) - NOW)
 
+
 SLA = sla_from_dict({
     "working_hours": [["09:00", "12:00"], ["13:30", "17:30"]],
     "priorities": {1: {"sign": "1h", "handle": "1d", "close": "2d"},

@@ -95,10 +95,9 @@ def drawn_glyph(icon: dict) -> bool:
 
 def drawn_rows(page, timeout_s: float = 60.0) -> list[dict]:
     """The validation table's rows once bootstrap-table has drawn them for good: every Font Awesome
-    icon with its glyph. bootstrap-table may redraw the body after the first rows appear; icons read
-    from the rows it throws away are detached (computed style '', width 0), which failed CI on a
-    loaded machine. Polls until a snapshot is fully drawn, or returns the last one at the deadline
-    for the assertions to report."""
+    icon with its glyph. Read right after the first row appeared, on a loaded CI machine the icons
+    came back undrawn (computed glyph '', width 0) although the page draws them. Polls until a
+    snapshot is fully drawn, or returns the last one at the deadline for the assertions to report."""
     deadline = time.monotonic() + timeout_s
     page.wait_for_selector(".ge-index-page-validation-results-table tbody tr")
     while True:
