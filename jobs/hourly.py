@@ -141,6 +141,7 @@ def rules(spark: "SparkSession", profile: Profile, ds: str, hour: int) -> Summar
     """The hourly rules over the settled reports → gold risk_flags (upsert only: nothing resolved)."""
     from gridrisk.rules import fingerprint, load_compounds, load_routing, load_rules
     from gridrisk.rules.kinds import evaluate_rule
+    from gridrisk.rules.kinds.hazmat import share_tracks
     from jobs.gold import risk_flags
 
     all_rules = load_rules()
@@ -154,7 +155,11 @@ def rules(spark: "SparkSession", profile: Profile, ds: str, hour: int) -> Summar
     if not ready:
         return {**out, "metrics": {}}
     inputs = settled(inputs, until)
-    hits = risk_flags.evaluate_once({rule.id: evaluate_rule(inputs, rule, ds) for rule in ready})
+    release_tracks = share_tracks(inputs, ready)
+    try:
+        hits = risk_flags.evaluate_once({rule.id: evaluate_rule(inputs, rule, ds) for rule in ready})
+    finally:
+        release_tracks()
     today = risk_flags.transform(hits, ready, routing, ds, risk_flags.suppressed_flags(spark, profile, ds))
     config = fingerprint(list(all_rules.values()), routing, compounds)
     path = profile.table_path("gold", risk_flags.TABLE)

@@ -282,3 +282,88 @@ def test_fatigue_counts_the_driving_before_midnight_unless_a_rest_came_between(s
     assert got["苏E0F015"]["facts"]["start"] == "2026-11-01 21:00:00"
     # the daily total counts the day's driving only
     assert got["苏E0F430"]["facts"]["daily_moving"] == "2 h 30 min 00 s"
+
+
+def _shuffled_columns(plan) -> list[list[str]]:  # noqa: ANN001 — a py4j SparkPlan
+    """The columns of every shuffle in an executed (adaptive) plan that has the kept track input
+    below it (a broadcast of the waybills is not a shuffle of it)."""
+    def below(node) -> list:  # noqa: ANN001
+        if node.nodeName() == "AdaptiveSparkPlan":
+            return [node.finalPhysicalPlan()]
+        if node.nodeName().endswith("QueryStage"):
+            return [node.plan()]
+        children = node.children()
+        return [children.apply(i) for i in range(children.size())]
+
+    def reads_kept(node) -> bool:  # noqa: ANN001
+        return node.nodeName() == "InMemoryTableScan" or any(reads_kept(c) for c in below(node))
+
+    found = []
+    if plan.nodeName() == "Exchange" and reads_kept(plan):
+        output = plan.output()
+        found.append([output.apply(i).name() for i in range(output.size())])
+    for child in below(plan):
+        found += _shuffled_columns(child)
+    return found
+
+
+def test_the_track_rules_read_one_kept_input_with_the_same_hits_and_never_shuffle_the_reports_again(spark, rules):
+    """The rules stage keeps the track input once for every track rule (``share_tracks``):
+    clustered by plate and in time order, so a kind's windows and per-plate aggregates do not
+    shuffle the reports again. A day with a case for each track rule (yesterday's evening, a late copy
+    of a report among them) gives the same hits, facts and evidence either way."""
+    from gridrisk.rules.kind import Window
+    from gridrisk.rules.kinds import evaluate_rule
+    from gridrisk.rules.kinds.hazmat import TRACK_KIND_NAMES, share_tracks
+    from gridrisk.spark import session_conf
+    from gridrisk.spatial import M_PER_DEG_LAT
+    from jobs.gold.risk_flags import EVALUATION_CONF, evaluate_once
+
+    loaded, _ = rules
+    off = 32.0 + 2100 / M_PER_DEG_LAT
+    late_copy = run("苏E0X035", yesterday("23:59:50"), [0], 85.0)[0]
+    rows = (run("苏E00031", ts("10:00:00"), [0, 10, 20, 31], 81.0) + run("苏E02201", ts("22:01:00"), [0], 60.0)
+            + run("苏E0X035", yesterday("23:59:40"), [0, 10, 20, 35], 85.0)
+            + [(dt.date.fromisoformat(DAY), *late_copy[1:])]                     # delivered again today
+            + run("苏E11150", ts("14:00:00"), every(11 * 60), 0.0, place=("P1", 150.0))
+            + run("苏E0NO06", ts("09:00:00"), every(6 * 60, 20), 40.0) + run("苏E0WB06", ts("09:00:00"), every(6 * 60, 20), 40.0)
+            + run("苏E00021", ts("09:00:00"), [0, 20], 50.0, lat=off, lon0=120.2)
+            + run("苏E0F430", yesterday("22:00:00"), every(int(4.5 * 3600)), 60.0))
+    crew = [crew_row("W1", "苏E0WB06", ts("08:55:00"), ts("09:30:00")), crew_row("W021", "苏E00021", ts("08:00:00"), ts("12:00:00"))]
+    track_rules = [r for r in loaded.values() if r.kind in TRACK_KIND_NAMES]
+    assert len(track_rules) == 6
+
+    def inputs() -> dict:
+        return {"vehicle_points": spark.createDataFrame(rows, POINT_SCHEMA), "waybill_crew": spark.createDataFrame(crew, CREW_SCHEMA)}
+
+    def as_rows(df) -> list:  # noqa: ANN001
+        return sorted((r["subject_key"], sorted(r["facts"].items()), r["evidence"]) for r in df.collect())
+
+    alone = {r.id: as_rows(evaluate_rule(inputs(), r, DAY)) for r in track_rules}
+    assert all(alone.values()), {k: len(v) for k, v in alone.items()}  # every rule fires: equal says something
+
+    shared = inputs()
+    release = share_tracks(shared, track_rules)
+    try:
+        # as at scale: the reports are never broadcast (the waybills are, by hint)
+        no_broadcast = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "-1"}
+        with session_conf(spark, {**EVALUATION_CONF, **no_broadcast}):
+            shuffled = {}
+            for rule in track_rules:
+                hits = evaluate_rule(shared, rule, DAY)
+                hits.collect()
+                plan = hits._jdf.queryExecution().executedPlan()
+                assert "InMemoryTableScan" in plan.toString(), rule.id
+                shuffled[rule.id] = _shuffled_columns(plan)
+        # No rule moves the reports again. What some still shuffle is smaller: fatigue its
+        # per-plate results (a full join), route deviation the distances it measured for the
+        # reports inside a plan window (plate, time, waybill, metres: Python's UDF output is
+        # not taken as clustered).
+        assert not [(rule_id, cols) for rule_id, found in shuffled.items() for cols in found if "speed_kmh" in cols]
+        assert {rule_id for rule_id, found in shuffled.items() if found} <= {"hazmat.fatigue", "hazmat.route_deviation"}
+        done = evaluate_once({r.id: evaluate_rule(shared, r, Window(DAY)) for r in track_rules})
+        together = {rule_id: as_rows(df) for rule_id, df in done.items()}
+    finally:
+        release()
+    assert together == alone
+    assert "_shared_tracks" not in shared

@@ -453,6 +453,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
 
     from gridrisk.rules import fingerprint, load_compounds
     from gridrisk.rules.kinds import KINDS, evaluate_rule
+    from gridrisk.rules.kinds.hazmat import share_tracks
     from jobs.gold import incremental
 
     all_rules = load_rules()
@@ -490,18 +491,23 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
     chained = [r for r in candidates if all(prev_inputs[n] is not None for n in KINDS[r.kind].input_names(r))]
     for rule in chained:
         changes.register(KINDS[rule.kind](), rule, prev_ds, ds)
-    for rule in ready:
-        if rule in chained:
-            modes[rule.id] = "incremental"  # its count is added after the merge
-            hits[rule.id], keys = incremental.evaluate(rule, changes, carried_flags(spark, path, rule, prev_ds), prev_ds, ds)
-            cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
-        else:
-            hits[rule.id] = evaluate_rule(inputs, rule, ds)
-            modes[rule.id] = (partial[rule.id] if rule.id in partial
-                              else "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)")
+    release_tracks = share_tracks(inputs, ready)
+    try:
+        for rule in ready:
+            if rule in chained:
+                modes[rule.id] = "incremental"  # its count is added after the merge
+                hits[rule.id], keys = incremental.evaluate(rule, changes, carried_flags(spark, path, rule, prev_ds), prev_ds, ds)
+                cached.append(keys.select(F.lit(rule.id).alias("rule_id"), "subject_key"))
+            else:
+                hits[rule.id] = evaluate_rule(inputs, rule, ds)
+                modes[rule.id] = (partial[rule.id] if rule.id in partial
+                                  else "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)")
+        done = evaluate_once(hits)
+    finally:
+        release_tracks()  # the hits are kept apart from it now
     evaluated = [r.id for r in ready]
     complete = [r for r in evaluated if r not in partial]
-    today = transform(evaluate_once(hits), ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
+    today = transform(done, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,
                       compound_links(spark, profile, ds, compounds, {n: df for n, df in inputs.items() if n not in lookback}))
     metrics = merge(spark, path, today, ds, complete, tag=f"rules={config} evaluated={','.join(complete)}")
     if cached:  # one job counts what every incremental rule re-evaluated
@@ -519,7 +525,13 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
 #: ~30 s stage. It prunes nothing here: the rules read day partitions (pruned without
 #: statistics) or whole reference tables, and the MERGE matches on the flag id across the
 #: ``rule_id`` partitions it names (docs/benchmarks.md, session 13).
-EVALUATION_CONF = {"spark.databricks.delta.stats.skipping": "false"}
+#:
+#: A join on (plate, time) of two sides already clustered by plate (the kept track input,
+#: :func:`gridrisk.rules.kinds.hazmat.share_tracks`, and what a kind derived from it) is done
+#: where they lie, without shuffling both by (plate, time) and then again by plate for the
+#: episodes' windows (``requireAllClusterKeysForCoPartition``).
+EVALUATION_CONF = {"spark.databricks.delta.stats.skipping": "false",
+                   "spark.sql.requireAllClusterKeysForCoPartition": "false"}
 
 
 def evaluate_once(hits: "dict[str, DataFrame]") -> "dict[str, DataFrame]":

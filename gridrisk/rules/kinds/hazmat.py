@@ -31,6 +31,8 @@ from gridrisk.rules.kinds.tracks import (
 from gridrisk.rules.model import Rule
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import Column, DataFrame
 
 POINTS, CREW = "vehicle_points", "waybill_crew"
@@ -51,9 +53,50 @@ def _span_text(seconds: "Column") -> "Column":
                        F.concat(F.lpad(sec.cast("string"), 2, "0"), F.lit(" s")))
 
 
+#: The report columns the track kinds read (the evidence fields and the sensitive place's).
+TRACK_COLUMNS = ("plate_no", "gps_ts", "lon", "lat", "speed_kmh", "road_name", "road_class", "grid_code",
+                 "place_id", "place_category", "place_distance_m", "place_grid_code")
+#: The key under which :func:`share_tracks` puts the track input it keeps for a run.
+SHARED_TRACKS = "_shared_tracks"
+
+
 def track_input(window: Window, inputs: "dict[str, DataFrame]") -> "DataFrame":
-    """The reports of the day and the day before, one per (plate, time)."""
-    return one_per_time(inputs[POINTS])
+    """The reports of the day and the day before, one per (plate, time): the run's kept copy when
+    the stage made one (:func:`share_tracks`), else made here."""
+    shared = inputs.get(SHARED_TRACKS)
+    return shared if shared is not None else tracks_of(inputs[POINTS])
+
+
+def tracks_of(points: "DataFrame") -> "DataFrame":
+    """Silver ``vehicle_points`` of the day and the day before as the track kinds read them."""
+    return one_per_time(points).select(*TRACK_COLUMNS)
+
+
+def share_tracks(inputs: "dict[str, DataFrame]", rules: "list[Rule]") -> "Callable[[], None]":
+    """Keep the track input once for a run's track rules (adds it to ``inputs``); returns what
+    releases it, to call once the rules' hits are computed.
+
+    Every track kind reads the same two days of reports, de-duplicates them and orders each
+    plate's reports in time (its window functions). Done once — clustered by plate, sorted by
+    plate and time, kept (memory, then disk) — the kinds' windows and per-plate aggregates find
+    their input already distributed and ordered, so none of them scans, de-duplicates, shuffles
+    or sorts the reports again. A run with fewer than two track rules keeps nothing."""
+    from pyspark import StorageLevel
+
+    users = [r for r in rules if r.kind in TRACK_KIND_NAMES]
+    if len(users) < 2 or POINTS not in inputs:
+        return lambda: None
+    points = inputs[POINTS]
+    partitions = int(points.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+    kept = (tracks_of(points).repartition(partitions, "plate_no").sortWithinPartitions("plate_no", "gps_ts")
+            .persist(StorageLevel.MEMORY_AND_DISK))
+    inputs[SHARED_TRACKS] = kept
+
+    def release() -> None:
+        inputs.pop(SHARED_TRACKS, None)
+        kept.unpersist()
+
+    return release
 
 
 def overlaps(window: Window) -> "Column":
@@ -241,7 +284,10 @@ class HazmatRouteDeviation(TrackEpisodeKind):
         # corridor, by its (plate, time) — one report each after one_per_time. The rest get no
         # distance (null, never NaN — Spark orders NaN above every number). Grouping every
         # report by all its columns instead took 44 % of the hazmat rules' time (benchmarks.md).
-        near = (points.select("plate_no", "gps_ts", "lon", "lat").join(wb, inside)
+        # The waybills are broadcast (a day's are thousands) and the join back is on (plate,
+        # time) of two sides clustered by plate, so the reports stay where they are
+        # (share_tracks, risk_flags.EVALUATION_CONF).
+        near = (points.select("plate_no", "gps_ts", "lon", "lat").join(F.broadcast(wb), inside)
                 .withColumn("_off_m", F.nanvl(off, F.lit(None).cast("double")))
                 .groupBy("plate_no", "gps_ts").agg(F.min_by(F.struct("waybill_no", "_off_m"), "_off_m").alias("_w"))
                 .select("plate_no", "gps_ts", F.col("_w.waybill_no").alias("_waybill"), F.col("_w._off_m").alias("_off_m")))
@@ -436,3 +482,5 @@ class HazmatCrewAtRisk(RuleKind):
 #: The hazmat kinds, for gridrisk.rules.kinds.KIND_CLASSES.
 HAZMAT_KINDS: tuple[type[RuleKind], ...] = (HazmatNoWaybill, HazmatCrewUnqualified, HazmatCrewAtRisk, HazmatFatigue,
                                             HazmatSpeeding, HazmatNightBan, HazmatSensitiveStop, HazmatRouteDeviation)
+#: The kinds that read the reports through :func:`track_input` (:func:`share_tracks`).
+TRACK_KIND_NAMES = frozenset(cls.name for cls in HAZMAT_KINDS if issubclass(cls, (TrackEpisodeKind, HazmatFatigue)))

@@ -88,15 +88,21 @@ def episodes(points: "DataFrame", condition: "Column", key: "Column | None" = No
 
 
 def covered_by_waybill(points: "DataFrame", crew: "DataFrame") -> "DataFrame":
-    """``points`` + ``_covered``: the time lies in the plan window of a non-cancelled waybill of the plate."""
+    """``points`` + ``_covered``: the time lies in the plan window of a non-cancelled waybill of the plate.
+
+    Each plate's plan windows travel as one array to every report of the plate (a broadcast join
+    on the plate: a day's waybills are thousands of rows), so the reports keep their distribution
+    and order by plate and time (:func:`gridrisk.rules.kinds.hazmat.share_tracks`) — a join on
+    (plate, time) would shuffle every report twice."""
     from pyspark.sql import functions as F
 
-    windows = crew.where(F.col("status") != "cancelled").select(
-        F.col("plate_no").alias("_wplate"), "plan_depart_ts", "plan_arrive_ts")
-    cond = ((F.col("plate_no") == F.col("_wplate")) & (F.col("gps_ts") >= F.col("plan_depart_ts"))
-            & (F.col("gps_ts") <= F.col("plan_arrive_ts")))
-    hits = points.join(windows, cond, "left_semi").select("plate_no", "gps_ts").withColumn("_covered", F.lit(True))
-    return points.join(hits, ["plate_no", "gps_ts"], "left").withColumn("_covered", F.coalesce("_covered", F.lit(False)))
+    windows = (crew.where(F.col("status") != "cancelled")
+               .groupBy(F.col("plate_no").alias("_wplate"))
+               .agg(F.collect_list(F.struct("plan_depart_ts", "plan_arrive_ts")).alias("_windows")))
+    inside = F.exists(F.coalesce(F.col("_windows"), F.array()),
+                      lambda w: (F.col("gps_ts") >= w["plan_depart_ts"]) & (F.col("gps_ts") <= w["plan_arrive_ts"]))
+    return (points.join(F.broadcast(windows), F.col("plate_no") == F.col("_wplate"), "left")
+            .withColumn("_covered", F.coalesce(inside, F.lit(False))).drop("_wplate", "_windows"))
 
 
 def local_minute_of_day(ts: "Column") -> "Column":
