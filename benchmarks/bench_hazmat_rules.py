@@ -1,7 +1,8 @@
 """Hazmat rules on a lake ``bench_hazmat.py`` prepared (its ``--workdir``): the daily evaluation
 (every hazmat rule in one Spark job, as the rules stage evaluates them —
 :func:`jobs.gold.risk_flags.evaluate_once` — then the hits counted) and the hourly rules stage of
-hour 12 of 2026-11-02, ``ROUNDS`` times in one process; prints wall and CPU seconds, the load and
+hour 12 of 2026-11-02, ``ROUNDS`` times in one process (the track input kept once for the
+track rules where the checkout does so, ``share_tracks``); prints wall and CPU seconds, the load and
 the hits per round as JSON.
 Compare two checkouts side by side, one process each, alternating:
 
@@ -29,6 +30,7 @@ DAY2 = "2026-11-02"
 def main() -> int:
     from _measure import sizing_env, tree_cpu
 
+    import gridrisk.rules.kinds.hazmat as hazmat_kinds
     import gridrisk.rules.kinds.tracks as tracks
     from gridrisk.config import load_profile
     from gridrisk.rules import load_rules
@@ -42,6 +44,10 @@ def main() -> int:
     spark = pipeline.spark_for(profile)
     print(f"code from {Path(tracks.__file__).parents[3]}", flush=True)
     hazmat = [r for r in load_rules().values() if r.id.startswith("hazmat.")]
+    # as the rules stage does: the track input kept once for every track rule (a checkout from
+    # before session 19 has no share_tracks: each rule reads its own)
+    share_tracks = getattr(hazmat_kinds, "share_tracks", None)
+    print(f"track input shared: {share_tracks is not None}", flush=True)
     if os.environ.get("PER_RULE") == "1":
         inputs, ready, _ = risk_flags.load_inputs(spark, profile, hazmat, DAY2)
         for rule in ready:
@@ -53,7 +59,11 @@ def main() -> int:
     for rnd in range(rounds):
         c0, t0 = tree_cpu(), time.monotonic()
         inputs, ready, _ = risk_flags.load_inputs(spark, profile, hazmat, DAY2)
-        done = risk_flags.evaluate_once({r.id: evaluate_rule(inputs, r, DAY2) for r in ready})
+        release = share_tracks(inputs, ready) if share_tracks else (lambda: None)
+        try:
+            done = risk_flags.evaluate_once({r.id: evaluate_rule(inputs, r, DAY2) for r in ready})
+        finally:
+            release()
         hits = {rule_id: df.count() for rule_id, df in done.items()}
         c1, t1 = tree_cpu(), time.monotonic()
         pipeline.run_hour(DAY2, 12, profile, stages=["rules"])
