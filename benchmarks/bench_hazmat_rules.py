@@ -15,6 +15,7 @@ need, e.g. the evidence, so the sum is below the one-job figure).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -59,11 +60,8 @@ def main() -> int:
     for rnd in range(rounds):
         c0, t0 = tree_cpu(), time.monotonic()
         inputs, ready, _ = risk_flags.load_inputs(spark, profile, hazmat, DAY2)
-        release = share_tracks(inputs, ready) if share_tracks else (lambda: None)
-        try:
+        with share_tracks(inputs, ready) if share_tracks else contextlib.nullcontext():
             done = risk_flags.evaluate_once({r.id: evaluate_rule(inputs, r, DAY2) for r in ready})
-        finally:
-            release()
         hits = {rule_id: df.count() for rule_id, df in done.items()}
         c1, t1 = tree_cpu(), time.monotonic()
         pipeline.run_hour(DAY2, 12, profile, stages=["rules"])

@@ -155,11 +155,8 @@ def rules(spark: "SparkSession", profile: Profile, ds: str, hour: int) -> Summar
     if not ready:
         return {**out, "metrics": {}}
     inputs = settled(inputs, until)
-    release_tracks = share_tracks(inputs, ready)
-    try:
+    with share_tracks(inputs, ready):
         hits = risk_flags.evaluate_once({rule.id: evaluate_rule(inputs, rule, ds) for rule in ready})
-    finally:
-        release_tracks()
     today = risk_flags.transform(hits, ready, routing, ds, risk_flags.suppressed_flags(spark, profile, ds))
     config = fingerprint(list(all_rules.values()), routing, compounds)
     path = profile.table_path("gold", risk_flags.TABLE)

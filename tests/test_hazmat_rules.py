@@ -343,8 +343,7 @@ def test_the_track_rules_read_one_kept_input_with_the_same_hits_and_never_shuffl
     assert all(alone.values()), {k: len(v) for k, v in alone.items()}  # every rule fires: equal says something
 
     shared = inputs()
-    release = share_tracks(shared, track_rules)
-    try:
+    with share_tracks(shared, track_rules):
         # as at scale: the reports are never broadcast (the waybills are, by hint)
         no_broadcast = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "-1"}
         with session_conf(spark, {**EVALUATION_CONF, **no_broadcast}):
@@ -363,7 +362,5 @@ def test_the_track_rules_read_one_kept_input_with_the_same_hits_and_never_shuffl
         assert {rule_id for rule_id, found in shuffled.items() if found} <= {"hazmat.fatigue", "hazmat.route_deviation"}
         done = evaluate_once({r.id: evaluate_rule(shared, r, Window(DAY)) for r in track_rules})
         together = {rule_id: as_rows(df) for rule_id, df in done.items()}
-    finally:
-        release()
     assert together == alone
     assert "_shared_tracks" not in shared

@@ -491,8 +491,7 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
     chained = [r for r in candidates if all(prev_inputs[n] is not None for n in KINDS[r.kind].input_names(r))]
     for rule in chained:
         changes.register(KINDS[rule.kind](), rule, prev_ds, ds)
-    release_tracks = share_tracks(inputs, ready)
-    try:
+    with share_tracks(inputs, ready):  # released once the hits are kept apart from it
         for rule in ready:
             if rule in chained:
                 modes[rule.id] = "incremental"  # its count is added after the merge
@@ -503,8 +502,6 @@ def run(spark: "SparkSession", profile: Profile, ds: str, full: bool | None = No
                 modes[rule.id] = (partial[rule.id] if rule.id in partial
                                   else "full" if KINDS[rule.kind].incremental or not chain else "full (event kind: recomputed every day)")
         done = evaluate_once(hits)
-    finally:
-        release_tracks()  # the hits are kept apart from it now
     evaluated = [r.id for r in ready]
     complete = [r for r in evaluated if r not in partial]
     today = transform(done, ready, routing, ds, suppressed_flags(spark, profile, ds), compounds,

@@ -15,6 +15,7 @@ corrupt point.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gridrisk.rules.kind import Hits, Input, RuleKind, Window
@@ -31,7 +32,7 @@ from gridrisk.rules.kinds.tracks import (
 from gridrisk.rules.model import Rule
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterator
 
     from pyspark.sql import Column, DataFrame
 
@@ -72,9 +73,10 @@ def tracks_of(points: "DataFrame") -> "DataFrame":
     return one_per_time(points).select(*TRACK_COLUMNS)
 
 
-def share_tracks(inputs: "dict[str, DataFrame]", rules: "list[Rule]") -> "Callable[[], None]":
-    """Keep the track input once for a run's track rules (adds it to ``inputs``); returns what
-    releases it, to call once the rules' hits are computed.
+@contextmanager
+def share_tracks(inputs: "dict[str, DataFrame]", rules: "list[Rule]") -> "Iterator[None]":
+    """Inside the block, the track input is kept once for the run's track rules (in ``inputs``);
+    leave it once the rules' hits are computed (``evaluate_once``), and it is released.
 
     Every track kind reads the same two days of reports, de-duplicates them and orders each
     plate's reports in time (its window functions). Done once — clustered by plate, sorted by
@@ -83,20 +85,20 @@ def share_tracks(inputs: "dict[str, DataFrame]", rules: "list[Rule]") -> "Callab
     or sorts the reports again. A run with fewer than two track rules keeps nothing."""
     from pyspark import StorageLevel
 
-    users = [r for r in rules if r.kind in TRACK_KIND_NAMES]
-    if len(users) < 2 or POINTS not in inputs:
-        return lambda: None
+    if sum(r.kind in TRACK_KIND_NAMES for r in rules) < 2 or POINTS not in inputs:
+        yield
+        return
     points = inputs[POINTS]
+    # a number of partitions, not the default: adaptive execution then keeps it as planned
     partitions = int(points.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
     kept = (tracks_of(points).repartition(partitions, "plate_no").sortWithinPartitions("plate_no", "gps_ts")
             .persist(StorageLevel.MEMORY_AND_DISK))
     inputs[SHARED_TRACKS] = kept
-
-    def release() -> None:
+    try:
+        yield
+    finally:
         inputs.pop(SHARED_TRACKS, None)
         kept.unpersist()
-
-    return release
 
 
 def overlaps(window: Window) -> "Column":
