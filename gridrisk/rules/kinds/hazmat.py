@@ -291,21 +291,23 @@ class HazmatRouteDeviation(TrackEpisodeKind):
         windows = wb.groupBy(F.col("plate_no").alias("_wplate")).agg(
             F.collect_list(F.struct("waybill_no", "plan_depart_ts", "plan_arrive_ts", *corridor)).alias("_windows"))
         inside = F.filter("_windows", lambda w: F.col("gps_ts").between(w["plan_depart_ts"], w["plan_arrive_ts"]))
-        measured = (points.join(F.broadcast(windows), F.col("plate_no") == F.col("_wplate"))
-                    .withColumn("_inside", inside).where(F.size("_inside") > 0)
-                    .select(*points.columns, F.size("_inside").alias("_n_inside"), F.explode("_inside").alias("_wb")))
+        # Only a report's position travels to the distance (the Arrow UDF's rows stay narrow).
+        measured = (points.select("plate_no", "gps_ts", "lon", "lat").join(F.broadcast(windows), F.col("plate_no") == F.col("_wplate"))
+                    .select("plate_no", "gps_ts", "lon", "lat", inside.alias("_inside"))
+                    .select("plate_no", "gps_ts", "lon", "lat", F.size("_inside").alias("_n_inside"), F.explode("_inside").alias("_wb")))
         off = distance_to_corridor_m(F.col("lon"), F.col("lat"), *[F.col(f"_wb.{c}") for c in corridor])
         limit_m = float(rule.params["more_than_km"]) * 1000.0
         far = measured.withColumn("_off_m", F.nanvl(off, F.lit(None).cast("double"))).where(F.col("_off_m") > F.lit(limit_m))
         # Only the reports further than the limit from a corridor go on (a handful: the rest of
         # the track is never moved). A report inside two windows (back-to-back waybills) is
         # judged against the nearer corridor: it deviates when it is far from every one of them.
-        hits = (far.groupBy("plate_no", "gps_ts")
-                .agg(F.count("*").alias("_n_far"), F.first("_n_inside").alias("_n_inside"),
-                     F.min_by(F.struct(*[c for c in points.columns if c not in ("plate_no", "gps_ts")],
-                                       F.col("_wb.waybill_no").alias("_waybill"), "_off_m"), "_off_m").alias("_r"))
-                .where(F.col("_n_far") == F.col("_n_inside"))
-                .select("plate_no", "gps_ts", "_r.*"))
+        # The few that do are broadcast back to the track for the rest of their columns.
+        deviated = (far.groupBy("plate_no", "gps_ts")
+                    .agg(F.count("*").alias("_n_far"), F.first("_n_inside").alias("_n_inside"),
+                         F.min_by(F.struct(F.col("_wb.waybill_no").alias("_waybill"), "_off_m"), "_off_m").alias("_r"))
+                    .where(F.col("_n_far") == F.col("_n_inside"))
+                    .select("plate_no", "gps_ts", "_r.*"))
+        hits = points.join(F.broadcast(deviated), ["plate_no", "gps_ts"])
         return hits, F.lit(True), F.col("_waybill")
 
     def long_enough(self, span_s: "Column", rule: Rule) -> "Column":
