@@ -16,7 +16,6 @@ corrupt point.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import reduce
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gridrisk.rules.kind import Hits, Input, RuleKind, Window
@@ -29,7 +28,6 @@ from gridrisk.rules.kinds.tracks import (
     episodes,
     in_night,
     one_per_time,
-    with_sequence,
 )
 from gridrisk.rules.model import Rule
 
@@ -70,15 +68,9 @@ def track_input(window: Window, inputs: "dict[str, DataFrame]") -> "DataFrame":
     return shared if shared is not None else tracks_of(inputs[POINTS])
 
 
-def tracks_of(points: "DataFrame", partitions: int | None = None) -> "DataFrame":
-    """Silver ``vehicle_points`` of the day and the day before as the track kinds read them: one
-    report per (plate, time), numbered in time order per plate (:data:`~tracks.SEQ`, which lets an
-    episode kind look at its own hits only: :func:`~tracks.episodes`). ``partitions``: clustered
-    by plate in that many partitions and sorted by plate and time first (what is kept)."""
-    tracks = one_per_time(points).select(*TRACK_COLUMNS)
-    if partitions is not None:
-        tracks = tracks.repartition(partitions, "plate_no").sortWithinPartitions("plate_no", "gps_ts")
-    return with_sequence(tracks)
+def tracks_of(points: "DataFrame") -> "DataFrame":
+    """Silver ``vehicle_points`` of the day and the day before as the track kinds read them."""
+    return one_per_time(points).select(*TRACK_COLUMNS)
 
 
 @contextmanager
@@ -99,7 +91,8 @@ def share_tracks(inputs: "dict[str, DataFrame]", rules: "list[Rule]") -> "Iterat
     points = inputs[POINTS]
     # a number of partitions, not the default: adaptive execution then keeps it as planned
     partitions = int(points.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
-    kept = tracks_of(points, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    kept = (tracks_of(points).repartition(partitions, "plate_no").sortWithinPartitions("plate_no", "gps_ts")
+            .persist(StorageLevel.MEMORY_AND_DISK))
     inputs[SHARED_TRACKS] = kept
     try:
         yield
@@ -282,33 +275,26 @@ class HazmatRouteDeviation(TrackEpisodeKind):
         return {"max_off_m": F.max("_off_m")}
 
     def condition(self, points: "DataFrame", rule: Rule, inputs: "dict[str, DataFrame]") -> tuple["DataFrame", "Column", "Column | None"]:
-        corridor = ("load_lon", "load_lat", "unload_lon", "unload_lat")
-        placed = [F.col(c).isNotNull() for c in corridor]  # an unplaced site has no corridor
-        wb = inputs[CREW].where(reduce(lambda a, b: a & b, placed, F.col("status") != "cancelled"))
-        wb = wb.select("plate_no", "waybill_no", "plan_depart_ts", "plan_arrive_ts", *corridor).dropDuplicates(["waybill_no"])
-        # Each plate's plan windows travel as one array (broadcast: a day's waybills are
-        # thousands), so a report meets the windows it lies in without a join that moves it.
-        windows = wb.groupBy(F.col("plate_no").alias("_wplate")).agg(
-            F.collect_list(F.struct("waybill_no", "plan_depart_ts", "plan_arrive_ts", *corridor)).alias("_windows"))
-        inside = F.filter("_windows", lambda w: F.col("gps_ts").between(w["plan_depart_ts"], w["plan_arrive_ts"]))
-        # Only a report's position travels to the distance (the Arrow UDF's rows stay narrow).
-        measured = (points.select("plate_no", "gps_ts", "lon", "lat").join(F.broadcast(windows), F.col("plate_no") == F.col("_wplate"))
-                    .select("plate_no", "gps_ts", "lon", "lat", inside.alias("_inside"))
-                    .select("plate_no", "gps_ts", "lon", "lat", F.size("_inside").alias("_n_inside"), F.explode("_inside").alias("_wb")))
-        off = distance_to_corridor_m(F.col("lon"), F.col("lat"), *[F.col(f"_wb.{c}") for c in corridor])
-        limit_m = float(rule.params["more_than_km"]) * 1000.0
-        far = measured.withColumn("_off_m", F.nanvl(off, F.lit(None).cast("double"))).where(F.col("_off_m") > F.lit(limit_m))
-        # Only the reports further than the limit from a corridor go on (a handful: the rest of
-        # the track is never moved). A report inside two windows (back-to-back waybills) is
-        # judged against the nearer corridor: it deviates when it is far from every one of them.
-        # The few that do are broadcast back to the track for the rest of their columns.
-        deviated = (far.groupBy("plate_no", "gps_ts")
-                    .agg(F.count("*").alias("_n_far"), F.first("_n_inside").alias("_n_inside"),
-                         F.min_by(F.struct(F.col("_wb.waybill_no").alias("_waybill"), "_off_m"), "_off_m").alias("_r"))
-                    .where(F.col("_n_far") == F.col("_n_inside"))
-                    .select("plate_no", "gps_ts", "_r.*"))
-        hits = points.join(F.broadcast(deviated), ["plate_no", "gps_ts"])
-        return hits, F.lit(True), F.col("_waybill")
+        wb = inputs[CREW].where((F.col("status") != "cancelled") & F.col("load_lon").isNotNull() & F.col("unload_lon").isNotNull())
+        wb = wb.select(F.col("plate_no").alias("_wplate"), "waybill_no", "plan_depart_ts", "plan_arrive_ts",
+                       "load_lon", "load_lat", "unload_lon", "unload_lat").dropDuplicates(["waybill_no"])
+        inside = (F.col("plate_no") == F.col("_wplate")) & F.col("gps_ts").between(F.col("plan_depart_ts"), F.col("plan_arrive_ts"))
+        off = distance_to_corridor_m(F.col("lon"), F.col("lat"), F.col("load_lon"), F.col("load_lat"),
+                                     F.col("unload_lon"), F.col("unload_lat"))
+        # Only the reports inside a window are measured, and only their position travels: a
+        # report inside two windows (back-to-back waybills) is judged against the nearer
+        # corridor, by its (plate, time) — one report each after one_per_time. The rest get no
+        # distance (null, never NaN — Spark orders NaN above every number). Grouping every
+        # report by all its columns instead took 44 % of the hazmat rules' time (benchmarks.md).
+        # The waybills are broadcast (a day's are thousands) and the join back is on (plate,
+        # time) of two sides clustered by plate, so the reports stay where they are
+        # (share_tracks, risk_flags.EVALUATION_CONF).
+        near = (points.select("plate_no", "gps_ts", "lon", "lat").join(F.broadcast(wb), inside)
+                .withColumn("_off_m", F.nanvl(off, F.lit(None).cast("double")))
+                .groupBy("plate_no", "gps_ts").agg(F.min_by(F.struct("waybill_no", "_off_m"), "_off_m").alias("_w"))
+                .select("plate_no", "gps_ts", F.col("_w.waybill_no").alias("_waybill"), F.col("_w._off_m").alias("_off_m")))
+        judged = points.join(near, ["plate_no", "gps_ts"], "left")
+        return judged, F.col("_off_m") > F.lit(float(rule.params["more_than_km"]) * 1000.0), F.col("_waybill")
 
     def long_enough(self, span_s: "Column", rule: Rule) -> "Column":
         return F.lit(True)

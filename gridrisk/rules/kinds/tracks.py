@@ -56,25 +56,10 @@ def line_geojson(points: "Column") -> "Column":
     return F.concat(F.lit('{"type":"LineString","coordinates":['), F.array_join(coords, ","), F.lit("]}"))
 
 
-#: A report's place in its plate's track, in time order (1, 2, …; :func:`with_sequence`).
-SEQ = "_seq"
-
-
-def with_sequence(points: "DataFrame") -> "DataFrame":
-    """``points`` (one per plate and time) + :data:`SEQ`, numbered once per run for every kind."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    return points.withColumn(SEQ, F.row_number().over(Window.partitionBy("plate_no").orderBy("gps_ts")))
-
-
 def episodes(points: "DataFrame", condition: "Column", key: "Column | None" = None,
              extra: dict[str, "Column"] | None = None) -> "DataFrame":
     """Maximal runs of consecutive reports of a plate where ``condition`` holds (and ``key`` stays
-    the same, e.g. the same sensitive place), one row each. ``points`` carry :data:`SEQ`, so the
-    runs are found among the reports the condition keeps — two hits are consecutive when their
-    numbers are — and the rest of the track (nearly all of it) goes through no window at all.
-    ``points`` may be those hits already (``condition`` then true).
+    the same, e.g. the same sensitive place), one row each.
 
     Columns: plate_no, run_key, start_ts, end_ts, span_s, points, max_speed_kmh, the ``extra``
     aggregates, ``track`` (the reports, time-ordered) and ``track_geojson``.
@@ -84,12 +69,14 @@ def episodes(points: "DataFrame", condition: "Column", key: "Column | None" = No
 
     by_time = Window.partitionBy("plate_no").orderBy("gps_ts")
     k = key if key is not None else F.lit("")
-    prev_seq = F.lag(SEQ).over(by_time)
-    flagged = (points.where(F.coalesce(condition, F.lit(False)))
+    flagged = (points.withColumn("_hit", F.coalesce(condition, F.lit(False)))
                .withColumn("_key", F.coalesce(k.cast("string"), F.lit("")))
-               .withColumn("_start", prev_seq.isNull() | (prev_seq != F.col(SEQ) - 1)
-                           | (F.lag("_key").over(by_time) != F.col("_key")))
-               .withColumn("_run", F.sum(F.col("_start").cast("int")).over(by_time.rowsBetween(Window.unboundedPreceding, 0))))
+               .withColumn("_prev_hit", F.lag("_hit").over(by_time))
+               .withColumn("_prev_key", F.lag("_key").over(by_time))
+               .withColumn("_start", F.col("_hit") & (F.col("_prev_hit").isNull() | ~F.col("_prev_hit")
+                                                      | (F.col("_prev_key") != F.col("_key"))))
+               .withColumn("_run", F.sum(F.col("_start").cast("int")).over(by_time.rowsBetween(Window.unboundedPreceding, 0)))
+               .where("_hit"))
     row = F.struct(*[F.col(c) for c in EVIDENCE_FIELDS])
     aggs = [F.min("gps_ts").alias("start_ts"), F.max("gps_ts").alias("end_ts"), F.count("*").alias("points"),
             F.max("speed_kmh").alias("max_speed_kmh"), F.array_sort(F.collect_list(row)).alias("track")]
